@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Decides which tasks are targets. Keeps the task_state filter that every module's hot
+ * path reads in step with exec, fork, exit, rename and cgroup moves, and tells user space
+ * about the lifecycle events it needs to evaluate process selectors. Counts nothing. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "maps.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u32 self_tgid;
+const volatile __u32 max_slots = 1;
+const volatile bool exec_events;
+
+__u32 next_slot;
+__u64 slots_exhausted;
+__u64 events_lost;
+__u64 tgid_full;
+
+/* Processes chosen by user space (process selectors) and their forked children. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* sized by user space */
+	__type(key, __u32);
+	__type(value, struct cs_match);
+} tgid_targets SEC(".maps");
+
+/* Whole cgroups chosen by user space: a task in one is a target from its first exec. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, struct cs_match);
+} cgroup_targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct cs_slot_key);
+	__type(value, __u32);
+} label_sets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+static __always_inline bool cgroup_is_v2(struct cgroup *cgrp)
+{
+	/* The default (v2) hierarchy is hierarchy 0: the "0::" line of /proc/<pid>/cgroup. */
+	return BPF_CORE_READ(cgrp, root, hierarchy_id) == 0;
+}
+
+static __always_inline __u32 slot_get(struct cs_slot_key *key)
+{
+	__u32 *found = bpf_map_lookup_elem(&label_sets, key);
+	__u32 slot;
+
+	if (found)
+		return *found;
+	if (next_slot >= max_slots) {
+		__sync_fetch_and_add(&slots_exhausted, 1);
+		return CS_SLOT_NONE;
+	}
+	slot = __sync_fetch_and_add(&next_slot, 1);
+	if (slot >= max_slots) {
+		__sync_fetch_and_add(&slots_exhausted, 1);
+		return CS_SLOT_NONE;
+	}
+	if (bpf_map_update_elem(&label_sets, key, &slot, BPF_NOEXIST)) {
+		/* Another CPU inserted the same label set first: use its slot. */
+		found = bpf_map_lookup_elem(&label_sets, key);
+		return found ? *found : CS_SLOT_NONE;
+	}
+	return slot;
+}
+
+/* Decide whether task is a target and record its slot in its task storage. A process
+ * selector (tgid) wins over a cgroup, as user space evaluated every selector in order.
+ * leader_comm is the new comm of a renaming leader (the task still has the old one). */
+static __always_inline void classify(struct task_struct *task, const char *leader_comm)
+{
+	struct cs_slot_key key = {};
+	struct cs_task *state;
+	struct cs_match *match = NULL;
+	__u32 tgid = task->tgid;
+	__u64 cgid = task_cgroup_id(task);
+	__u32 slot;
+
+	if (tgid != self_tgid) {
+		match = bpf_map_lookup_elem(&tgid_targets, &tgid);
+		if (!match)
+			match = bpf_map_lookup_elem(&cgroup_targets, &cgid);
+	}
+	if (!match)
+		goto not_target;
+
+	key.target = match->target;
+	key.key_by = match->key_by;
+	if (key.key_by == CS_KEY_BY_CGROUP)
+		key.cgroup_id = cgid;
+	else if (leader_comm)
+		bpf_probe_read_kernel_str(key.comm, sizeof(key.comm), leader_comm);
+	else
+		BPF_CORE_READ_STR_INTO(&key.comm, task, group_leader, comm);
+
+	slot = slot_get(&key);
+	if (slot == CS_SLOT_NONE)
+		goto not_target;
+	state = bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (state)
+		state->slot = slot;
+	return;
+
+not_target:
+	bpf_task_storage_delete(&task_state, task);
+}
+
+/* comm is the leader's new comm on a rename, else NULL for the current one. */
+static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgid,
+				 const char *comm)
+{
+	struct cs_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+
+	if (!ev) {
+		__sync_fetch_and_add(&events_lost, 1);
+		return;
+	}
+	ev->type = type;
+	ev->tgid = task->tgid;
+	ev->cgroup_id = cgid;
+	ev->parent_id = 0;
+	ev->name[0] = 0;
+	if (comm)
+		bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), comm);
+	else
+		BPF_CORE_READ_STR_INTO(&ev->comm, task, group_leader, comm);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct cs_task *pstate, init = {};
+	struct cs_match *match;
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+
+	pstate = bpf_task_storage_get(&task_state, parent, 0, 0);
+	if (!pstate)
+		return 0;
+	/* Threads and forked children measure with their parent until they exec. */
+	init.slot = pstate->slot;
+	bpf_task_storage_get(&task_state, child, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ctgid == ptgid)
+		return 0;
+	match = bpf_map_lookup_elem(&tgid_targets, &ptgid);
+	if (match && bpf_map_update_elem(&tgid_targets, &ctgid, match, BPF_ANY))
+		__sync_fetch_and_add(&tgid_full, 1);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	classify(task, NULL);
+	if (exec_events)
+		emit(CS_EV_EXEC, task, task_cgroup_id(task), NULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(cs_exit, struct task_struct *task)
+{
+	__u32 tgid = task->tgid;
+
+	/* signal->live drops to 0 when the last thread of the process exits (do_exit()
+	 * decrements it before this tracepoint); the tgid may then be reused. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	bpf_map_delete_elem(&tgid_targets, &tgid);
+	return 0;
+}
+
+SEC("tp_btf/task_rename")
+int BPF_PROG(cs_rename, struct task_struct *task, const char *comm)
+{
+	/* The leader's comm names the process; other threads keep their slot. */
+	if (task->pid != task->tgid)
+		return 0;
+	/* exec renames too: cs_exec handles that, once the new program is in place. */
+	if (bpf_core_field_exists(task->in_execve) && BPF_CORE_READ_BITFIELD(task, in_execve))
+		return 0;
+	classify(task, comm);
+	if (exec_events)
+		emit(CS_EV_RENAME, task, task_cgroup_id(task), comm);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(cs_attach, struct cgroup *dst, const char *path, struct task_struct *task,
+	     bool threadgroup)
+{
+	if (!cgroup_is_v2(dst))
+		return 0;
+	classify(task, NULL);
+	/* User space re-evaluates the process and reclassifies its other threads. */
+	emit(CS_EV_ATTACH, task, BPF_CORE_READ(dst, kn, id), NULL);
+	return 0;
+}
+
+static __always_inline void emit_cgroup(__u32 type, struct cgroup *cgrp)
+{
+	struct cs_event *ev;
+
+	if (!cgroup_is_v2(cgrp))
+		return;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		__sync_fetch_and_add(&events_lost, 1);
+		return;
+	}
+	ev->type = type;
+	ev->tgid = 0;
+	ev->comm[0] = 0;
+	ev->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
+	ev->parent_id = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	bpf_probe_read_kernel_str(ev->name, sizeof(ev->name), BPF_CORE_READ(cgrp, kn, name));
+	bpf_ringbuf_submit(ev, 0);
+}
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(cs_mkdir, struct cgroup *cgrp, const char *path)
+{
+	emit_cgroup(CS_EV_MKDIR, cgrp);
+	return 0;
+}
+
+SEC("tp_btf/cgroup_rmdir")
+int BPF_PROG(cs_rmdir, struct cgroup *cgrp, const char *path)
+{
+	emit_cgroup(CS_EV_RMDIR, cgrp);
+	return 0;
+}
+
+/* Run by user space over all tasks, or the threads of one process, after it changed the
+ * filter maps: seeds task storage on tasks that existed before. */
+SEC("iter/task")
+int cs_classify_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+
+	if (task)
+		classify(task, NULL);
+	return 0;
+}
+
+/* Lists thread-group leaders with their cgroup, for the start-up evaluation. */
+SEC("iter/task")
+int cs_census_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct cs_census rec = {};
+
+	if (!task || task->pid != task->tgid || (__u32)task->tgid == self_tgid)
+		return 0;
+	rec.tgid = task->tgid;
+	rec.cgroup_id = task_cgroup_id(task);
+	BPF_CORE_READ_STR_INTO(&rec.comm, task, comm);
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
+	return 0;
+}

@@ -1,0 +1,67 @@
+/* How a task is tied to a target: the filter maps user space fills, the per-task state
+ * that every module's hot path reads, and the lifecycle events sent to user space.
+ * Shared by bpf/targets.bpf.c, every module's BPF side and user/targets.c. */
+#ifndef CTRLSCOPE_TARGETS_H
+#define CTRLSCOPE_TARGETS_H
+
+#include "types.h"
+
+#define CS_COMM_LEN    16
+#define CS_NAME_LEN    256 /* a cgroup directory name: NAME_MAX + 1 */
+#define CS_SLOT_NONE   0xffffffffu
+#define CS_MAX_TARGETS 64
+
+/* What makes two processes of one target share series. */
+enum cs_key_by {
+	CS_KEY_BY_COMM = 1,   /* process targets: the thread-group leader's comm */
+	CS_KEY_BY_CGROUP = 2, /* container targets: the cgroup (one container) */
+};
+
+/* Value of the tgid_targets and cgroup_targets maps. */
+struct cs_match {
+	__u32 target; /* index into the config's targets */
+	__u32 key_by; /* enum cs_key_by */
+};
+
+/* Key of the label_sets map: one label set, one slot. Slots are allocated in the kernel so
+ * that exec and rename take effect before user space hears about them. */
+struct cs_slot_key {
+	__u32 target;
+	__u32 key_by;
+	__u64 cgroup_id; /* CS_KEY_BY_CGROUP only, else 0 */
+	char comm[CS_COMM_LEN]; /* CS_KEY_BY_COMM only, else zeroes */
+};
+
+/* Task-local storage: present only on target tasks, so a miss is the non-target path. */
+struct cs_task {
+	__u32 slot;
+	__u32 sys_nr;       /* syscalls: number of the syscall in flight */
+	__u64 sys_start_ns; /* syscalls: its start, 0 when none is in flight */
+};
+
+enum cs_event_type {
+	CS_EV_EXEC = 1, /* a process executed a program: evaluate the process selectors */
+	CS_EV_RENAME,   /* a thread-group leader changed its comm */
+	CS_EV_ATTACH,   /* a process moved to another cgroup v2 cgroup */
+	CS_EV_MKDIR,    /* a cgroup v2 directory was created */
+	CS_EV_RMDIR,    /* a cgroup v2 directory was removed */
+};
+
+struct cs_event {
+	__u32 type;
+	__u32 tgid;
+	__u64 cgroup_id;  /* the process's cgroup, or the created/removed cgroup */
+	__u64 parent_id;  /* MKDIR: the parent cgroup */
+	char comm[CS_COMM_LEN];
+	char name[CS_NAME_LEN]; /* MKDIR: the directory's name */
+};
+
+/* One record of the census iterator: a thread-group leader as the kernel sees it. */
+struct cs_census {
+	__u32 tgid;
+	__u32 pad;
+	__u64 cgroup_id;
+	char comm[CS_COMM_LEN];
+};
+
+#endif
