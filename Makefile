@@ -1,0 +1,165 @@
+# ctrlscope build. `make` builds build/ctrlscope; `make check` runs every test tier;
+# `make demo` runs the agent on this machine; `make bench` measures overhead.
+# `make check SANITIZE=address,undefined` builds and tests under ASan and UBSan.
+
+ARCH      := x86
+CLANG     ?= clang-19
+LLVM_STRIP ?= llvm-strip-19
+CLANG_FORMAT ?= clang-format-19
+BPFTOOL   ?= bpftool
+CC        ?= gcc
+PYTHON    ?= python3
+BUILD     := build
+GEN       := $(BUILD)/gen
+SANITIZE  ?=
+UNISTD_H  ?= /usr/include/x86_64-linux-gnu/asm/unistd_64.h
+
+VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+WARNINGS  := -Wall -Wextra -Werror
+CFLAGS    := -g -O2 -std=gnu11 $(WARNINGS) -Wshadow -Wformat=2 -Wno-format-nonliteral \
+	     -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
+	     -DCTRLSCOPE_VERSION='"$(VERSION)"' -DCTRLSCOPE_REVISION='"$(REVISION)"'
+LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lmicrohttpd -lyaml -lpthread
+BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARNINGS) \
+	      -Wno-unused-parameter -Iinclude -Ibpf -Ivmlinux/$(ARCH)
+
+ifneq ($(SANITIZE),)
+CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS   += -fsanitize=$(SANITIZE)
+endif
+
+MODULES   := targets syscalls
+BPF_OBJS  := $(patsubst %,$(BUILD)/bpf/%.bpf.o,$(MODULES))
+SKELS     := $(patsubst %,$(BUILD)/%.skel.h,$(MODULES))
+LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/syscall_table.o
+LIB       := $(BUILD)/libctrlscope.a
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf/test_*.c))
+FIXTURES   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(wildcard tests/fixtures/*.c))
+FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SECONDS ?= 10
+
+.PHONY: all deps check test-unit test-bpf test-e2e test-fuzz test-format demo bench fuzz \
+	format clean vmlinux
+
+all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
+
+deps:
+	@bash .ci/deps
+
+# Rebuild everything when the compiler flags change (SANITIZE=... and back).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+FORCE:
+
+# Skeletons and BPF objects are intermediate files: keep them.
+.SECONDARY:
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/maps.bpf.h $(wildcard include/ctrlscope/*.h) | $(BUILD)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(LLVM_STRIP) -g $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(GEN)/syscall_table.c: user/gen_syscall_table.awk $(UNISTD_H) user/syscalls_x86_64_extra.tsv | $(GEN)
+	awk -f user/gen_syscall_table.awk $(UNISTD_H) user/syscalls_x86_64_extra.tsv > $@
+
+$(BUILD)/obj/syscall_table.o: $(GEN)/syscall_table.c $(BUILD)/.flags | $(BUILD)/obj
+	$(CC) $(CFLAGS) -Wno-missing-field-initializers -c $< -o $@
+
+$(BUILD)/obj/%.o: user/%.c $(SKELS) $(BUILD)/.flags | $(BUILD)/obj
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/ctrlscope: $(BUILD)/obj/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/demo-workload: examples/demo-workload.c $(BUILD)/.flags
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS)
+
+$(BUILD)/fixtures/%: tests/fixtures/%.c $(BUILD)/.flags | $(BUILD)/fixtures
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lpthread
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) | $(BUILD)/tests/unit
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(LDLIBS)
+
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) | $(BUILD)/tests/bpf
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(LDLIBS)
+
+# libFuzzer targets are built with clang and ASan whatever SANITIZE says.
+FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
+	       -fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS) $(GEN)/syscall_table.c | $(BUILD)/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(GEN)/syscall_table.c $(LDLIBS)
+
+$(BUILD)/bpf $(BUILD)/obj $(GEN) $(BUILD)/fixtures $(BUILD)/tests/unit $(BUILD)/tests/bpf \
+$(BUILD)/fuzz $(BUILD)/results:
+	@mkdir -p $@
+
+-include $(wildcard $(BUILD)/obj/*.d)
+
+# --- tests -----------------------------------------------------------------------------
+# Every tier writes TAP lines to build/results/<tier>.tap; the summary counts them.
+
+check: deps
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(BPF_TESTS) $(FIXTURES) $(FUZZERS)
+	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results
+	@$(MAKE) --no-print-directory -k test-format test-unit test-bpf test-e2e test-fuzz || true
+	@tests/summary.sh $(BUILD)/results
+
+test-format: | $(BUILD)/results
+	@tests/run-format.sh $(CLANG_FORMAT) > $(BUILD)/results/format.tap
+
+test-unit: $(UNIT_TESTS) | $(BUILD)/results
+	@tests/run-unit.sh $(UNIT_TESTS) > $(BUILD)/results/unit.tap
+
+test-bpf: $(BPF_TESTS) $(FIXTURES) | $(BUILD)/results
+	@tests/run-unit.sh $(BPF_TESTS) > $(BUILD)/results/bpf.tap
+
+test-e2e: all $(FIXTURES) | $(BUILD)/results
+	@$(PYTHON) tests/e2e/run.py --build $(BUILD) > $(BUILD)/results/e2e.tap
+
+test-fuzz: $(FUZZERS) | $(BUILD)/results
+	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZERS) > $(BUILD)/results/fuzz.tap
+
+fuzz: $(FUZZERS)
+	@tests/run-fuzz.sh 300 $(FUZZERS)
+
+# --- demo and benchmarks ---------------------------------------------------------------
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@examples/demo.sh $(BUILD)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/getppid
+	@bench/run.sh $(BUILD)
+
+$(BUILD)/bench/getppid: bench/getppid.c bench/floor.bpf.c | $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -c bench/floor.bpf.c -o $(BUILD)/bench/floor.bpf.o
+	$(BPFTOOL) gen skeleton $(BUILD)/bench/floor.bpf.o name floor_bpf > $(BUILD)/bench/floor.skel.h
+	$(CC) $(CFLAGS) -I$(BUILD)/bench -o $@ bench/getppid.c $(LDLIBS)
+
+$(BUILD)/bench:
+	@mkdir -p $@
+
+# --- maintenance -----------------------------------------------------------------------
+
+format:
+	$(CLANG_FORMAT) -i bpf/*.c bpf/*.h include/ctrlscope/*.h user/*.c user/*.h \
+		tests/unit/*.c tests/bpf/*.c tests/fixtures/*.c tests/fuzz/*.c bench/*.c \
+		examples/*.c
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,267 @@
+/* The agent: see agent.h. Runs modules through their table rows and writes the
+ * self-metrics; knows nothing module-specific. */
+#include "agent.h"
+#include "attach.h"
+#include "expo.h"
+#include "log.h"
+#include "module.h"
+#include "server.h"
+#include "targets.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+
+#ifndef CTRLSCOPE_VERSION
+#define CTRLSCOPE_VERSION "dev"
+#endif
+#ifndef CTRLSCOPE_REVISION
+#define CTRLSCOPE_REVISION "unknown"
+#endif
+
+struct cfg_module_desc *agent_module_descs(size_t *n)
+{
+	struct cfg_module_desc *d = calloc(n_modules ? n_modules : 1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	for (size_t i = 0; i < n_modules; i++) {
+		d[i].name = modules[i]->name;
+		d[i].options = modules[i]->options;
+	}
+	*n = n_modules;
+	return d;
+}
+
+void collector_report_map(struct collector *c, const char *name, uint64_t entries,
+			  uint64_t max_entries, uint64_t full)
+{
+	struct map_report *grown = realloc(c->maps, (c->n_maps + 1) * sizeof(*c->maps));
+
+	if (!grown) {
+		c->failed = true;
+		return;
+	}
+	c->maps = grown;
+	c->maps[c->n_maps++] = (struct map_report){ name, entries, max_entries, full };
+}
+
+static double now_seconds(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int module_start(struct agent *a, struct agent_module *am)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
+	struct module_env env = {
+		.open_opts = &opts,
+		.task_state_fd = targets_task_state_fd(a->targets),
+		.options = a->cfg.modules[am - a->mods].values,
+	};
+	int err;
+
+	err = am->m->open(&env, &am->state);
+	if (err) {
+		log_error("module %s: cannot load its BPF programs: %s", am->m->name,
+			  strerror(-err));
+		return err;
+	}
+	err = am->m->attach(am->state);
+	if (err) {
+		log_error("module %s: cannot attach its BPF programs: %s", am->m->name,
+			  strerror(-err));
+		return err;
+	}
+	am->up = true;
+	log_info("module %s: up", am->m->name);
+	return 0;
+}
+
+int agent_start(struct agent *a)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
+	struct utsname uts;
+	int err;
+
+	pthread_mutex_init(&a->lock, NULL);
+	snprintf(a->kernel, sizeof(a->kernel), "%s", uname(&uts) ? "unknown" : uts.release);
+	a->mods = calloc(n_modules ? n_modules : 1, sizeof(*a->mods));
+	if (!a->mods)
+		return -ENOMEM;
+	a->n_mods = n_modules;
+	err = targets_open(&a->cfg, &opts, &a->targets);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n_modules; i++) {
+		struct agent_module *am = &a->mods[i];
+
+		am->m = modules[i];
+		am->enabled = a->cfg.modules[i].enabled;
+		if (!am->enabled) {
+			log_info("module %s: disabled in the configuration", am->m->name);
+			continue;
+		}
+		err = module_start(a, am);
+		if (err && a->strict) {
+			log_error("module %s failed and --strict is set: exiting", am->m->name);
+			return err;
+		}
+	}
+	/* Modules are attached first so that their hot paths see tasks from the moment
+	 * the targets core seeds the task storage. */
+	return targets_start(a->targets);
+}
+
+static void write_build_info(struct agent *a, struct expo *e)
+{
+	char libbpf[16];
+	struct label labels[] = {
+		{ "version", CTRLSCOPE_VERSION },
+		{ "revision", CTRLSCOPE_REVISION },
+		{ "libbpf", libbpf },
+		{ "kernel", a->kernel },
+	};
+
+	snprintf(libbpf, sizeof(libbpf), "%u.%u", libbpf_major_version(), libbpf_minor_version());
+	expo_family(e, "ctrlscope_build_info", "gauge",
+		    "Always 1; labels name the agent's version, libbpf and the running kernel.");
+	expo_u64(e, labels, sizeof(labels) / sizeof(labels[0]), 1);
+}
+
+static void write_modules(struct agent *a, struct expo *e)
+{
+	struct label l = { "module", NULL };
+
+	expo_family(e, "ctrlscope_module_up", "gauge",
+		    "Whether an enabled module is loaded and attached (1) or failed (0).");
+	for (size_t i = 0; i < a->n_mods; i++) {
+		if (!a->mods[i].enabled)
+			continue;
+		l.value = a->mods[i].m->name;
+		expo_u64(e, &l, 1, a->mods[i].up);
+	}
+	expo_family(e, "ctrlscope_collect_duration_seconds", "gauge",
+		    "Time the last scrape spent reading a module's maps.");
+	for (size_t i = 0; i < a->n_mods; i++) {
+		if (!a->mods[i].up)
+			continue;
+		l.value = a->mods[i].m->name;
+		expo_f64(e, &l, 1, a->mods[i].collect_seconds);
+	}
+}
+
+static void write_maps(const struct collector *c, struct expo *e)
+{
+	struct label l = { "map", NULL };
+
+	expo_family(e, "ctrlscope_bpf_map_entries", "gauge", "Entries in a BPF map.");
+	for (size_t i = 0; i < c->n_maps; i++) {
+		l.value = c->maps[i].name;
+		expo_u64(e, &l, 1, c->maps[i].entries);
+	}
+	expo_family(e, "ctrlscope_bpf_map_max_entries", "gauge", "Capacity of a BPF map.");
+	for (size_t i = 0; i < c->n_maps; i++) {
+		l.value = c->maps[i].name;
+		expo_u64(e, &l, 1, c->maps[i].max_entries);
+	}
+	expo_family(e, "ctrlscope_bpf_map_full_total", "counter",
+		    "Inserts a full BPF map refused: series that are not being measured.");
+	for (size_t i = 0; i < c->n_maps; i++) {
+		l.value = c->maps[i].name;
+		expo_u64(e, &l, 1, c->maps[i].full);
+	}
+}
+
+/* The standard process metrics of Prometheus client libraries, from /proc/self. */
+static void write_process(struct expo *e)
+{
+	unsigned long long utime = 0, stime = 0, start = 0, rss_pages = 0;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	double boot = now_seconds(CLOCK_REALTIME) - now_seconds(CLOCK_BOOTTIME);
+	char line[1024], *p;
+	FILE *f = fopen("/proc/self/stat", "re");
+
+	if (!f)
+		return;
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	/* Fields after the command: state(3) ... utime(14) stime(15) ... starttime(22)
+	 * vsize(23) rss(24); see proc(5). */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+				"%*d %*d %*d %*d %llu %*u %llu",
+			 &utime, &stime, &start, &rss_pages) != 4)
+		return;
+	expo_family(e, "process_cpu_seconds_total", "counter",
+		    "Total user and system CPU time spent in seconds.");
+	expo_f64(e, NULL, 0, (double)(utime + stime) / (double)ticks);
+	expo_family(e, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	expo_u64(e, NULL, 0, rss_pages * (unsigned long long)page);
+	expo_family(e, "process_start_time_seconds", "gauge",
+		    "Start time of the process since unix epoch in seconds.");
+	expo_f64(e, NULL, 0, boot + (double)start / (double)ticks);
+}
+
+int agent_render(void *ctx, struct buf *out)
+{
+	struct agent *a = ctx;
+	struct slot_table slots = { 0 };
+	struct expo e;
+	struct collector c = { .e = &e };
+	int err;
+
+	expo_init(&e, out);
+	pthread_mutex_lock(&a->lock);
+	write_build_info(a, &e);
+	if (!a->targets)
+		goto done;
+	err = targets_read_slots(a->targets, &slots);
+	if (err)
+		log_warn("cannot read the label sets: %s", strerror(-err));
+	c.targets = a->targets;
+	c.slots = &slots;
+	for (size_t i = 0; i < a->n_mods; i++) {
+		struct agent_module *am = &a->mods[i];
+		double t0;
+
+		if (!am->up)
+			continue;
+		t0 = now_seconds(CLOCK_MONOTONIC);
+		am->m->collect(am->state, &c);
+		am->collect_seconds = now_seconds(CLOCK_MONOTONIC) - t0;
+	}
+	write_modules(a, &e);
+	write_maps(&c, &e);
+	targets_collect(a->targets, &e);
+	attach_collect(&e);
+	if (a->server)
+		server_collect(a->server, &e);
+	write_process(&e);
+done:
+	pthread_mutex_unlock(&a->lock);
+	slot_table_free(&slots);
+	free(c.maps);
+	return out->failed ? -ENOMEM : 0;
+}
+
+void agent_stop(struct agent *a)
+{
+	for (size_t i = 0; i < a->n_mods; i++) {
+		if (a->mods[i].m && a->mods[i].enabled)
+			a->mods[i].m->close(a->mods[i].state);
+	}
+	free(a->mods);
+	a->mods = NULL;
+	a->n_mods = 0;
+	targets_close(a->targets);
+	a->targets = NULL;
+	pthread_mutex_destroy(&a->lock);
+}

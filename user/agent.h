@@ -1,0 +1,45 @@
+/* The agent: the targets core plus every enabled module, and the /metrics page built
+ * from them. main.c drives it; the HTTP server calls agent_render. */
+#ifndef CTRLSCOPE_AGENT_H
+#define CTRLSCOPE_AGENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct targets;
+struct server;
+
+struct agent_module {
+	const struct module *m;
+	void *state;
+	bool enabled;
+	bool up;
+	double collect_seconds;
+};
+
+struct agent {
+	struct config cfg;
+	const char *btf_path;
+	bool strict;
+	struct targets *targets;
+	struct agent_module *mods;
+	size_t n_mods;
+	struct server *server;
+	pthread_mutex_t lock; /* one render at a time */
+	atomic_bool ready;
+	char kernel[128];
+};
+
+/* The module descriptors for config_load. The caller frees the array. */
+struct cfg_module_desc *agent_module_descs(size_t *n);
+/* Load the targets core and every enabled module and attach them. Returns 0, or -errno
+ * when the agent cannot run (or, with strict, when any module failed). */
+int agent_start(struct agent *a);
+int agent_render(void *ctx, struct buf *out);
+void agent_stop(struct agent *a);
+
+#endif

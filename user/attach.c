@@ -1,0 +1,152 @@
+/* Program attachment and the program registry: see attach.h. */
+#include "attach.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+struct attachment {
+	char *module;
+	char *program;
+	struct bpf_link *link;
+	int prog_fd;
+	int err;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct attachment *items;
+static size_t n_items;
+
+static int record(const char *module, struct bpf_program *prog, struct bpf_link *link, int err)
+{
+	struct attachment *grown = realloc(items, (n_items + 1) * sizeof(*items));
+	struct attachment *a;
+
+	if (!grown)
+		return -ENOMEM;
+	items = grown;
+	a = &items[n_items];
+	a->module = strdup(module);
+	a->program = strdup(bpf_program__name(prog));
+	if (!a->module || !a->program) {
+		free(a->module);
+		free(a->program);
+		return -ENOMEM;
+	}
+	a->link = link;
+	a->prog_fd = bpf_program__fd(prog);
+	a->err = err;
+	n_items++;
+	return 0;
+}
+
+static bool listed(const char *const *names, const char *name)
+{
+	for (; names && *names; names++) {
+		if (!strcmp(*names, name))
+			return true;
+	}
+	return false;
+}
+
+int attach_object(const char *module, struct bpf_object *obj, const char *const *required,
+		  bool *all_required_ok)
+{
+	struct bpf_program *prog;
+	int first_err = 0;
+
+	*all_required_ok = true;
+	bpf_object__for_each_program(prog, obj)
+	{
+		struct bpf_link *link;
+		int err = 0;
+
+		if (!bpf_program__autoload(prog) || !bpf_program__autoattach(prog))
+			continue;
+		link = bpf_program__attach(prog);
+		if (!link) {
+			err = -errno;
+			log_warn("module %s: cannot attach program %s: %s", module,
+				 bpf_program__name(prog), strerror(-err));
+			if (listed(required, bpf_program__name(prog)))
+				*all_required_ok = false;
+			if (!first_err)
+				first_err = err;
+		} else {
+			log_debug("module %s: attached program %s", module, bpf_program__name(prog));
+		}
+		pthread_mutex_lock(&lock);
+		if (record(module, prog, link, err)) {
+			bpf_link__destroy(link);
+			first_err = first_err ? first_err : -ENOMEM;
+			*all_required_ok = false;
+		}
+		pthread_mutex_unlock(&lock);
+	}
+	return first_err;
+}
+
+void attach_detach_module(const char *module)
+{
+	size_t kept = 0;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < n_items; i++) {
+		if (strcmp(items[i].module, module)) {
+			items[kept++] = items[i];
+			continue;
+		}
+		bpf_link__destroy(items[i].link);
+		free(items[i].module);
+		free(items[i].program);
+	}
+	n_items = kept;
+	if (!n_items) {
+		free(items);
+		items = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void attach_collect(struct expo *e)
+{
+	struct label labels[2] = { { "module", NULL }, { "program", NULL } };
+	struct bpf_prog_info *info;
+
+	pthread_mutex_lock(&lock);
+	expo_family(e, "ctrlscope_program_attached", "gauge",
+		    "Whether a BPF program is attached (1) or could not be attached on this kernel (0).");
+	for (size_t i = 0; i < n_items; i++) {
+		labels[0].value = items[i].module;
+		labels[1].value = items[i].program;
+		expo_u64(e, labels, 2, items[i].link ? 1 : 0);
+	}
+	info = calloc(n_items ? n_items : 1, sizeof(*info));
+	for (size_t i = 0; info && i < n_items; i++) {
+		__u32 len = sizeof(info[i]);
+
+		if (items[i].link && bpf_obj_get_info_by_fd(items[i].prog_fd, &info[i], &len))
+			memset(&info[i], 0, sizeof(info[i]));
+	}
+	/* run_cnt and run_time_ns only advance while kernel.bpf_stats_enabled is 1. */
+	expo_family(e, "ctrlscope_bpf_program_runs_total", "counter",
+		    "Times a BPF program ran (counted only while kernel.bpf_stats_enabled=1).");
+	for (size_t i = 0; info && i < n_items; i++) {
+		labels[0].value = items[i].module;
+		labels[1].value = items[i].program;
+		expo_u64(e, labels, 2, info[i].run_cnt);
+	}
+	expo_family(e, "ctrlscope_bpf_program_run_seconds_total", "counter",
+		    "Time spent in a BPF program (counted only while kernel.bpf_stats_enabled=1).");
+	for (size_t i = 0; info && i < n_items; i++) {
+		labels[0].value = items[i].module;
+		labels[1].value = items[i].program;
+		expo_f64(e, labels, 2, (double)info[i].run_time_ns / 1e9);
+	}
+	free(info);
+	pthread_mutex_unlock(&lock);
+}

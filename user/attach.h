@@ -1,0 +1,24 @@
+/* Attaching a BPF object's programs one by one, so that a program this kernel refuses is
+ * reported (log line and ctrlscope_program_attached 0) instead of failing the object, and
+ * a registry of every program for the self-metrics. */
+#ifndef CTRLSCOPE_ATTACH_H
+#define CTRLSCOPE_ATTACH_H
+
+#include <stdbool.h>
+
+#include "expo.h"
+
+struct bpf_object;
+struct bpf_link;
+
+/* Attach every auto-attachable program of obj under module's name. Returns 0 when all
+ * attached, else the first error (the others are still attempted). required lists
+ * programs without which the module cannot work (NULL-terminated, may be NULL). */
+int attach_object(const char *module, struct bpf_object *obj, const char *const *required,
+		  bool *all_required_ok);
+/* Destroy the links of module's programs (they detach) and forget them. */
+void attach_detach_module(const char *module);
+/* ctrlscope_program_attached, and run counts and time when kernel.bpf_stats_enabled. */
+void attach_collect(struct expo *e);
+
+#endif

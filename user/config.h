@@ -1,0 +1,78 @@
+/* The agent's YAML configuration (--config.file): targets, limits and modules. Parsing
+ * validates everything; a bad file yields one line naming the file, the position, the key
+ * and what was expected. Nothing outside this file knows YAML. */
+#ifndef CTRLSCOPE_CONFIG_H
+#define CTRLSCOPE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CFG_MAX_OPTIONS 8
+#define CFG_COMM_MAX    15 /* TASK_COMM_LEN - 1: the kernel truncates longer names */
+#define CFG_NAME_MAX    128
+#define CFG_MAX_TARGETS 64 /* CS_MAX_TARGETS in include/ctrlscope/targets.h */
+
+/* One row per integer option: name, bounds, default (redis's config table, in small). */
+struct cfg_option {
+	const char *name;
+	long long min;
+	long long max;
+	long long def;
+	const char *help;
+};
+
+/* What the parser needs to know of a module: its name and its options (NULL-terminated). */
+struct cfg_module_desc {
+	const char *name;
+	const struct cfg_option *options;
+};
+
+struct string_list {
+	char **items;
+	size_t n;
+};
+
+/* A process matches when every list given has an entry that matches it. */
+struct process_selector {
+	struct string_list comm;   /* exact comm */
+	struct string_list exe;    /* fnmatch(FNM_PATHNAME) glob on /proc/<pid>/exe */
+	struct string_list cgroup; /* fnmatch(FNM_PATHNAME) glob on the cgroup v2 path */
+};
+
+struct target_config {
+	char *name;
+	struct process_selector process;
+};
+
+struct module_config {
+	bool enabled;
+	long long values[CFG_MAX_OPTIONS]; /* in the order of the module's options */
+};
+
+enum cfg_limit {
+	CFG_LIMIT_LABEL_SETS,
+	CFG_LIMIT_PROCESSES,
+	CFG_LIMIT_CGROUPS,
+	CFG_LIMIT_COUNT,
+};
+
+struct config {
+	struct target_config *targets;
+	size_t n_targets;
+	struct module_config *modules; /* same order as the descriptors passed to the parser */
+	size_t n_modules;
+	long long limits[CFG_LIMIT_COUNT];
+};
+
+extern const struct cfg_option cfg_limit_options[];
+
+/* Parse text (named name in messages). On error returns -EINVAL and writes one line to
+ * err; cfg is then empty and needs no config_free. */
+int config_parse(const char *name, const char *text, size_t len,
+		 const struct cfg_module_desc *mods, size_t n_mods, struct config *cfg, char *err,
+		 size_t err_size);
+int config_load(const char *path, const struct cfg_module_desc *mods, size_t n_mods,
+		struct config *cfg, char *err, size_t err_size);
+void config_free(struct config *cfg);
+
+#endif

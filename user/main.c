@@ -1,0 +1,261 @@
+/* ctrlscope: flags, start-up order and the signal loop. What the agent measures lives in
+ * agent.c and the modules; how it is served lives in server.c. */
+#include "agent.h"
+#include "caps.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "targets.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef CTRLSCOPE_VERSION
+#define CTRLSCOPE_VERSION "dev"
+#endif
+
+struct options {
+	const char *config_file;
+	const char *listen;
+	const char *btf_path;
+	const char *log_level;
+	const char *log_format;
+	bool allow_unauthenticated;
+	bool strict;
+	bool help;
+	bool version;
+};
+
+enum flag_kind { FLAG_STRING, FLAG_BOOL };
+
+/* One row per flag (bpftool's command tables): the parser, --help and the README all
+ * follow this table. */
+static const struct flag {
+	const char *name;
+	enum flag_kind kind;
+	size_t offset;
+	const char *def;
+	const char *arg;
+	const char *help;
+} flags[] = {
+	{ "config.file", FLAG_STRING, offsetof(struct options, config_file),
+	  "/etc/ctrlscope/config.yaml", "PATH", "YAML file with targets, limits and modules." },
+	{ "web.listen-address", FLAG_STRING, offsetof(struct options, listen), ":8443",
+	  "ADDR", "Address to serve /metrics on: host:port, [ipv6]:port or :port." },
+	{ "web.allow-unauthenticated", FLAG_BOOL, offsetof(struct options, allow_unauthenticated),
+	  NULL, NULL,
+	  "Serve /metrics without authentication on a non-loopback address (logs a warning)." },
+	{ "btf.path", FLAG_STRING, offsetof(struct options, btf_path), NULL, "PATH",
+	  "Kernel BTF to use instead of /sys/kernel/btf/vmlinux." },
+	{ "strict", FLAG_BOOL, offsetof(struct options, strict), NULL, NULL,
+	  "Exit if any enabled module or program cannot be loaded or attached." },
+	{ "log.level", FLAG_STRING, offsetof(struct options, log_level), "info",
+	  "LEVEL", "Least severe level logged: debug, info, warn or error." },
+	{ "log.format", FLAG_STRING, offsetof(struct options, log_format), "logfmt",
+	  "FORMAT", "Log line format: logfmt or json." },
+	{ "help", FLAG_BOOL, offsetof(struct options, help), NULL, NULL,
+	  "Show this help and exit." },
+	{ "version", FLAG_BOOL, offsetof(struct options, version), NULL, NULL,
+	  "Show the version and exit." },
+};
+
+#define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: ctrlscope [FLAGS]\n\n"
+		     "Kernel-level Prometheus metrics for Kubernetes controllers.\n\nFlags:\n");
+	for (size_t i = 0; i < N_FLAGS; i++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "--%s%s%s", flags[i].name, flags[i].arg ? "=" : "",
+			 flags[i].arg ? flags[i].arg : "");
+		fprintf(out, "  %-34s %s", left, flags[i].help);
+		if (flags[i].def)
+			fprintf(out, " (default: %s)", flags[i].def);
+		fputc('\n', out);
+	}
+}
+
+static int parse_flags(int argc, char **argv, struct options *o)
+{
+	for (size_t i = 0; i < N_FLAGS; i++) {
+		if (flags[i].kind == FLAG_STRING)
+			*(const char **)((char *)o + flags[i].offset) = flags[i].def;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *eq, *value = NULL;
+		const struct flag *f = NULL;
+		size_t len;
+
+		if (strncmp(arg, "--", 2)) {
+			fprintf(stderr, "ctrlscope: unexpected argument \"%s\" (flags start with --; "
+					"see --help)\n",
+				arg);
+			return -EINVAL;
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		len = eq ? (size_t)(eq - arg) : strlen(arg);
+		for (size_t k = 0; k < N_FLAGS; k++) {
+			if (strlen(flags[k].name) == len && !strncmp(flags[k].name, arg, len))
+				f = &flags[k];
+		}
+		if (!f) {
+			fprintf(stderr, "ctrlscope: unknown flag --%.*s (see --help)\n", (int)len, arg);
+			return -EINVAL;
+		}
+		if (f->kind == FLAG_BOOL) {
+			if (eq && strcmp(eq + 1, "true") && strcmp(eq + 1, "false")) {
+				fprintf(stderr, "ctrlscope: --%s: expected true or false, got \"%s\"\n",
+					f->name, eq + 1);
+				return -EINVAL;
+			}
+			*(bool *)((char *)o + f->offset) = !eq || !strcmp(eq + 1, "true");
+			continue;
+		}
+		if (eq)
+			value = eq + 1;
+		else if (i + 1 < argc)
+			value = argv[++i];
+		if (!value || !*value) {
+			fprintf(stderr, "ctrlscope: --%s: expected a value (%s)\n", f->name, f->arg);
+			return -EINVAL;
+		}
+		*(const char **)((char *)o + f->offset) = value;
+	}
+	if (log_set_level(o->log_level)) {
+		fprintf(stderr, "ctrlscope: --log.level: expected debug, info, warn or error, got "
+				"\"%s\"\n",
+			o->log_level);
+		return -EINVAL;
+	}
+	if (log_set_format(o->log_format)) {
+		fprintf(stderr, "ctrlscope: --log.format: expected logfmt or json, got \"%s\"\n",
+			o->log_format);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* SIGINT and SIGTERM are blocked everywhere except in the main loop's ppoll, so every
+ * thread started later (libmicrohttpd's) inherits the block and the loop wakes at once. */
+static void setup_signals(sigset_t *loop_mask)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigset_t block;
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, loop_mask);
+	sigdelset(loop_mask, SIGINT);
+	sigdelset(loop_mask, SIGTERM);
+}
+
+static int run_loop(struct agent *a, const sigset_t *mask)
+{
+	struct pollfd pfd = { .fd = targets_event_fd(a->targets), .events = POLLIN };
+	struct timespec tick = { .tv_sec = 1 };
+
+	while (!stop_signal) {
+		int n = ppoll(&pfd, 1, &tick, mask);
+
+		if (n < 0 && errno != EINTR) {
+			log_error("event loop: %s", strerror(errno));
+			return -errno;
+		}
+		if (n > 0) {
+			int err = targets_handle_events(a->targets);
+
+			if (err)
+				log_warn("handling lifecycle events: %s", strerror(-err));
+		}
+	}
+	log_info("received %s: shutting down", strsignal(stop_signal));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = { 0 };
+	struct agent a = { 0 };
+	struct cfg_module_desc *descs;
+	struct server_config scfg;
+	sigset_t loop_mask;
+	char err[1024], caps[256];
+	size_t n_descs = 0;
+	int ret;
+
+	if (parse_flags(argc, argv, &o))
+		return 2;
+	if (o.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (o.version) {
+		printf("ctrlscope %s\n", CTRLSCOPE_VERSION);
+		return 0;
+	}
+	log_hook_libbpf();
+	descs = agent_module_descs(&n_descs);
+	if (!descs)
+		return 1;
+	ret = config_load(o.config_file, descs, n_descs, &a.cfg, err, sizeof(err));
+	free(descs);
+	if (ret) {
+		log_error("%s", err);
+		return 1;
+	}
+	setup_signals(&loop_mask);
+	a.btf_path = o.btf_path;
+	a.strict = o.strict;
+
+	ret = agent_start(&a);
+	if (ret) {
+		log_error("cannot start: %s", strerror(-ret));
+		goto out;
+	}
+	scfg = (struct server_config){ .listen = o.listen,
+				       .allow_unauthenticated = o.allow_unauthenticated,
+				       .render = agent_render,
+				       .ctx = &a,
+				       .ready = &a.ready };
+	/* Listen before dropping capabilities: a port below 1024 needs one. */
+	ret = server_start(&scfg, &a.server, err, sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		goto out;
+	}
+	ret = caps_drop_after_attach();
+	if (ret) {
+		log_error("cannot drop capabilities: %s", strerror(-ret));
+		goto out;
+	}
+	caps_describe(caps, sizeof(caps));
+	atomic_store(&a.ready, true);
+	log_info("ctrlscope %s ready: serving http://%s/metrics, %zu targets, capabilities %s",
+		 CTRLSCOPE_VERSION, server_address(a.server), a.cfg.n_targets, caps);
+	ret = run_loop(&a, &loop_mask);
+out:
+	server_stop(a.server);
+	a.server = NULL;
+	agent_stop(&a);
+	config_free(&a.cfg);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,136 @@
+/* Whole-map reads: see mapread.h. BPF_MAP_LOOKUP_BATCH (Linux 5.6) with a fallback to
+ * get_next_key + lookup where batch operations are refused. */
+#include "mapread.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define BATCH 256
+
+struct reader {
+	size_t key_size;
+	size_t value_size; /* bytes per CPU slot of one key's value */
+	int n_cpus;
+	size_t n_u64;
+	mapread_fn fn;
+	mapread_raw_fn raw_fn;
+	void *ctx;
+	uint64_t *sum;
+};
+
+static void deliver(struct reader *r, const void *key, const char *values)
+{
+	if (r->raw_fn) {
+		r->raw_fn(key, values, r->ctx);
+		return;
+	}
+	memset(r->sum, 0, r->n_u64 * sizeof(uint64_t));
+	for (int cpu = 0; cpu < r->n_cpus; cpu++) {
+		const uint64_t *v = (const uint64_t *)(values + (size_t)cpu * r->value_size);
+
+		for (size_t i = 0; i < r->n_u64; i++)
+			r->sum[i] += v[i];
+	}
+	r->fn(key, r->sum, r->ctx);
+}
+
+static int read_batched(int fd, struct reader *r, char **keys, char **values, __u32 *cap)
+{
+	/* Hash map batch tokens are a bucket index; 8 bytes cover every map type. */
+	uint64_t in = 0, out = 0;
+	void *in_batch = NULL;
+	int total = 0;
+
+	for (;;) {
+		__u32 count = *cap;
+		int err = bpf_map_lookup_batch(fd, in_batch, &out, *keys, *values, &count, NULL);
+
+		if (err && errno == ENOSPC && *cap < (1u << 20)) {
+			/* One hash bucket holds more keys than fit: retry it with more room. */
+			char *k = realloc(*keys, (size_t)*cap * 2 * r->key_size);
+			char *v = k ? realloc(*values, (size_t)*cap * 2 * r->value_size *
+							       (size_t)r->n_cpus)
+				    : NULL;
+
+			if (k)
+				*keys = k;
+			if (v)
+				*values = v;
+			if (!k || !v)
+				return -ENOMEM;
+			*cap *= 2;
+			continue;
+		}
+		if (err && errno != ENOENT)
+			return total ? -EIO : -errno;
+		for (__u32 i = 0; i < count; i++)
+			deliver(r, *keys + i * r->key_size,
+				*values + (size_t)i * r->value_size * (size_t)r->n_cpus);
+		total += (int)count;
+		if (err)
+			return total; /* ENOENT: no more keys */
+		in = out;
+		in_batch = &in;
+	}
+}
+
+static int read_iterating(int fd, struct reader *r, char *keys, char *values)
+{
+	char *key = keys, *next = keys + r->key_size;
+	void *prev = NULL;
+	int total = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(key, next, r->key_size);
+		prev = key;
+		if (bpf_map_lookup_elem(fd, key, values))
+			continue; /* deleted meanwhile */
+		deliver(r, key, values);
+		total++;
+	}
+	return errno == ENOENT ? total : -errno;
+}
+
+static int read_map(int fd, struct reader *r)
+{
+	char *keys = calloc(BATCH, r->key_size);
+	char *values = calloc(BATCH, r->value_size * (size_t)r->n_cpus);
+	__u32 cap = BATCH;
+	int ret = -ENOMEM;
+
+	r->sum = calloc(r->n_u64 ? r->n_u64 : 1, sizeof(uint64_t));
+	if (!keys || !values || !r->sum)
+		goto out;
+	ret = read_batched(fd, r, &keys, &values, &cap);
+	if (ret == -EINVAL || ret == -ENOTSUP || ret == -EOPNOTSUPP || ret == -ENOSYS)
+		ret = read_iterating(fd, r, keys, values);
+out:
+	free(keys);
+	free(values);
+	free(r->sum);
+	return ret;
+}
+
+int mapread_u64s(int fd, size_t key_size, size_t n_u64, int percpu, mapread_fn fn, void *ctx)
+{
+	struct reader r = { .key_size = key_size, .value_size = n_u64 * sizeof(uint64_t),
+			    .n_cpus = 1, .n_u64 = n_u64, .fn = fn, .ctx = ctx };
+
+	if (percpu) {
+		r.n_cpus = libbpf_num_possible_cpus();
+		if (r.n_cpus <= 0)
+			return r.n_cpus ? r.n_cpus : -EINVAL;
+	}
+	return read_map(fd, &r);
+}
+
+int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, void *ctx)
+{
+	struct reader r = { .key_size = key_size, .value_size = value_size, .n_cpus = 1,
+			    .raw_fn = fn, .ctx = ctx };
+
+	return read_map(fd, &r);
+}

@@ -1,0 +1,20 @@
+/* Reading whole BPF hash maps from user space: batched where the kernel allows it (one
+ * syscall per batch instead of two per key), per-CPU values summed. */
+#ifndef CTRLSCOPE_MAPREAD_H
+#define CTRLSCOPE_MAPREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Called once per key with the values summed over CPUs (n_u64 counters each). */
+typedef void (*mapread_fn)(const void *key, const uint64_t *sum, void *ctx);
+
+/* Read a map whose value is n_u64 u64 counters, per-CPU or not. Returns the number of
+ * keys read, or -errno. */
+int mapread_u64s(int fd, size_t key_size, size_t n_u64, int percpu, mapread_fn fn, void *ctx);
+
+/* Read a hash map with plain (not per-CPU) values of value_size bytes. */
+typedef void (*mapread_raw_fn)(const void *key, const void *value, void *ctx);
+int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, void *ctx);
+
+#endif

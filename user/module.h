@@ -1,0 +1,60 @@
+/* The contract between the agent and a module. A module is one row: the agent opens,
+ * attaches, collects and detaches every enabled module through these functions and knows
+ * nothing else about it. */
+#ifndef CTRLSCOPE_MODULE_H
+#define CTRLSCOPE_MODULE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "expo.h"
+#include "targets.h"
+
+struct bpf_object_open_opts;
+
+/* What a module gets to open itself. */
+struct module_env {
+	const struct bpf_object_open_opts *open_opts; /* BTF path and the like */
+	int task_state_fd;                             /* reuse for the shared task_state map */
+	const long long *options;                      /* values of the module's options */
+};
+
+/* Map fill levels that modules report; the agent writes them as one family each. */
+struct map_report {
+	const char *name;
+	uint64_t entries;
+	uint64_t max_entries;
+	uint64_t full; /* inserts refused because the map was full */
+};
+
+/* Everything a module's collect needs. */
+struct collector {
+	struct expo *e;
+	const struct targets *targets;
+	const struct slot_table *slots;
+	struct map_report *maps;
+	size_t n_maps;
+	bool failed; /* a map could not be read: the scrape still serves the rest */
+};
+
+void collector_report_map(struct collector *c, const char *name, uint64_t entries,
+			  uint64_t max_entries, uint64_t full);
+
+struct module {
+	const char *name;
+	const struct cfg_option *options; /* NULL-name terminated */
+	/* Open and load the BPF object; *state is the module's private state. */
+	int (*open)(const struct module_env *env, void **state);
+	/* Attach its programs; 0 when the module works (some optional program may be out). */
+	int (*attach)(void *state);
+	/* Append the module's metric families. */
+	void (*collect)(void *state, struct collector *c);
+	/* Detach and free everything; state may be partly initialised. */
+	void (*close)(void *state);
+};
+
+extern const struct module *const modules[];
+extern const size_t n_modules;
+
+#endif

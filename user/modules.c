@@ -1,0 +1,10 @@
+/* The module table: the only place that lists the modules. */
+#include "module.h"
+
+extern const struct module syscalls_module;
+
+const struct module *const modules[] = {
+	&syscalls_module,
+};
+
+const size_t n_modules = sizeof(modules) / sizeof(modules[0]);

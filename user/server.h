@@ -1,0 +1,32 @@
+/* The HTTP endpoint: /metrics, /healthz, /readyz and a landing page, served by
+ * libmicrohttpd on its own thread. It knows nothing about what the metrics are. */
+#ifndef CTRLSCOPE_SERVER_H
+#define CTRLSCOPE_SERVER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "buf.h"
+#include "expo.h"
+
+struct server;
+
+struct server_config {
+	const char *listen;         /* --web.listen-address */
+	bool allow_unauthenticated; /* serve /metrics without auth on a non-loopback address */
+	/* Render the /metrics body; returns 0 or -errno. Called on the server thread. */
+	int (*render)(void *ctx, struct buf *out);
+	void *ctx;
+	const atomic_bool *ready;
+};
+
+/* Returns 0, or -errno with one line naming what was wrong in err. */
+int server_start(const struct server_config *cfg, struct server **out, char *err,
+		 size_t err_size);
+/* The bound address, e.g. "127.0.0.1:9464" (with the real port when 0 was asked for). */
+const char *server_address(const struct server *s);
+void server_stop(struct server *s);
+/* ctrlscope_http_requests_total{path,code}. */
+void server_collect(struct server *s, struct expo *e);
+
+#endif

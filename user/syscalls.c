@@ -1,0 +1,263 @@
+/* syscalls module, user side: sizes the maps, reads them per scrape and writes
+ * ctrlscope_syscalls_total, ctrlscope_syscall_errors_total and
+ * ctrlscope_syscall_duration_seconds. The counting is in bpf/syscalls.bpf.c. */
+#include "attach.h"
+#include "log.h"
+#include "mapread.h"
+#include "module.h"
+#include "names.h"
+#include "syscalls.skel.h"
+
+#include <ctrlscope/syscalls.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define MODULE_NAME "syscalls"
+
+enum { OPT_MAX_ENTRIES, OPT_MAX_ERROR_ENTRIES };
+
+static const struct cfg_option options[] = {
+	[OPT_MAX_ENTRIES] = { "max_entries", 16, 1 << 20, 2048,
+			      "(label set, syscall) pairs measured" },
+	[OPT_MAX_ERROR_ENTRIES] = { "max_error_entries", 16, 1 << 20, 4096,
+				    "(label set, syscall, errno) triples counted" },
+	{ 0 },
+};
+
+static const char *const required_programs[] = { "cs_sys_enter", "cs_sys_exit", NULL };
+
+struct state {
+	struct syscalls_bpf *skel;
+	uint32_t max_entries;
+	uint32_t max_error_entries;
+	char le_text[CS_HIST_BUCKETS - 1][32];
+	const char *le[CS_HIST_BUCKETS - 1];
+};
+
+struct stat_row {
+	struct cs_sys_key key;
+	uint64_t sum_ns;
+	uint64_t buckets[CS_HIST_BUCKETS];
+};
+
+struct err_row {
+	struct cs_sys_err_key key;
+	uint64_t count;
+};
+
+struct rows {
+	void *items;
+	size_t n;
+	size_t cap;
+	size_t size;
+	bool failed;
+};
+
+static void *rows_add(struct rows *r)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		void *items = realloc(r->items, cap * r->size);
+
+		if (!items) {
+			r->failed = true;
+			return NULL;
+		}
+		r->items = items;
+		r->cap = cap;
+	}
+	return (char *)r->items + r->n++ * r->size;
+}
+
+static void add_stat(const void *key, const uint64_t *sum, void *ctx)
+{
+	struct stat_row *row = rows_add(ctx);
+
+	if (!row)
+		return;
+	memcpy(&row->key, key, sizeof(row->key));
+	row->sum_ns = sum[0];
+	memcpy(row->buckets, sum + 1, sizeof(row->buckets));
+}
+
+static void add_error(const void *key, const uint64_t *sum, void *ctx)
+{
+	struct err_row *row = rows_add(ctx);
+
+	if (!row)
+		return;
+	memcpy(&row->key, key, sizeof(row->key));
+	row->count = sum[0];
+}
+
+static int cmp_stat(const void *a, const void *b)
+{
+	const struct cs_sys_key *x = &((const struct stat_row *)a)->key;
+	const struct cs_sys_key *y = &((const struct stat_row *)b)->key;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	return x->nr < y->nr ? -1 : x->nr > y->nr;
+}
+
+static int cmp_error(const void *a, const void *b)
+{
+	const struct cs_sys_err_key *x = &((const struct err_row *)a)->key;
+	const struct cs_sys_err_key *y = &((const struct err_row *)b)->key;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	if (x->nr != y->nr)
+		return x->nr < y->nr ? -1 : 1;
+	return x->err < y->err ? -1 : x->err > y->err;
+}
+
+static int syscalls_open(const struct module_env *env, void **out)
+{
+	struct state *st = calloc(1, sizeof(*st));
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	*out = st;
+	for (int i = 0; i < CS_HIST_BUCKETS - 1; i++) {
+		expo_format_pow2_ns(st->le_text[i], sizeof(st->le_text[i]),
+				    (unsigned int)(CS_HIST_MIN_EXP + i));
+		st->le[i] = st->le_text[i];
+	}
+	st->max_entries = (uint32_t)env->options[OPT_MAX_ENTRIES];
+	st->max_error_entries = (uint32_t)env->options[OPT_MAX_ERROR_ENTRIES];
+	st->skel = syscalls_bpf__open_opts(env->open_opts);
+	if (!st->skel)
+		return -errno;
+	bpf_map__set_max_entries(st->skel->maps.sys_stats, st->max_entries);
+	bpf_map__set_max_entries(st->skel->maps.sys_errors, st->max_error_entries);
+	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
+	if (err)
+		return err;
+	return syscalls_bpf__load(st->skel);
+}
+
+static int syscalls_attach(void *state)
+{
+	struct state *st = state;
+	bool ok;
+
+	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
+	return ok ? 0 : -ENOTSUP;
+}
+
+static void write_counts(struct collector *c, const struct rows *stats)
+{
+	struct label labels[SLOT_MAX_LABELS + 1];
+	char buf[32];
+
+	expo_family(c->e, "ctrlscope_syscalls_total", "counter",
+		    "System calls completed by a target's processes.");
+	for (size_t i = 0; i < stats->n; i++) {
+		const struct stat_row *row = (const struct stat_row *)stats->items + i;
+		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
+		uint64_t count = 0;
+
+		if (!n)
+			continue;
+		for (int b = 0; b < CS_HIST_BUCKETS; b++)
+			count += row->buckets[b];
+		labels[n++] = (struct label){ "syscall", syscall_name(row->key.nr, buf, sizeof(buf)) };
+		expo_u64(c->e, labels, n, count);
+	}
+}
+
+static void write_durations(struct collector *c, const struct state *st, const struct rows *stats)
+{
+	struct label labels[SLOT_MAX_LABELS + 1];
+	char buf[32];
+
+	expo_family(c->e, "ctrlscope_syscall_duration_seconds", "histogram",
+		    "Time from entry to exit of a target's system calls.");
+	for (size_t i = 0; i < stats->n; i++) {
+		const struct stat_row *row = (const struct stat_row *)stats->items + i;
+		struct expo_hist h = { st->le, row->buckets, CS_HIST_BUCKETS,
+				       (double)row->sum_ns / 1e9 };
+		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
+
+		if (!n)
+			continue;
+		labels[n++] = (struct label){ "syscall", syscall_name(row->key.nr, buf, sizeof(buf)) };
+		expo_histogram(c->e, labels, n, &h);
+	}
+}
+
+static void write_errors(struct collector *c, const struct rows *errors)
+{
+	struct label labels[SLOT_MAX_LABELS + 2];
+	char sbuf[32], ebuf[32];
+
+	expo_family(c->e, "ctrlscope_syscall_errors_total", "counter",
+		    "System calls of a target's processes that returned an error, by errno.");
+	for (size_t i = 0; i < errors->n; i++) {
+		const struct err_row *row = (const struct err_row *)errors->items + i;
+		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
+
+		if (!n)
+			continue;
+		labels[n++] = (struct label){ "syscall", syscall_name(row->key.nr, sbuf, sizeof(sbuf)) };
+		labels[n++] = (struct label){ "errno", errno_name(row->key.err, ebuf, sizeof(ebuf)) };
+		expo_u64(c->e, labels, n, row->count);
+	}
+}
+
+static void syscalls_collect(void *state, struct collector *c)
+{
+	struct state *st = state;
+	struct rows stats = { .size = sizeof(struct stat_row) };
+	struct rows errors = { .size = sizeof(struct err_row) };
+	int n_stats, n_errors;
+
+	n_stats = mapread_u64s(bpf_map__fd(st->skel->maps.sys_stats), sizeof(struct cs_sys_key),
+			       1 + CS_HIST_BUCKETS, 1, add_stat, &stats);
+	n_errors = mapread_u64s(bpf_map__fd(st->skel->maps.sys_errors),
+				sizeof(struct cs_sys_err_key), 1, 1, add_error, &errors);
+	if (n_stats < 0 || n_errors < 0 || stats.failed || errors.failed) {
+		log_warn("syscalls: cannot read the maps: %s",
+			 strerror(n_stats < 0 ? -n_stats : n_errors < 0 ? -n_errors : ENOMEM));
+		c->failed = true;
+		goto out;
+	}
+	qsort(stats.items, stats.n, stats.size, cmp_stat);
+	qsort(errors.items, errors.n, errors.size, cmp_error);
+	write_counts(c, &stats);
+	write_errors(c, &errors);
+	write_durations(c, st, &stats);
+	collector_report_map(c, "sys_stats", stats.n, st->max_entries,
+			     __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
+	collector_report_map(c, "sys_errors", errors.n, st->max_error_entries,
+			     __atomic_load_n(&st->skel->bss->errors_full, __ATOMIC_RELAXED));
+out:
+	free(stats.items);
+	free(errors.items);
+}
+
+static void syscalls_close(void *state)
+{
+	struct state *st = state;
+
+	if (!st)
+		return;
+	attach_detach_module(MODULE_NAME);
+	syscalls_bpf__destroy(st->skel);
+	free(st);
+}
+
+const struct module syscalls_module = {
+	.name = MODULE_NAME,
+	.options = options,
+	.open = syscalls_open,
+	.attach = syscalls_attach,
+	.collect = syscalls_collect,
+	.close = syscalls_close,
+};
