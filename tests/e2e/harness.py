@@ -1,0 +1,263 @@
+"""Helpers for the end-to-end tests: the agent binary, fixture processes in cgroups the
+test creates under the cgroup2 mount, and a parser for the text exposition format.
+
+Everything here talks to loopback only and cleans up what it creates."""
+
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BUILD = os.environ.get("CTRLSCOPE_BUILD", "build")
+
+
+def cgroup2_mount():
+    """The cgroup2 mount point from /proc/self/mountinfo (hybrid hosts mount it anywhere)."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split(" ")[0] == "cgroup2":
+                return left.split(" ")[4].replace("\\040", " ")
+    raise RuntimeError("no cgroup2 mount")
+
+
+class Cgroups:
+    """A private subtree under the cgroup2 root, removed (with its processes) at the end."""
+
+    def __init__(self, name):
+        self.mount = cgroup2_mount()
+        self.base = "/%s-%d" % (name, os.getpid())
+        self.made = []
+        self.make("")
+
+    def make(self, rel):
+        path = self.base + ("/" + rel if rel else "")
+        os.makedirs(self.mount + path, exist_ok=True)
+        self.made.append(path)
+        return path
+
+    def procs_file(self, path):
+        return self.mount + path + "/cgroup.procs"
+
+    def move(self, pid, path):
+        with open(self.procs_file(path), "w") as f:
+            f.write("%d\n" % pid)
+
+    def cleanup(self):
+        for path in sorted(self.made, key=len, reverse=True):
+            full = self.mount + path
+            try:
+                with open(full + "/cgroup.procs") as f:
+                    for pid in f.read().split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+            except FileNotFoundError:
+                continue
+            for _ in range(100):
+                try:
+                    os.rmdir(full)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Agent:
+    """The ctrlscope binary with a given config, listening on a free loopback port."""
+
+    def __init__(self, config_text, args=(), ready_timeout=30):
+        self.dir = tempfile.mkdtemp(prefix="ctrlscope-e2e-")
+        self.config = os.path.join(self.dir, "config.yaml")
+        with open(self.config, "w") as f:
+            f.write(config_text)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.log_path = os.path.join(self.dir, "agent.log")
+        self.log = open(self.log_path, "w")
+        cmd = [os.path.join(BUILD, "ctrlscope"), "--config.file=" + self.config,
+               "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=debug"]
+        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log, stderr=self.log)
+        deadline = time.time() + ready_timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("agent exited with %d:\n%s" % (self.proc.returncode, self.logs()))
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError("agent not ready within %ds:\n%s" % (ready_timeout, self.logs()))
+
+    def logs(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()[-4000:]
+
+    def get(self, path, headers=None, method="GET"):
+        req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def scrape(self):
+        status, _, body = self.get("/metrics")
+        assert status == 200, "scrape returned %d" % status
+        return body.decode("utf-8")
+
+    def metrics(self):
+        return parse(self.scrape())
+
+    def wait_for(self, name, value, timeout=10, **labels):
+        """Wait until the series name{labels} equals value; returns the last metrics."""
+        deadline = time.time() + timeout
+        while True:
+            m = self.metrics()
+            got = m.get(key(name, **labels))
+            if got == value:
+                return m
+            if time.time() > deadline:
+                raise AssertionError("%s%s is %r, want %r after %ds" % (name, labels, got, value, timeout))
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("agent did not stop within %ds" % timeout)
+        self.log.close()
+        return self.proc.returncode
+
+
+class Fixture:
+    """tests/fixtures/sysload: prints "ready <pid>", waits for go, makes its calls."""
+
+    def __init__(self, args, cgroups=None, cgroup=None):
+        procs = cgroups.procs_file(cgroup) if cgroup else None
+
+        def enter_cgroup():
+            if procs:
+                with open(procs, "w") as f:
+                    f.write("0\n")
+
+        self.proc = subprocess.Popen([os.path.join(BUILD, "fixtures", "sysload")] + list(args),
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     preexec_fn=enter_cgroup)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("ready "):
+            self.proc.kill()
+            raise AssertionError("fixture did not start: %r" % line)
+        self.pid = int(line.split()[1])
+
+    def go(self):
+        self.proc.stdin.write(b"g")
+        self.proc.stdin.flush()
+
+    def wait_done(self, timeout=60):
+        deadline = time.time() + timeout
+        line = self.proc.stdout.readline().decode()
+        assert line == "done\n", "fixture said %r" % line
+        self.proc.stdin.close()
+        self.proc.wait(max(1, deadline - time.time()))
+        assert self.proc.returncode == 0, "fixture exited with %d" % self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _unescape(value):
+    out, i = [], 0
+    while i < len(value):
+        c = value[i]
+        if c == "\\" and i + 1 < len(value):
+            nxt = value[i + 1]
+            out.append({"n": "\n", "\\": "\\", '"': '"'}.get(nxt, "\\" + nxt))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _parse_labels(text, i):
+    """Parse {a="x",b="y"} starting at text[i] == '{'; returns (labels, index after '}')."""
+    labels = {}
+    i += 1
+    while text[i] != "}":
+        eq = text.index("=", i)
+        name = text[i:eq].strip()
+        assert text[eq + 1] == '"', "label %s not quoted" % name
+        j = eq + 2
+        raw = []
+        while text[j] != '"':
+            if text[j] == "\\":
+                raw.append(text[j:j + 2])
+                j += 2
+            else:
+                raw.append(text[j])
+                j += 1
+        assert name not in labels, "duplicate label %s" % name
+        labels[name] = _unescape("".join(raw))
+        i = j + 1
+        if text[i] == ",":
+            i += 1
+    return labels, i + 1
+
+
+def key(name, **labels):
+    return (name, tuple(sorted(labels.items())))
+
+
+def parse(text):
+    """Text format 0.0.4 to {(name, sorted label items): float}; duplicates are an error."""
+    out = {}
+    for line in text.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        brace = line.find("{")
+        space = line.find(" ")
+        if brace != -1 and brace < space:
+            name = line[:brace]
+            labels, end = _parse_labels(line, brace)
+            rest = line[end:].strip()
+        else:
+            name, rest = line[:space], line[space + 1:]
+            labels = {}
+        value = float(rest.split()[0].replace("+Inf", "inf"))
+        k = (name, tuple(sorted(labels.items())))
+        assert k not in out, "duplicate series %r" % (k,)
+        out[k] = value
+    return out
+
+
+def series(metrics, name, **labels):
+    """Every series of name whose labels include the given ones: {labels dict items: value}."""
+    want = set(labels.items())
+    return {k[1]: v for k, v in metrics.items() if k[0] == name and want <= set(k[1])}
+
+
+def promtool_check(text):
+    """Run Debian's promtool on an exposition; returns (returncode, output)."""
+    p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    return p.returncode, p.stdout.decode()

@@ -1,0 +1,225 @@
+"""The syscalls module end to end: fixture processes in cgroups this test creates, the
+agent binary, counts read back over HTTP. Every count asserted is exact."""
+
+import os
+
+from harness import Agent, Cgroups, Fixture, key, parse, promtool_check, series
+
+N_GETPPID = 1000
+M_OPENAT = 7
+K_SLEEPS = 5
+SLEEP_NS = 20_000_000
+PLAN = ["--getppid", str(N_GETPPID), "--openat-missing", str(M_OPENAT),
+        "--nanosleep", str(K_SLEEPS), "--sleep-ns", str(SLEEP_NS)]
+
+
+def cgroup_config(path, name="ctl"):
+    return "targets:\n  - name: %s\n    process:\n      cgroup: [\"%s\"]\n" % (name, path)
+
+
+def counts(m, **labels):
+    """Snapshot of the values the plan moves, for one label set."""
+    return {
+        "getppid": m.get(key("ctrlscope_syscalls_total", syscall="getppid", **labels), 0),
+        "openat_enoent": m.get(key("ctrlscope_syscall_errors_total", syscall="openat",
+                                   errno="ENOENT", **labels), 0),
+        "nanosleep": m.get(key("ctrlscope_syscalls_total", syscall="nanosleep", **labels), 0),
+        "nanosleep_count": m.get(key("ctrlscope_syscall_duration_seconds_count",
+                                     syscall="nanosleep", **labels), 0),
+        "nanosleep_inf": m.get(key("ctrlscope_syscall_duration_seconds_bucket",
+                                   syscall="nanosleep", le="+Inf", **labels), 0),
+        "nanosleep_sum": m.get(key("ctrlscope_syscall_duration_seconds_sum",
+                                   syscall="nanosleep", **labels), 0.0),
+    }
+
+
+def assert_plan_delta(before, after, times=1):
+    d = {k: after[k] - before[k] for k in after}
+    assert d["getppid"] == times * N_GETPPID, d
+    assert d["openat_enoent"] == times * M_OPENAT, d
+    assert d["nanosleep"] == times * K_SLEEPS, d
+    assert d["nanosleep_count"] == times * K_SLEEPS, d
+    assert d["nanosleep_inf"] == times * K_SLEEPS, d
+    assert d["nanosleep_sum"] >= times * K_SLEEPS * SLEEP_NS / 1e9, d
+
+
+def assert_histograms_consistent(m):
+    """Buckets are cumulative and +Inf equals _count for every histogram series."""
+    buckets = {}
+    for (name, labels), v in m.items():
+        if name != "ctrlscope_syscall_duration_seconds_bucket":
+            continue
+        d = dict(labels)
+        le = d.pop("le")
+        buckets.setdefault(tuple(sorted(d.items())), []).append(
+            (float("inf") if le == "+Inf" else float(le), v))
+    assert buckets, "no histogram series"
+    for labels, bs in buckets.items():
+        bs.sort()
+        values = [v for _, v in bs]
+        assert values == sorted(values), "buckets not cumulative for %s" % (labels,)
+        count = m[("ctrlscope_syscall_duration_seconds_count", labels)]
+        assert bs[-1][1] == count, "+Inf %s != count %s" % (bs[-1][1], count)
+
+
+def test_exact_counts_for_target_and_nothing_for_non_target():
+    cg = Cgroups("ctrlscope-e2e")
+    agent = target = other = None
+    try:
+        tpath, opath = cg.make("target"), cg.make("other")
+        agent = Agent(cgroup_config(tpath))
+        target = Fixture(PLAN, cg, tpath)
+        other = Fixture(PLAN, cg, opath)
+        m = agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
+        before = counts(m, target="ctl", comm="sysload")
+        target.go()
+        other.go()
+        target.wait_done()
+        other.wait_done()
+        m = agent.metrics()
+        assert_plan_delta(before, counts(m, target="ctl", comm="sysload"))
+        assert_histograms_consistent(m)
+        # The non-target made the same calls under the same comm: any leak would show
+        # above as a doubled count; and no other label set exists.
+        assert set(dict(k)["target"] for k in series(m, "ctrlscope_syscalls_total")) == {"ctl"}
+    finally:
+        for f in (target, other):
+            if f:
+                f.kill()
+        if agent:
+            agent.stop()
+        cg.cleanup()
+
+
+def test_hostile_process_name_is_escaped():
+    hostile = 'a"b\\c\n'  # a, quote, b, backslash, c, newline
+    cg = Cgroups("ctrlscope-e2e")
+    agent = fixture = None
+    try:
+        tpath = cg.make("target")
+        agent = Agent(cgroup_config(tpath))
+        fixture = Fixture(["--name", hostile, "--getppid", "321"], cg, tpath)
+        agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
+        before = agent.metrics().get(
+            key("ctrlscope_syscalls_total", target="ctl", comm=hostile, syscall="getppid"), 0)
+        fixture.go()
+        fixture.wait_done()
+        text = agent.scrape()
+        assert 'comm="a\\"b\\\\c\\n"' in text, "escaped comm label not found"
+        m = parse(text)
+        got = m[key("ctrlscope_syscalls_total", target="ctl", comm=hostile, syscall="getppid")]
+        assert got - before == 321, got
+        rc, out = promtool_check(text)
+        assert rc == 0, "promtool check metrics failed (%d):\n%s" % (rc, out)
+    finally:
+        if fixture:
+            fixture.kill()
+        if agent:
+            agent.stop()
+        cg.cleanup()
+
+
+def test_process_started_after_agent_with_threads():
+    agent = fixture = None
+    try:
+        agent = Agent("targets:\n  - name: late\n    process:\n      comm: [sysload]\n")
+        fixture = Fixture(["--threads", "4", "--getppid", "250"])
+        agent.wait_for("ctrlscope_target_processes", 1, target="late")
+        fixture.go()
+        fixture.wait_done()
+        m = agent.metrics()
+        assert m[key("ctrlscope_syscalls_total", target="late", comm="sysload",
+                     syscall="getppid")] == 1000
+    finally:
+        if fixture:
+            fixture.kill()
+        if agent:
+            agent.stop()
+
+
+def test_existing_process_and_threads_are_seeded_at_start():
+    cg = Cgroups("ctrlscope-e2e")
+    agent = fixture = None
+    try:
+        tpath = cg.make("target")
+        fixture = Fixture(["--threads", "3", "--getppid", "100"], cg, tpath)
+        agent = Agent(cgroup_config(tpath))
+        agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
+        fixture.go()
+        fixture.wait_done()
+        m = agent.metrics()
+        assert m[key("ctrlscope_syscalls_total", target="ctl", comm="sysload",
+                     syscall="getppid")] == 300
+    finally:
+        if fixture:
+            fixture.kill()
+        if agent:
+            agent.stop()
+        cg.cleanup()
+
+
+def test_process_moved_into_target_cgroup():
+    cg = Cgroups("ctrlscope-e2e")
+    agent = fixture = None
+    try:
+        tpath, opath = cg.make("target"), cg.make("other")
+        agent = Agent(cgroup_config(tpath))
+        fixture = Fixture(["--threads", "2", "--getppid", "200"], cg, opath)
+        m = agent.metrics()
+        assert m[key("ctrlscope_target_processes", target="ctl")] == 0
+        cg.move(fixture.pid, tpath)
+        agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
+        fixture.go()
+        fixture.wait_done()
+        m = agent.metrics()
+        assert m[key("ctrlscope_syscalls_total", target="ctl", comm="sysload",
+                     syscall="getppid")] == 400
+    finally:
+        if fixture:
+            fixture.kill()
+        if agent:
+            agent.stop()
+        cg.cleanup()
+
+
+def test_cgroup_created_after_start_then_process_exits():
+    cg = Cgroups("ctrlscope-e2e")
+    agent = fixture = None
+    try:
+        agent = Agent(cgroup_config(cg.base + "/late"))
+        agent.wait_for("ctrlscope_target_cgroups", 0, target="ctl")
+        tpath = cg.make("late")
+        agent.wait_for("ctrlscope_target_cgroups", 1, target="ctl")
+        fixture = Fixture(["--getppid", "77"], cg, tpath)
+        agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
+        fixture.go()
+        fixture.wait_done()
+        m = agent.wait_for("ctrlscope_target_processes", 0, target="ctl")
+        assert m[key("ctrlscope_syscalls_total", target="ctl", comm="sysload",
+                     syscall="getppid")] == 77
+    finally:
+        if fixture:
+            fixture.kill()
+        if agent:
+            agent.stop()
+        cg.cleanup()
+
+
+def test_renamed_process_changes_comm_label():
+    agent = fixture = None
+    try:
+        # Selected by its executable, so the new name still matches after the rename.
+        exe = os.path.join(os.environ["CTRLSCOPE_BUILD"], "fixtures", "sysload")
+        agent = Agent("targets:\n  - name: exe\n    process:\n      exe: [\"%s\"]\n" % exe)
+        fixture = Fixture(["--name", "renamed-ctl", "--getppid", "42"])
+        agent.wait_for("ctrlscope_target_processes", 1, target="exe")
+        fixture.go()
+        fixture.wait_done()
+        m = agent.metrics()
+        assert m[key("ctrlscope_syscalls_total", target="exe", comm="renamed-ctl",
+                     syscall="getppid")] == 42
+    finally:
+        if fixture:
+            fixture.kill()
+        if agent:
+            agent.stop()
