@@ -371,7 +371,7 @@ static int parse_options(struct parser *ps, const yaml_node_t *node, const struc
 				return err;
 			continue;
 		}
-		for (size_t i = 0; opts[i].name; i++) {
+		for (size_t i = 0; opts && opts[i].name; i++) {
 			if (strcmp(opts[i].name, kp.key))
 				continue;
 			found = true;
@@ -384,7 +384,7 @@ static int parse_options(struct parser *ps, const yaml_node_t *node, const struc
 			buf_init(&known);
 			if (enabled)
 				buf_puts(&known, "enabled");
-			for (size_t i = 0; opts[i].name; i++)
+			for (size_t i = 0; opts && opts[i].name; i++)
 				buf_printf(&known, "%s%s", known.len ? ", " : "", opts[i].name);
 			err = fail(ps, key, p, "unknown key \"%s\" (expected %s)", kp.key,
 				   buf_cstr(&known) ? known.data : "");
@@ -485,6 +485,21 @@ static int parse_root(struct parser *ps, struct config *cfg)
 	return 0;
 }
 
+static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
+{
+	yaml_mark_t m = { .index = offset };
+
+	for (size_t i = 0; i < offset && i < len; i++) {
+		if (text[i] == '\n') {
+			m.line++;
+			m.column = 0;
+		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+			m.column++; /* columns count characters, not UTF-8 continuation bytes */
+		}
+	}
+	return m;
+}
+
 int config_parse(const char *name, const char *text, size_t len,
 		 const struct cfg_module_desc *mods, size_t n_mods, struct config *cfg, char *err,
 		 size_t err_size)
@@ -499,8 +514,13 @@ int config_parse(const char *name, const char *text, size_t len,
 		return fail(&ps, NULL, NULL, "out of memory");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &ps.doc)) {
-		snprintf(err, err_size, "%s:%zu:%zu: invalid YAML: %s%s%s", name,
-			 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+		yaml_mark_t at = parser.problem_mark;
+
+		/* Encoding errors come with a byte offset only. */
+		if (parser.error == YAML_READER_ERROR)
+			at = mark_of_offset(text, len, parser.problem_offset);
+		snprintf(err, err_size, "%s:%zu:%zu: invalid YAML: %s%s%s", name, at.line + 1,
+			 at.column + 1,
 			 parser.problem ? parser.problem : "syntax error",
 			 parser.context ? " " : "", parser.context ? parser.context : "");
 		yaml_parser_delete(&parser);
