@@ -1,0 +1,284 @@
+/* Unit tests for the HTTP helpers (user/httputil.h): Accept-Encoding negotiation,
+ * listen-address parsing and the loopback check that decides whether plain HTTP without
+ * authentication may be served. No test resolves a name other than "localhost". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "httputil.h"
+
+static void test_gzip_plain(void **state)
+{
+	(void)state;
+	assert_true(http_accepts_gzip("gzip"));
+	assert_true(http_accepts_gzip("GZIP"));
+	assert_true(http_accepts_gzip("GZip"));
+	assert_true(http_accepts_gzip("deflate, gzip;q=0.5"));
+	assert_true(http_accepts_gzip("gzip, deflate, br"));
+	assert_true(http_accepts_gzip("br,gzip"));
+	assert_true(http_accepts_gzip("gzip;q=1.0"));
+	assert_true(http_accepts_gzip("gzip;q=0.001"));
+	assert_true(http_accepts_gzip("gzip;Q=0.5"));
+}
+
+static void test_gzip_refused_or_absent(void **state)
+{
+	(void)state;
+	assert_false(http_accepts_gzip(NULL));
+	assert_false(http_accepts_gzip(""));
+	assert_false(http_accepts_gzip("identity"));
+	assert_false(http_accepts_gzip("deflate, br"));
+	assert_false(http_accepts_gzip("x-gzip"));
+	assert_false(http_accepts_gzip("gzipx"));
+	assert_false(http_accepts_gzip("gzi"));
+	assert_false(http_accepts_gzip("gzip;q=0"));
+	assert_false(http_accepts_gzip("gzip;q=0.0"));
+	assert_false(http_accepts_gzip("gzip;q=0.000"));
+	assert_false(http_accepts_gzip("deflate, gzip;q=0"));
+}
+
+static void test_gzip_wildcard(void **state)
+{
+	(void)state;
+	assert_true(http_accepts_gzip("*"));
+	assert_true(http_accepts_gzip("identity, *;q=0.1"));
+	assert_false(http_accepts_gzip("*;q=0"));
+	/* An explicit gzip entry wins over "*", in either order. */
+	assert_false(http_accepts_gzip("gzip;q=0, *"));
+	assert_false(http_accepts_gzip("*, gzip;q=0"));
+	assert_true(http_accepts_gzip("*;q=0, gzip"));
+	assert_true(http_accepts_gzip("gzip, *;q=0"));
+}
+
+static void test_gzip_whitespace(void **state)
+{
+	(void)state;
+	assert_true(http_accepts_gzip(" gzip"));
+	assert_true(http_accepts_gzip("gzip "));
+	assert_true(http_accepts_gzip("\tgzip\t"));
+	assert_true(http_accepts_gzip("deflate,\tgzip"));
+	assert_true(http_accepts_gzip("deflate ,  gzip ; q=0.8"));
+	assert_false(http_accepts_gzip("gzip ; q=0"));
+	assert_false(http_accepts_gzip("gzip;\tq=0 "));
+	assert_false(http_accepts_gzip(" \t "));
+	assert_false(http_accepts_gzip(",,,"));
+}
+
+static int parse(const char *text, struct sockaddr_storage *ss, socklen_t *len, char *err,
+		 size_t err_size)
+{
+	memset(ss, 0xa5, sizeof(*ss));
+	*len = 0;
+	err[0] = 0;
+	return http_parse_listen(text, ss, len, err, err_size);
+}
+
+static void test_listen_any(void **state)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(parse(":8443", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(in6->sin6_family, AF_INET6);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(ntohs(in6->sin6_port), 8443);
+	assert_memory_equal(&in6->sin6_addr, &in6addr_any, sizeof(in6addr_any));
+	assert_false(http_addr_is_loopback(&ss));
+
+	assert_int_equal(parse(":0", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(ntohs(in6->sin6_port), 0);
+	assert_int_equal(parse(":65535", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(ntohs(in6->sin6_port), 65535);
+}
+
+static void test_listen_ipv4(void **state)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+	socklen_t len;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(parse("127.0.0.1:9", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(in->sin_family, AF_INET);
+	assert_int_equal(len, sizeof(struct sockaddr_in));
+	assert_int_equal(ntohs(in->sin_port), 9);
+	assert_int_equal(ntohl(in->sin_addr.s_addr), 0x7f000001);
+	assert_true(http_addr_is_loopback(&ss));
+
+	assert_int_equal(parse("0.0.0.0:8080", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(in->sin_family, AF_INET);
+	assert_int_equal(ntohs(in->sin_port), 8080);
+	assert_int_equal(in->sin_addr.s_addr, htonl(INADDR_ANY));
+	assert_false(http_addr_is_loopback(&ss));
+
+	assert_int_equal(parse("10.1.2.3:443", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(ntohl(in->sin_addr.s_addr), 0x0a010203);
+	assert_false(http_addr_is_loopback(&ss));
+}
+
+static void test_listen_ipv6_brackets(void **state)
+{
+	struct sockaddr_storage ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(parse("[::1]:80", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(in6->sin6_family, AF_INET6);
+	assert_int_equal(len, sizeof(struct sockaddr_in6));
+	assert_int_equal(ntohs(in6->sin6_port), 80);
+	assert_memory_equal(&in6->sin6_addr, &in6addr_loopback, sizeof(in6addr_loopback));
+	assert_true(http_addr_is_loopback(&ss));
+
+	assert_int_equal(parse("[::]:9100", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(in6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(in6->sin6_port), 9100);
+	assert_memory_equal(&in6->sin6_addr, &in6addr_any, sizeof(in6addr_any));
+	assert_false(http_addr_is_loopback(&ss));
+
+	assert_int_equal(parse("[2001:db8::5]:1", &ss, &len, err, sizeof(err)), 0);
+	assert_int_equal(in6->sin6_addr.s6_addr[0], 0x20);
+	assert_int_equal(in6->sin6_addr.s6_addr[1], 0x01);
+	assert_int_equal(in6->sin6_addr.s6_addr[15], 0x05);
+}
+
+static void test_listen_localhost(void **state)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[128];
+
+	(void)state;
+	/* Resolved from /etc/hosts: 127.0.0.1 or ::1, both loopback. */
+	assert_int_equal(parse("localhost:8443", &ss, &len, err, sizeof(err)), 0);
+	assert_true(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+	if (ss.ss_family == AF_INET) {
+		assert_int_equal(len, sizeof(struct sockaddr_in));
+		assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 8443);
+	} else {
+		assert_int_equal(len, sizeof(struct sockaddr_in6));
+		assert_int_equal(ntohs(((struct sockaddr_in6 *)&ss)->sin6_port), 8443);
+	}
+	assert_true(http_addr_is_loopback(&ss));
+}
+
+static void check_error(const char *text, const char *want)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char err[128];
+
+	assert_int_equal(parse(text, &ss, &len, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, want);
+}
+
+static void test_listen_errors(void **state)
+{
+	(void)state;
+	check_error("::1:80", "an IPv6 address must be in brackets: [addr]:port");
+	check_error("fe80::1:443", "an IPv6 address must be in brackets: [addr]:port");
+	check_error("host", "expected host:port or :port");
+	check_error("", "expected host:port or :port");
+	check_error("8443", "expected host:port or :port");
+	check_error("[::1]80", "expected [ipv6]:port");
+	check_error("[::1", "expected [ipv6]:port");
+	check_error("[::1]", "expected [ipv6]:port");
+	check_error(":65536", "expected a port from 0 to 65535 after the last ':'");
+	check_error("127.0.0.1:65536", "expected a port from 0 to 65535 after the last ':'");
+	check_error("127.0.0.1:", "expected a port from 0 to 65535 after the last ':'");
+	check_error(":", "expected a port from 0 to 65535 after the last ':'");
+	check_error(":-1", "expected a port from 0 to 65535 after the last ':'");
+	check_error(":+80", "expected a port from 0 to 65535 after the last ':'");
+	check_error(": 80", "expected a port from 0 to 65535 after the last ':'");
+	check_error(":80x", "expected a port from 0 to 65535 after the last ':'");
+	check_error(":http", "expected a port from 0 to 65535 after the last ':'");
+	check_error(":99999999999999999999", "expected a port from 0 to 65535 after the last ':'");
+	check_error("[::1]:", "expected a port from 0 to 65535 after the last ':'");
+	check_error("[::1]:70000", "expected a port from 0 to 65535 after the last ':'");
+}
+
+static struct sockaddr_storage addr(const char *text)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(text, ':')) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		assert_int_equal(inet_pton(AF_INET6, text, &in6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, text, &in->sin_addr), 1);
+	}
+	return ss;
+}
+
+static bool loopback(const char *text)
+{
+	struct sockaddr_storage ss = addr(text);
+
+	return http_addr_is_loopback(&ss);
+}
+
+static void test_loopback(void **state)
+{
+	struct sockaddr_storage unix_addr;
+
+	(void)state;
+	assert_true(loopback("127.0.0.1"));
+	assert_true(loopback("127.9.9.9"));
+	assert_true(loopback("127.255.255.255"));
+	assert_true(loopback("::1"));
+	assert_true(loopback("::ffff:127.0.0.1"));
+	assert_true(loopback("::ffff:127.1.2.3"));
+
+	assert_false(loopback("0.0.0.0"));
+	assert_false(loopback("::"));
+	assert_false(loopback("10.0.0.1"));
+	assert_false(loopback("126.255.255.255"));
+	assert_false(loopback("128.0.0.1"));
+	assert_false(loopback("1.0.0.127"));
+	assert_false(loopback("::2"));
+	assert_false(loopback("::ffff:10.0.0.1"));
+	assert_false(loopback("::ffff:0.0.0.0"));
+	assert_false(loopback("::127.0.0.1")); /* deprecated IPv4-compatible, not mapped */
+	assert_false(loopback("fe80::1"));
+
+	memset(&unix_addr, 0, sizeof(unix_addr));
+	unix_addr.ss_family = AF_UNIX;
+	assert_false(http_addr_is_loopback(&unix_addr));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_gzip_plain),
+		cmocka_unit_test(test_gzip_refused_or_absent),
+		cmocka_unit_test(test_gzip_wildcard),
+		cmocka_unit_test(test_gzip_whitespace),
+		cmocka_unit_test(test_listen_any),
+		cmocka_unit_test(test_listen_ipv4),
+		cmocka_unit_test(test_listen_ipv6_brackets),
+		cmocka_unit_test(test_listen_localhost),
+		cmocka_unit_test(test_listen_errors),
+		cmocka_unit_test(test_loopback),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
