@@ -144,7 +144,7 @@ bench: deps
 	@bench/run.sh $(BUILD)
 
 $(BUILD)/bench/getppid: bench/getppid.c bench/floor.bpf.c | $(BUILD)/bench
-	$(CLANG) $(BPF_CFLAGS) -c bench/floor.bpf.c -o $(BUILD)/bench/floor.bpf.o
+	$(CLANG) $(BPF_CFLAGS) -Ibench -c bench/floor.bpf.c -o $(BUILD)/bench/floor.bpf.o
 	$(BPFTOOL) gen skeleton $(BUILD)/bench/floor.bpf.o name floor_bpf > $(BUILD)/bench/floor.skel.h
 	$(CC) $(CFLAGS) -I$(BUILD)/bench -o $@ bench/getppid.c $(LDLIBS)
 

@@ -18,8 +18,25 @@ struct {
 	__type(value, struct cs_task);
 } task_state SEC(".maps");
 
+/* Bumped by targets.bpf.c after any task becomes a target or changes slot: a module may
+ * remember "this task is not a target" only for as long as the generation is unchanged. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} target_gen SEC(".maps");
+
+static __always_inline __u64 cs_target_gen(void)
+{
+	__u32 zero = 0;
+	__u64 *gen = bpf_map_lookup_elem(&target_gen, &zero);
+
+	return gen ? *(volatile __u64 *)gen : 0;
+}
+
 /* The calling task's state, or NULL for a non-target. The bpf_storage test skips the
- * helper call on the many tasks that carry no local storage at all. */
+ * storage lookup on the many tasks that carry no local storage at all. */
 static __always_inline struct cs_task *cs_current_task_state(void)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -27,6 +44,39 @@ static __always_inline struct cs_task *cs_current_task_state(void)
 	if (!task->bpf_storage)
 		return NULL;
 	return bpf_task_storage_get(&task_state, task, 0, 0);
+}
+
+/* A per-CPU memo of the last task found not to be a target, by a key unique to a live
+ * task (the syscall tracepoints' pt_regs pointer, or a task pointer). Every helper call
+ * costs tens of nanoseconds when return thunks are in use (SRSO, retbleed), and a thread
+ * making syscalls back to back hits this memo without any call. */
+struct cs_nontarget_memo {
+	__u64 key;
+	__u64 gen;
+};
+
+/* Like cs_current_task_state(), consulting and filling memo (a per-CPU array of one
+ * struct cs_nontarget_memo). The generation is read before the storage so that a task
+ * becoming a target concurrently can never be remembered as a non-target. A dead task's
+ * key reused by a new task is harmless: a new target task always bumps the generation. */
+static __always_inline struct cs_task *cs_current_task_state_memo(void *memo, __u64 key)
+{
+	struct cs_nontarget_memo *m;
+	struct cs_task *state;
+	__u32 zero = 0;
+	__u64 gen = cs_target_gen();
+
+	m = bpf_map_lookup_elem(memo, &zero);
+	if (!m)
+		return NULL;
+	if (m->key == key && m->gen == gen)
+		return NULL;
+	state = cs_current_task_state();
+	if (!state) {
+		m->key = key;
+		m->gen = gen;
+	}
+	return state;
 }
 
 /* Lookup, and insert a zeroed value on a miss: the hot path never updates an existing

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* syscalls module: per target and syscall, the number of calls, their latency histogram
- * and their errors by errno, aggregated in per-CPU maps. Nothing is sent per call. */
+ * and their errors by errno, aggregated in per-CPU maps. Nothing is sent per call.
+ *
+ * Cost model: every thread on the node runs these two programs on every syscall while
+ * they are attached. A non-target leaves after a per-CPU memo hit (no helper call) or a
+ * task-storage miss; a target pays two storage lookups, two clock reads and two inlined
+ * array lookups. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -9,13 +14,37 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-__u64 stats_full;
+const volatile __u32 max_rows = 1;
+
+__u32 next_row = 1; /* row 0 means "none" */
+__u64 rows_full;
 __u64 errors_full;
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 1); /* sized by user space */
-	__type(key, struct cs_sys_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cs_nontarget_memo);
+} sys_memo SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* sized by user space: label sets * CS_SYSCALL_NR_MAX / 2 */
+	__type(key, __u32);
+	__type(value, struct cs_sys_rows);
+} sys_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* max_rows */
+	__type(key, __u32);
+	__type(value, struct cs_sys_key);
+} sys_row_keys SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1); /* max_rows */
+	__type(key, __u32);
 	__type(value, struct cs_sys_stats);
 } sys_stats SEC(".maps");
 
@@ -29,7 +58,7 @@ struct {
 SEC("tp_btf/sys_enter")
 int BPF_PROG(cs_sys_enter, struct pt_regs *regs, long id)
 {
-	struct cs_task *state = cs_current_task_state();
+	struct cs_task *state = cs_current_task_state_memo(&sys_memo, (__u64)regs);
 
 	if (!state)
 		return 0;
@@ -40,6 +69,43 @@ int BPF_PROG(cs_sys_enter, struct pt_regs *regs, long id)
 	state->sys_nr = id;
 	state->sys_start_ns = bpf_ktime_get_ns();
 	return 0;
+}
+
+/* The row counting (slot, nr), allocated on first use; 0 when none is left. */
+static __always_inline __u32 row_of(__u32 slot, __u32 nr)
+{
+	__u32 index = CS_SYS_ROW_INDEX(slot, nr);
+	struct cs_sys_key key = { .slot = slot, .nr = nr };
+	struct cs_sys_rows *rows = bpf_map_lookup_elem(&sys_rows, &index);
+	struct cs_sys_key *row_key;
+	__u32 *cell, row, old;
+
+	if (!rows)
+		return 0; /* slot beyond the label sets the map was sized for */
+	cell = &rows->row[CS_SYS_ROW_HALF(nr)];
+	row = *cell;
+	if (row)
+		return row;
+	if (next_row >= max_rows) {
+		__sync_fetch_and_add(&rows_full, 1);
+		return 0;
+	}
+	row = __sync_fetch_and_add(&next_row, 1);
+	row_key = bpf_map_lookup_elem(&sys_row_keys, &row);
+	if (!row_key) {
+		__sync_fetch_and_add(&rows_full, 1);
+		return 0;
+	}
+	/* The key is in place before the row is published: user space reads rows below
+	 * next_row and trusts their key. */
+	*row_key = key;
+	old = __sync_val_compare_and_swap(cell, 0, row);
+	if (old) {
+		/* Another CPU published a row first; this one stays unused. */
+		row_key->slot = CS_SLOT_NONE;
+		return old;
+	}
+	return row;
 }
 
 static __always_inline void count_error(__u32 slot, __u32 nr, long ret)
@@ -58,30 +124,30 @@ static __always_inline void count_error(__u32 slot, __u32 nr, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(cs_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct cs_task *state = cs_current_task_state();
-	struct cs_sys_stats zero = {}, *stats;
-	struct cs_sys_key key = {};
+	struct cs_task *state = cs_current_task_state_memo(&sys_memo, (__u64)regs);
+	struct cs_sys_stats *stats;
 	__u64 start, delta;
-	__u32 bucket;
+	__u32 slot, nr, row, bucket;
 
-	/* No start: the first return of a new thread, or a task that became a target
-	 * while in a syscall. */
+	/* No start: the first return of a new thread, a syscall that seccomp refused
+	 * before entry, or a task that became a target while in a syscall. */
 	if (!state || !state->sys_start_ns)
 		return 0;
 	start = state->sys_start_ns;
 	state->sys_start_ns = 0;
 	delta = bpf_ktime_get_ns() - start;
+	slot = state->slot;
+	nr = state->sys_nr;
 
-	key.slot = state->slot;
-	key.nr = state->sys_nr;
-	stats = cs_lookup_or_init(&sys_stats, &key, &zero, &stats_full);
+	row = row_of(slot, nr);
+	stats = row ? bpf_map_lookup_elem(&sys_stats, &row) : NULL;
 	if (stats) {
 		bucket = cs_hist_bucket(delta);
 		if (bucket < CS_HIST_BUCKETS)
-			stats->buckets[bucket] += 1;
+			stats->buckets[bucket] += 1; /* per-CPU value: no other writer */
 		stats->sum_ns += delta;
 	}
 	if (ret < 0 && ret >= -CS_MAX_ERRNO)
-		count_error(key.slot, key.nr, ret);
+		count_error(slot, nr, ret);
 	return 0;
 }

@@ -82,6 +82,16 @@ static __always_inline __u32 slot_get(struct cs_slot_key *key)
 	return slot;
 }
 
+/* After the storage changed: modules drop what they remembered of non-targets. */
+static __always_inline void bump_target_gen(void)
+{
+	__u32 zero = 0;
+	__u64 *gen = bpf_map_lookup_elem(&target_gen, &zero);
+
+	if (gen)
+		__sync_fetch_and_add(gen, 1);
+}
+
 /* Decide whether task is a target and record its slot in its task storage. A process
  * selector (tgid) wins over a cgroup, as user space evaluated every selector in order.
  * leader_comm is the new comm of a renaming leader (the task still has the old one). */
@@ -114,13 +124,21 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	slot = slot_get(&key);
 	if (slot == CS_SLOT_NONE)
 		goto not_target;
-	state = bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (state)
+	state = bpf_task_storage_get(&task_state, task, 0, 0);
+	if (state && state->slot == slot)
+		return;
+	if (!state)
+		state = bpf_task_storage_get(&task_state, task, 0,
+					     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (state) {
 		state->slot = slot;
+		bump_target_gen();
+	}
 	return;
 
 not_target:
-	bpf_task_storage_delete(&task_state, task);
+	if (!bpf_task_storage_delete(&task_state, task))
+		bump_target_gen();
 }
 
 /* comm is the leader's new comm on a rename, else NULL for the current one. */
@@ -157,7 +175,8 @@ int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	/* Threads and forked children measure with their parent until they exec. */
 	init.slot = pstate->slot;
-	bpf_task_storage_get(&task_state, child, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (bpf_task_storage_get(&task_state, child, &init, BPF_LOCAL_STORAGE_GET_F_CREATE))
+		bump_target_gen();
 	if (ctgid == ptgid)
 		return 0;
 	match = bpf_map_lookup_elem(&tgid_targets, &ptgid);

@@ -65,6 +65,8 @@ static int module_start(struct agent *a, struct agent_module *am)
 	struct module_env env = {
 		.open_opts = &opts,
 		.task_state_fd = targets_task_state_fd(a->targets),
+		.target_gen_fd = targets_target_gen_fd(a->targets),
+		.max_slots = (uint32_t)a->cfg.limits[CFG_LIMIT_LABEL_SETS],
 		.options = a->cfg.modules[am - a->mods].values,
 	};
 	int err;

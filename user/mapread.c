@@ -134,3 +134,62 @@ int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, v
 
 	return read_map(fd, &r);
 }
+
+int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu,
+		  void *out)
+{
+	int n_cpus = percpu ? libbpf_num_possible_cpus() : 1;
+	size_t stride = value_size * (size_t)(n_cpus > 0 ? n_cpus : 1);
+	uint32_t done = 0, prev = first ? first - 1 : 0, next = 0;
+	uint32_t chunk = count < BATCH ? count : BATCH;
+	uint32_t *keys;
+	char *values;
+	int err = 0;
+
+	if (n_cpus <= 0)
+		return n_cpus ? n_cpus : -EINVAL;
+	keys = calloc(chunk ? chunk : 1, sizeof(*keys));
+	values = calloc(chunk ? chunk : 1, stride);
+	if (!keys || !values) {
+		err = -ENOMEM;
+		goto out;
+	}
+	memset(out, 0, (size_t)count * value_size);
+	while (done < count) {
+		/* An array's batch token is the previous key, as for get_next_key. */
+		__u32 n = count - done < chunk ? count - done : chunk;
+		void *in_batch = (first || done) ? &prev : NULL;
+
+		if (bpf_map_lookup_batch(fd, in_batch, &next, keys, values, &n, NULL) &&
+		    errno != ENOENT) {
+			err = -errno;
+			goto out;
+		}
+		if (!n)
+			break;
+		for (__u32 i = 0; i < n; i++) {
+			uint32_t at = keys[i] - first;
+			char *dst = (char *)out + (size_t)at * value_size;
+
+			if (keys[i] < first || at >= count)
+				continue;
+			if (!percpu) {
+				memcpy(dst, values + (size_t)i * stride, value_size);
+				continue;
+			}
+			for (int cpu = 0; cpu < n_cpus; cpu++) {
+				const uint64_t *v = (const uint64_t *)(values + (size_t)i * stride +
+								       (size_t)cpu * value_size);
+
+				for (size_t k = 0; k < value_size / sizeof(uint64_t); k++)
+					((uint64_t *)dst)[k] += v[k];
+			}
+		}
+		done += n;
+		prev = keys[n - 1];
+	}
+out:
+	free(keys);
+	free(values);
+	return err;
+}

@@ -17,4 +17,10 @@ int mapread_u64s(int fd, size_t key_size, size_t n_u64, int percpu, mapread_fn f
 typedef void (*mapread_raw_fn)(const void *key, const void *value, void *ctx);
 int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, void *ctx);
 
+/* Read keys [first, first + count) of an array map into out: count values of value_size
+ * bytes, summed over CPUs for a per-CPU map (values are then u64 counters). Returns 0 or
+ * -errno. */
+int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu,
+		  void *out);
+
 #endif

@@ -17,6 +17,8 @@ struct bpf_object_open_opts;
 struct module_env {
 	const struct bpf_object_open_opts *open_opts; /* BTF path and the like */
 	int task_state_fd;                             /* reuse for the shared task_state map */
+	int target_gen_fd;                             /* reuse for the shared target_gen map */
+	uint32_t max_slots;                            /* limits.label_sets */
 	const long long *options;                      /* values of the module's options */
 };
 

@@ -21,7 +21,7 @@
 enum { OPT_MAX_ENTRIES, OPT_MAX_ERROR_ENTRIES };
 
 static const struct cfg_option options[] = {
-	[OPT_MAX_ENTRIES] = { "max_entries", 16, 1 << 20, 2048,
+	[OPT_MAX_ENTRIES] = { "max_entries", 16, 1 << 20, 1024,
 			      "(label set, syscall) pairs measured" },
 	[OPT_MAX_ERROR_ENTRIES] = { "max_error_entries", 16, 1 << 20, 4096,
 				    "(label set, syscall, errno) triples counted" },
@@ -40,8 +40,7 @@ struct state {
 
 struct stat_row {
 	struct cs_sys_key key;
-	uint64_t sum_ns;
-	uint64_t buckets[CS_HIST_BUCKETS];
+	struct cs_sys_stats stats;
 };
 
 struct err_row {
@@ -71,17 +70,6 @@ static void *rows_add(struct rows *r)
 		r->cap = cap;
 	}
 	return (char *)r->items + r->n++ * r->size;
-}
-
-static void add_stat(const void *key, const uint64_t *sum, void *ctx)
-{
-	struct stat_row *row = rows_add(ctx);
-
-	if (!row)
-		return;
-	memcpy(&row->key, key, sizeof(row->key));
-	row->sum_ns = sum[0];
-	memcpy(row->buckets, sum + 1, sizeof(row->buckets));
 }
 
 static void add_error(const void *key, const uint64_t *sum, void *ctx)
@@ -134,9 +122,16 @@ static int syscalls_open(const struct module_env *env, void **out)
 	st->skel = syscalls_bpf__open_opts(env->open_opts);
 	if (!st->skel)
 		return -errno;
-	bpf_map__set_max_entries(st->skel->maps.sys_stats, st->max_entries);
+	/* Row 0 means "no row": one more than the rows asked for. */
+	st->skel->rodata->max_rows = st->max_entries + 1;
+	bpf_map__set_max_entries(st->skel->maps.sys_stats, st->max_entries + 1);
+	bpf_map__set_max_entries(st->skel->maps.sys_row_keys, st->max_entries + 1);
+	bpf_map__set_max_entries(st->skel->maps.sys_rows,
+				 (env->max_slots * CS_SYSCALL_NR_MAX + 1) / 2);
 	bpf_map__set_max_entries(st->skel->maps.sys_errors, st->max_error_entries);
 	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
+	if (!err)
+		err = bpf_map__reuse_fd(st->skel->maps.target_gen, env->target_gen_fd);
 	if (err)
 		return err;
 	return syscalls_bpf__load(st->skel);
@@ -166,7 +161,7 @@ static void write_counts(struct collector *c, const struct rows *stats)
 		if (!n)
 			continue;
 		for (int b = 0; b < CS_HIST_BUCKETS; b++)
-			count += row->buckets[b];
+			count += row->stats.buckets[b];
 		labels[n++] = (struct label){ "syscall", syscall_name(row->key.nr, buf, sizeof(buf)) };
 		expo_u64(c->e, labels, n, count);
 	}
@@ -181,8 +176,8 @@ static void write_durations(struct collector *c, const struct state *st, const s
 		    "Time from entry to exit of a target's system calls.");
 	for (size_t i = 0; i < stats->n; i++) {
 		const struct stat_row *row = (const struct stat_row *)stats->items + i;
-		struct expo_hist h = { st->le, row->buckets, CS_HIST_BUCKETS,
-				       (double)row->sum_ns / 1e9 };
+		struct expo_hist h = { st->le, (const uint64_t *)row->stats.buckets, CS_HIST_BUCKETS,
+				       (double)row->stats.sum_ns / 1e9 };
 		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
 
 		if (!n)
@@ -211,20 +206,62 @@ static void write_errors(struct collector *c, const struct rows *errors)
 	}
 }
 
+/* Rows in use, with their keys. Stats are read before keys: a row with counts had its
+ * key written before it was published, so a key read afterwards is the right one. */
+static int read_rows(struct state *st, struct rows *out)
+{
+	uint32_t used = __atomic_load_n(&st->skel->data->next_row, __ATOMIC_ACQUIRE);
+	uint32_t n = used > 1 ? used - 1 : 0;
+	struct cs_sys_stats *stats;
+	struct cs_sys_key *keys;
+	int err;
+
+	if (n > st->max_entries)
+		n = st->max_entries;
+	stats = calloc(n ? n : 1, sizeof(*stats));
+	keys = calloc(n ? n : 1, sizeof(*keys));
+	err = stats && keys ? 0 : -ENOMEM;
+	if (!err && n)
+		err = mapread_array(bpf_map__fd(st->skel->maps.sys_stats), 1, n, sizeof(*stats), 1,
+				    stats);
+	if (!err && n)
+		err = mapread_array(bpf_map__fd(st->skel->maps.sys_row_keys), 1, n, sizeof(*keys), 0,
+				    keys);
+	for (uint32_t i = 0; !err && i < n; i++) {
+		struct stat_row *row;
+		uint64_t count = 0;
+
+		for (int b = 0; b < CS_HIST_BUCKETS; b++)
+			count += stats[i].buckets[b];
+		/* Unused rows (lost allocation races) and rows not yet counted. */
+		if (keys[i].slot == CS_SLOT_NONE || !count)
+			continue;
+		row = rows_add(out);
+		if (!row) {
+			err = -ENOMEM;
+			break;
+		}
+		row->key = keys[i];
+		row->stats = stats[i];
+	}
+	free(stats);
+	free(keys);
+	return err;
+}
+
 static void syscalls_collect(void *state, struct collector *c)
 {
 	struct state *st = state;
 	struct rows stats = { .size = sizeof(struct stat_row) };
 	struct rows errors = { .size = sizeof(struct err_row) };
-	int n_stats, n_errors;
+	int err, n_errors;
 
-	n_stats = mapread_u64s(bpf_map__fd(st->skel->maps.sys_stats), sizeof(struct cs_sys_key),
-			       1 + CS_HIST_BUCKETS, 1, add_stat, &stats);
+	err = read_rows(st, &stats);
 	n_errors = mapread_u64s(bpf_map__fd(st->skel->maps.sys_errors),
 				sizeof(struct cs_sys_err_key), 1, 1, add_error, &errors);
-	if (n_stats < 0 || n_errors < 0 || stats.failed || errors.failed) {
+	if (err || n_errors < 0 || errors.failed) {
 		log_warn("syscalls: cannot read the maps: %s",
-			 strerror(n_stats < 0 ? -n_stats : n_errors < 0 ? -n_errors : ENOMEM));
+			 strerror(err ? -err : n_errors < 0 ? -n_errors : ENOMEM));
 		c->failed = true;
 		goto out;
 	}
@@ -234,7 +271,7 @@ static void syscalls_collect(void *state, struct collector *c)
 	write_errors(c, &errors);
 	write_durations(c, st, &stats);
 	collector_report_map(c, "sys_stats", stats.n, st->max_entries,
-			     __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
+			     __atomic_load_n(&st->skel->bss->rows_full, __ATOMIC_RELAXED));
 	collector_report_map(c, "sys_errors", errors.n, st->max_error_entries,
 			     __atomic_load_n(&st->skel->bss->errors_full, __ATOMIC_RELAXED));
 out:

@@ -321,6 +321,11 @@ int targets_task_state_fd(const struct targets *t)
 	return bpf_map__fd(t->skel->maps.task_state);
 }
 
+int targets_target_gen_fd(const struct targets *t)
+{
+	return bpf_map__fd(t->skel->maps.target_gen);
+}
+
 int targets_start(struct targets *t)
 {
 	bool required_ok;

@@ -37,6 +37,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		 struct targets **out);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);
+/* The generation every module's non-target memo checks. */
+int targets_target_gen_fd(const struct targets *t);
 /* Attach the lifecycle programs, then evaluate every existing process and cgroup. After
  * this returns, tasks of targets carry their slot. */
 int targets_start(struct targets *t);
