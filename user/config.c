@@ -12,7 +12,7 @@
 #include <yaml.h>
 
 const struct cfg_option cfg_limit_options[] = {
-	[CFG_LIMIT_LABEL_SETS] = { "label_sets", 1, 1 << 20, 1024,
+	[CFG_LIMIT_LABEL_SETS] = { "label_sets", 1, 1 << 16, 256,
 				   "distinct label sets (target and comm or container) measured" },
 	[CFG_LIMIT_PROCESSES] = { "processes", 1, 1 << 22, 8192,
 				  "processes selected by process selectors at one time" },

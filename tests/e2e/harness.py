@@ -102,7 +102,8 @@ class Agent:
         raise AssertionError("agent not ready within %ds:\n%s" % (ready_timeout, self.logs()))
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()[-4000:]
 

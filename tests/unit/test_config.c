@@ -154,7 +154,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.targets[0].name, "a");
 	assert_int_equal(cfg.targets[0].process.comm.n, 1);
 	assert_string_equal(cfg.targets[0].process.comm.items[0], "a");
-	assert_int_equal(cfg.limits[CFG_LIMIT_LABEL_SETS], 1024);
+	assert_int_equal(cfg.limits[CFG_LIMIT_LABEL_SETS], 256);
 	assert_int_equal(cfg.limits[CFG_LIMIT_PROCESSES], 8192);
 	assert_int_equal(cfg.limits[CFG_LIMIT_CGROUPS], 4096);
 	for (int i = 0; i < CFG_LIMIT_COUNT; i++)
@@ -179,7 +179,7 @@ static void test_partial_overrides(void **state)
 					      "  net: ~\n");
 
 	(void)state;
-	assert_int_equal(cfg.limits[CFG_LIMIT_LABEL_SETS], 1024);
+	assert_int_equal(cfg.limits[CFG_LIMIT_LABEL_SETS], 256);
 	assert_int_equal(cfg.limits[CFG_LIMIT_PROCESSES], 10);
 	assert_int_equal(cfg.limits[CFG_LIMIT_CGROUPS], 4096);
 	assert_true(cfg.modules[MOD_SYSCALLS].enabled);
@@ -428,11 +428,11 @@ static void test_error_limits_out_of_range(void **state)
 	check_error(TARGET_A "limits:\n  processes: 0\n",
 		    "c.yaml:5:14: limits.processes: expected an integer from 1 to 4194304, got 0");
 	check_error(TARGET_A "limits:\n  label_sets: 1048577\n",
-		    "c.yaml:5:15: limits.label_sets: expected an integer from 1 to 1048576, got "
+		    "c.yaml:5:15: limits.label_sets: expected an integer from 1 to 65536, got "
 		    "1048577");
 	check_error(
 		TARGET_A "limits:\n  label_sets: -1\n",
-		"c.yaml:5:15: limits.label_sets: expected an integer from 1 to 1048576, got -1");
+		"c.yaml:5:15: limits.label_sets: expected an integer from 1 to 65536, got -1");
 	check_error(TARGET_A "modules: {syscalls: {max_entries: 15}}\n",
 		    "c.yaml:4:35: modules.syscalls.max_entries: expected an integer from 16 to "
 		    "1048576, got 15");
@@ -448,16 +448,16 @@ static void test_error_limits_not_integer(void **state)
 		TARGET_A "limits:\n  cgroups: \"12\"\n",
 		"c.yaml:5:12: limits.cgroups: expected an integer from 1 to 1048576, got \"12\"");
 	check_error(TARGET_A "limits: {label_sets: 0x10, processes: 1}\n",
-		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 1048576, got "
+		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 65536, got "
 		    "\"0x10\"");
 	check_error(TARGET_A "limits: {label_sets: 1.5}\n",
-		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 1048576, got "
+		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 65536, got "
 		    "\"1.5\"");
 	check_error(TARGET_A "limits: {label_sets: +5}\n",
-		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 1048576, got "
+		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 65536, got "
 		    "\"+5\"");
 	check_error(TARGET_A "limits: {label_sets: 99999999999999999999}\n",
-		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 1048576, got "
+		    "c.yaml:4:22: limits.label_sets: expected an integer from 1 to 65536, got "
 		    "\"99999999999999999999\"");
 	check_error(TARGET_A "modules: {syscalls: {max_entries: [1]}}\n",
 		    "c.yaml:4:35: modules.syscalls.max_entries: expected an integer from 16 to "

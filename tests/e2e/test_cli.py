@@ -1,0 +1,98 @@
+"""The binary's command line and configuration errors: one clear line, the right exit
+code, nothing started."""
+
+import os
+import re
+import subprocess
+import tempfile
+
+from harness import BUILD
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run(args, timeout=20):
+    p = subprocess.run([os.path.join(BUILD, "ctrlscope")] + args, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def config_file(text):
+    d = tempfile.mkdtemp(prefix="ctrlscope-cli-")
+    path = os.path.join(d, "config.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_help_and_version():
+    rc, out, err = run(["--help"])
+    assert rc == 0 and not err, (rc, err)
+    flags = re.findall(r"^\s+--([a-z.-]+)", out, re.M)
+    assert {"config.file", "web.listen-address", "web.allow-unauthenticated", "btf.path",
+            "strict", "log.level", "log.format", "help", "version"} == set(flags), flags
+    rc, out, _ = run(["--version"])
+    assert rc == 0 and out.startswith("ctrlscope "), out
+
+
+def test_readme_documents_every_flag():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    _, out, _ = run(["--help"])
+    for flag in re.findall(r"^\s+(--[a-z.-]+)", out, re.M):
+        assert "`%s" % flag in readme, "README does not document %s" % flag
+
+
+def test_bad_flags_exit_2_with_one_line():
+    cases = [
+        (["--no-such-flag"], "unknown flag --no-such-flag"),
+        (["--log.level=loud"], '--log.level: expected debug, info, warn or error, got "loud"'),
+        (["--log.format=xml"], '--log.format: expected logfmt or json, got "xml"'),
+        (["--strict=maybe"], '--strict: expected true or false, got "maybe"'),
+        (["--config.file"], "--config.file: expected a value (PATH)"),
+        (["positional"], 'unexpected argument "positional"'),
+    ]
+    for args, want in cases:
+        rc, out, err = run(args)
+        assert rc == 2, (args, rc)
+        assert err.count("\n") == 1 and want in err, (args, err)
+
+
+def test_config_errors_name_file_position_and_key():
+    cases = [
+        ("targets:\n  - name: a\n    process:\n      pid: [1]\n",
+         ':4:7: targets[0].process: unknown key \\"pid\\" (expected comm, exe or cgroup)'),
+        ("targets:\n  - name: a\n    process:\n      comm: [a-name-longer-than-15]\n",
+         ":4:14: targets[0].process.comm[0]: expected process name of at most 15 bytes, got 21 bytes"),
+        ("targets:\n  - process:\n      comm: [x]\n",
+         ':2:5: targets[0]: missing key \\"name\\"'),
+        ("targets:\n  - name: a\n    process: {exe: [bin/x]}\n",
+         ":3:21: targets[0].process.exe[0]: expected an absolute path glob starting with '/', got \\\"bin/x\\\""),
+        ("targets: [{name: a, process: {comm: [x]}}]\nlimits: {label_sets: 0}\n",
+         ":2:22: limits.label_sets: expected an integer from 1 to 65536, got 0"),
+        ("targets: [{name: a, process: {comm: [x]}}]\nmodules: {syscalls: {enabled: yes}}\n",
+         ':2:31: modules.syscalls.enabled: expected true or false, got \\"yes\\"'),
+        ("targets: [{name: a, process: {comm: [x]}}]\nmodules: {network: {}}\n",
+         ':2:11: modules: unknown module \\"network\\" (expected syscalls)'),
+        ("targets: [\n", ":2:1: invalid YAML:"),
+    ]
+    for text, want in cases:
+        path = config_file(text)
+        rc, out, err = run(["--config.file=" + path, "--web.listen-address=127.0.0.1:0"])
+        assert rc == 1, (text, rc, err)
+        lines = err.strip().split("\n")
+        assert len(lines) == 1, (text, err)
+        assert "level=error" in lines[0] and (path + want) in lines[0], (text, lines[0], want)
+
+
+def test_missing_config_file():
+    rc, _, err = run(["--config.file=/nonexistent/ctrlscope.yaml"])
+    assert rc == 1
+    assert "/nonexistent/ctrlscope.yaml: cannot open the configuration file: No such file or directory" in err, err
+
+
+def test_refuses_non_loopback_without_flag():
+    path = config_file("targets: [{name: a, process: {comm: [x]}}]\n")
+    rc, _, err = run(["--config.file=" + path, "--web.listen-address=:0"])
+    assert rc == 1, (rc, err)
+    assert "refusing to serve /metrics without authentication on a non-loopback address" in err, err

@@ -1,0 +1,95 @@
+"""The HTTP endpoint: routes, methods, content negotiation, and a clean shutdown that
+detaches every program."""
+
+import gzip
+import json
+import signal
+import subprocess
+import time
+
+from harness import Agent, parse, promtool_check
+
+CONFIG = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
+
+
+def prog_ids(names):
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], stdout=subprocess.PIPE,
+                         check=True).stdout
+    return {p["id"] for p in json.loads(out) if p.get("name") in names}
+
+
+def test_routes_and_methods():
+    agent = Agent(CONFIG)
+    try:
+        status, headers, body = agent.get("/healthz")
+        assert (status, body) == (200, b"ok\n"), (status, body)
+        status, _, body = agent.get("/readyz")
+        assert (status, body) == (200, b"ok\n")
+        status, headers, body = agent.get("/")
+        assert status == 200 and headers["Content-Type"].startswith("text/html") and b"metrics" in body
+        status, _, _ = agent.get("/nope")
+        assert status == 404
+        status, headers, _ = agent.get("/metrics", method="POST")
+        assert status == 405 and headers["Allow"] == "GET, HEAD", (status, headers)
+        status, headers, body = agent.get("/metrics", method="HEAD")
+        assert status == 200 and body == b""
+        status, headers, body = agent.get("/metrics")
+        assert headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        assert "Content-Encoding" not in headers
+        m = parse(body.decode())
+        assert m[("ctrlscope_module_up", (("module", "syscalls"),))] == 1
+        builds = [k for k in m if k[0] == "ctrlscope_build_info"]
+        assert len(builds) == 1 and m[builds[0]] == 1
+        rc, out = promtool_check(body.decode())
+        assert rc == 0, out
+        m = parse(agent.scrape())
+        assert m[("ctrlscope_http_requests_total", (("code", "405"), ("path", "/metrics")))] == 1
+        assert m[("ctrlscope_http_requests_total", (("code", "404"), ("path", "other")))] == 1
+    finally:
+        agent.stop()
+
+
+def test_gzip_when_asked():
+    agent = Agent(CONFIG)
+    try:
+        status, headers, body = agent.get("/metrics", headers={"Accept-Encoding": "gzip"})
+        assert status == 200 and headers.get("Content-Encoding") == "gzip", headers
+        assert headers.get("Vary") == "Accept-Encoding"
+        text = gzip.decompress(body).decode()
+        assert "ctrlscope_build_info" in text
+        status, headers, body = agent.get("/metrics", headers={"Accept-Encoding": "gzip;q=0"})
+        assert "Content-Encoding" not in headers and b"ctrlscope_build_info" in body
+    finally:
+        agent.stop()
+
+
+def test_sigterm_detaches_everything():
+    names = {"cs_sys_enter", "cs_sys_exit", "cs_fork", "cs_exec", "cs_exit"}
+    before = prog_ids(names)
+    agent = Agent(CONFIG)
+    ours = prog_ids(names) - before
+    assert len(ours) == len(names), ours
+    rc = agent.stop(signal.SIGTERM)
+    assert rc == 0, agent.logs()
+    # The kernel frees programs after an RCU grace period: allow it a moment.
+    deadline = time.time() + 5
+    while prog_ids(names) & ours and time.time() < deadline:
+        time.sleep(0.05)
+    assert not (prog_ids(names) & ours), "programs still loaded after exit"
+    assert "shutting down" in agent.logs()
+
+
+def test_readme_documents_every_metric():
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    agent = Agent(CONFIG)
+    try:
+        text = agent.scrape()
+    finally:
+        agent.stop()
+    families = [line.split()[2] for line in text.split("\n") if line.startswith("# TYPE ")]
+    assert len(families) > 20, families
+    missing = [f for f in families if "`%s`" % f not in readme]
+    assert not missing, "README lacks %s" % missing
