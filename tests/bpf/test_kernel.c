@@ -1,0 +1,633 @@
+/* Kernel-side tests: load bpf/targets.bpf.c and bpf/syscalls.bpf.c into the running
+ * kernel, select fixture processes by filling the filter maps directly, and assert the
+ * exact contents of the maps after the fixtures made a known number of calls. User-space
+ * selection logic is not involved here (tests/e2e covers it). Needs root. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <ctrlscope/syscalls.h>
+#include <ctrlscope/targets.h>
+
+#include "cgroups.h"
+#include "mapread.h"
+#include "syscalls.skel.h"
+#include "targets.skel.h"
+
+#define MAX_SLOTS 64
+#define MAX_ROWS  512
+#define TARGET    3 /* any target index: the maps do not care about the config */
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+struct env {
+	struct targets_bpf *t;
+	struct syscalls_bpf *s;
+	char mount[1024];
+	char base[256]; /* our cgroup subtree, below the mount */
+};
+
+struct fixture {
+	pid_t pid;
+	int to;    /* its stdin */
+	FILE *out; /* its stdout */
+};
+
+static char sysload[PATH_MAX];
+
+/* --- cgroups ----------------------------------------------------------------------- */
+
+static uint64_t cgroup_make(struct env *env, const char *name)
+{
+	char path[2048];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s%s/%s", env->mount, env->base, name);
+	if (mkdir(path, 0755) && errno != EEXIST)
+		fail_msg("mkdir %s: %s", path, strerror(errno));
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_ino;
+}
+
+static void cgroup_remove_all(struct env *env)
+{
+	const char *names[] = { "target", "other", "" };
+	char path[2048];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s/%s", env->mount, env->base, names[i]);
+		for (int tries = 0; tries < 100 && rmdir(path) && errno == EBUSY; tries++)
+			usleep(10000);
+	}
+}
+
+/* --- fixtures ---------------------------------------------------------------------- */
+
+static void fixture_start(struct fixture *f, struct env *env, const char *cgroup, ...)
+{
+	const char *argv[32] = { sysload };
+	int in[2], out[2], n = 1;
+	char line[64], procs[2048];
+	va_list ap;
+
+	va_start(ap, cgroup);
+	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	snprintf(procs, sizeof(procs), "%s%s/%s/cgroup.procs", env->mount, env->base,
+		 cgroup ? cgroup : "");
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	f->pid = fork();
+	assert_true(f->pid >= 0);
+	if (f->pid == 0) {
+		int fd;
+
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		/* Nothing between joining the cgroup and exec: the fd closes on exec, so no
+		 * call is made under this test program's own name. */
+		if (cgroup) {
+			fd = open(procs, O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "0\n", 2) != 2)
+				_exit(126);
+		}
+		execv(sysload, (char *const *)argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	f->to = in[1];
+	f->out = fdopen(out[0], "r");
+	assert_non_null(f->out);
+	assert_non_null(fgets(line, sizeof(line), f->out));
+	assert_int_equal(strncmp(line, "ready ", 6), 0);
+	assert_int_equal(atoi(line + 6), f->pid);
+}
+
+static void fixture_round(struct fixture *f)
+{
+	char line[64];
+
+	assert_int_equal(write(f->to, "g", 1), 1);
+	assert_non_null(fgets(line, sizeof(line), f->out));
+	assert_string_equal(line, "done\n");
+}
+
+static void fixture_finish(struct fixture *f)
+{
+	int status;
+
+	close(f->to);
+	assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fclose(f->out);
+}
+
+/* A non-target process that only burns CPU, to make the fixtures' threads migrate. */
+static pid_t hog_start(void)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		for (;;)
+			__asm__ volatile("" ::: "memory");
+	}
+	return pid;
+}
+
+static void hog_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* --- maps -------------------------------------------------------------------------- */
+
+static void select_tgid(struct env *env, uint32_t tgid)
+{
+	struct cs_match m = { .target = TARGET, .key_by = CS_KEY_BY_COMM };
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->t->maps.tgid_targets), &tgid, &m,
+					     BPF_ANY),
+			 0);
+}
+
+static void select_cgroup(struct env *env, uint64_t cgid)
+{
+	struct cs_match m = { .target = TARGET, .key_by = CS_KEY_BY_COMM };
+
+	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->t->maps.cgroup_targets), &cgid, &m,
+					     BPF_ANY),
+			 0);
+}
+
+static bool tgid_selected(struct env *env, uint32_t tgid)
+{
+	struct cs_match m;
+
+	return !bpf_map_lookup_elem(bpf_map__fd(env->t->maps.tgid_targets), &tgid, &m);
+}
+
+/* Rerun the kernel's classification for one process's threads. */
+static void classify(struct env *env, uint32_t pid)
+{
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info info = { .task.pid = pid };
+	struct bpf_link *link;
+	char sink[16];
+	int fd;
+
+	opts.link_info = &info;
+	opts.link_info_len = sizeof(info);
+	link = bpf_program__attach_iter(env->t->progs.cs_classify_iter, &opts);
+	assert_non_null(link);
+	fd = bpf_iter_create(bpf_link__fd(link));
+	assert_true(fd >= 0);
+	while (read(fd, sink, sizeof(sink)) > 0)
+		;
+	close(fd);
+	bpf_link__destroy(link);
+}
+
+/* The task storage of one thread, through a pidfd; false when it has none. */
+static bool task_state_of(struct env *env, pid_t tid, struct cs_task *out)
+{
+	int fd = (int)syscall(SYS_pidfd_open, tid, tid == 0 ? 0 : PIDFD_THREAD);
+	int err;
+
+	assert_true(fd >= 0);
+	err = bpf_map_lookup_elem(bpf_map__fd(env->t->maps.task_state), &fd, out);
+	close(fd);
+	return !err;
+}
+
+static uint32_t slot_of(struct env *env, const char *comm)
+{
+	struct cs_slot_key key = { .target = TARGET, .key_by = CS_KEY_BY_COMM };
+	uint32_t slot;
+
+	memcpy(key.comm, comm, strnlen(comm, sizeof(key.comm) - 1));
+	if (bpf_map_lookup_elem(bpf_map__fd(env->t->maps.label_sets), &key, &slot))
+		return CS_SLOT_NONE;
+	return slot;
+}
+
+/* Summed statistics of (slot, nr); zeroes when no row was allocated. */
+static struct cs_sys_stats stats_of(struct env *env, uint32_t slot, uint32_t nr)
+{
+	uint32_t index = CS_SYS_ROW_INDEX(slot, nr);
+	struct cs_sys_stats stats = { 0 };
+	struct cs_sys_rows rows;
+	uint32_t row;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(env->s->maps.sys_rows), &index, &rows), 0);
+	row = rows.row[CS_SYS_ROW_HALF(nr)];
+	if (row)
+		assert_int_equal(mapread_array(bpf_map__fd(env->s->maps.sys_stats), row, 1,
+					       sizeof(stats), 1, &stats),
+				 0);
+	return stats;
+}
+
+static uint64_t calls_of(const struct cs_sys_stats *s)
+{
+	uint64_t n = 0;
+
+	for (int b = 0; b < CS_HIST_BUCKETS; b++)
+		n += s->buckets[b];
+	return n;
+}
+
+struct err_sum {
+	struct cs_sys_err_key want;
+	uint64_t count;
+	uint64_t any_for_slot;
+};
+
+static void sum_error(const void *key, const uint64_t *sum, void *ctx)
+{
+	const struct cs_sys_err_key *k = key;
+	struct err_sum *e = ctx;
+
+	if (k->slot == e->want.slot)
+		e->any_for_slot += sum[0];
+	if (k->slot == e->want.slot && k->nr == e->want.nr && k->err == e->want.err)
+		e->count += sum[0];
+}
+
+static uint64_t errors_of(struct env *env, uint32_t slot, uint32_t nr, uint32_t err)
+{
+	struct err_sum e = { .want = { .slot = slot, .nr = nr, .err = err } };
+
+	assert_true(mapread_u64s(bpf_map__fd(env->s->maps.sys_errors),
+				 sizeof(struct cs_sys_err_key), 1, 1, sum_error, &e) >= 0);
+	return e.count;
+}
+
+/* Calls counted for every slot but keep: must stay 0 when only keep is a target. */
+static uint64_t calls_outside(struct env *env, uint32_t keep)
+{
+	uint32_t used = env->s->data->next_row;
+	struct cs_sys_stats *stats = calloc(MAX_ROWS, sizeof(*stats));
+	struct cs_sys_key *keys = calloc(MAX_ROWS, sizeof(*keys));
+	uint64_t n = 0;
+
+	assert_non_null(stats);
+	assert_non_null(keys);
+	if (used > 1) {
+		assert_int_equal(mapread_array(bpf_map__fd(env->s->maps.sys_stats), 1, used - 1,
+					       sizeof(*stats), 1, stats),
+				 0);
+		assert_int_equal(mapread_array(bpf_map__fd(env->s->maps.sys_row_keys), 1,
+					       used - 1, sizeof(*keys), 0, keys),
+				 0);
+	}
+	for (uint32_t i = 0; i + 1 < used; i++) {
+		if (keys[i].slot != keep && keys[i].slot != CS_SLOT_NONE)
+			n += calls_of(&stats[i]);
+	}
+	free(stats);
+	free(keys);
+	return n;
+}
+
+/* --- setup ------------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+	struct env *env = calloc(1, sizeof(*env));
+	char mountinfo[1 << 16];
+	FILE *f;
+	size_t n;
+
+	if (!env)
+		return -1;
+	f = fopen("/proc/self/mountinfo", "r");
+	n = f ? fread(mountinfo, 1, sizeof(mountinfo) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	mountinfo[n] = 0;
+	if (cgroups_find_mount(mountinfo, env->mount, sizeof(env->mount)))
+		return -1;
+	snprintf(env->base, sizeof(env->base), "/ctrlscope-bpftest-%d", getpid());
+	{
+		char path[2048];
+
+		snprintf(path, sizeof(path), "%s%s", env->mount, env->base);
+		mkdir(path, 0755);
+	}
+
+	env->t = targets_bpf__open();
+	if (!env->t)
+		return -1;
+	env->t->rodata->self_tgid = (uint32_t)getpid();
+	env->t->rodata->max_slots = MAX_SLOTS;
+	bpf_map__set_max_entries(env->t->maps.label_sets, MAX_SLOTS);
+	bpf_map__set_max_entries(env->t->maps.tgid_targets, 1024);
+	bpf_map__set_max_entries(env->t->maps.cgroup_targets, 64);
+	bpf_program__set_autoattach(env->t->progs.cs_classify_iter, false);
+	bpf_program__set_autoattach(env->t->progs.cs_census_iter, false);
+	if (targets_bpf__load(env->t))
+		return -1;
+
+	env->s = syscalls_bpf__open();
+	if (!env->s)
+		return -1;
+	env->s->rodata->max_rows = MAX_ROWS;
+	bpf_map__set_max_entries(env->s->maps.sys_stats, MAX_ROWS);
+	bpf_map__set_max_entries(env->s->maps.sys_row_keys, MAX_ROWS);
+	bpf_map__set_max_entries(env->s->maps.sys_rows, MAX_SLOTS * CS_SYSCALL_NR_MAX / 2);
+	bpf_map__set_max_entries(env->s->maps.sys_errors, 256);
+	if (bpf_map__reuse_fd(env->s->maps.task_state, bpf_map__fd(env->t->maps.task_state)) ||
+	    bpf_map__reuse_fd(env->s->maps.target_gen, bpf_map__fd(env->t->maps.target_gen)) ||
+	    syscalls_bpf__load(env->s))
+		return -1;
+	if (targets_bpf__attach(env->t) || syscalls_bpf__attach(env->s))
+		return -1;
+	*state = env;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *env = *state;
+
+	syscalls_bpf__destroy(env->s);
+	targets_bpf__destroy(env->t);
+	cgroup_remove_all(env);
+	free(env);
+	return 0;
+}
+
+/* --- tests ------------------------------------------------------------------------- */
+
+static void test_non_target_leaves_no_trace(void **state)
+{
+	struct env *env = *state;
+	struct fixture f;
+	struct cs_task ts;
+
+	fixture_start(&f, env, NULL, "--getppid", "1000", "--openat-missing", "5", NULL);
+	fixture_round(&f);
+	assert_false(task_state_of(env, f.pid, &ts));
+	fixture_finish(&f);
+	assert_int_equal(env->s->data->next_row, 1); /* no row was ever allocated */
+	assert_int_equal(env->t->bss->next_slot, 0);
+}
+
+static void test_tgid_target_exact_counts(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f, other;
+	struct cs_task ts;
+	uint32_t slot;
+	uint64_t slow = 0;
+
+	fixture_start(&f, env, NULL, "--getppid", "1000", "--openat-missing", "7", "--nanosleep",
+		      "5", "--sleep-ns", "20000000", NULL);
+	fixture_start(&other, env, NULL, "--getppid", "1000", "--openat-missing", "7", NULL);
+	select_tgid(env, (uint32_t)f.pid);
+	classify(env, (uint32_t)f.pid);
+	assert_true(task_state_of(env, f.pid, &ts));
+	slot = slot_of(env, "sysload");
+	assert_int_equal(ts.slot, slot);
+	fixture_round(&f);
+	fixture_round(&other);
+	fixture_finish(&f);
+	fixture_finish(&other);
+
+	st = stats_of(env, slot, SYS_getppid);
+	assert_int_equal(calls_of(&st), 1000);
+	st = stats_of(env, slot, SYS_openat);
+	assert_int_equal(calls_of(&st), 7);
+	assert_int_equal(errors_of(env, slot, SYS_openat, ENOENT), 7);
+	st = stats_of(env, slot, SYS_nanosleep);
+	assert_int_equal(calls_of(&st), 5);
+	assert_true(st.sum_ns >= 5ULL * 20000000);
+	/* A 20 ms sleep cannot end early: every call is above le=2^24 ns (16.8 ms). */
+	for (int b = 24 - CS_HIST_MIN_EXP + 1; b < CS_HIST_BUCKETS; b++)
+		slow += st.buckets[b];
+	assert_int_equal(slow, 5);
+	assert_int_equal(calls_outside(env, slot), 0);
+}
+
+static void test_cgroup_target_measured_from_exec(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f;
+	struct cs_task ts;
+
+	select_cgroup(env, cgroup_make(env, "target"));
+	cgroup_make(env, "other");
+	/* No classification pass: the exec in the selected cgroup is enough. */
+	fixture_start(&f, env, "target", "--threads", "4", "--getppid", "250", NULL);
+	assert_true(task_state_of(env, f.pid, &ts));
+	fixture_round(&f);
+	fixture_finish(&f);
+	st = stats_of(env, slot_of(env, "sysload"), SYS_getppid);
+	assert_int_equal(calls_of(&st), 1000);
+}
+
+static void test_rename_moves_to_new_label_set(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f;
+	uint32_t renamed;
+
+	select_cgroup(env, cgroup_make(env, "target"));
+	fixture_start(&f, env, "target", "--name", "renamed-ctl", "--getppid", "300", NULL);
+	renamed = slot_of(env, "renamed-ctl");
+	assert_int_not_equal(renamed, CS_SLOT_NONE);
+	assert_int_not_equal(slot_of(env, "sysload"), CS_SLOT_NONE); /* before the rename */
+	fixture_round(&f);
+	fixture_finish(&f);
+	st = stats_of(env, renamed, SYS_getppid);
+	assert_int_equal(calls_of(&st), 300);
+	st = stats_of(env, slot_of(env, "sysload"), SYS_getppid);
+	assert_int_equal(calls_of(&st), 0);
+}
+
+static void test_forked_child_inherits_and_exit_deselects(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f;
+
+	fixture_start(&f, env, NULL, "--fork", "--getppid", "400", "--hold", NULL);
+	select_tgid(env, (uint32_t)f.pid);
+	classify(env, (uint32_t)f.pid);
+	fixture_round(&f);
+	st = stats_of(env, slot_of(env, "sysload"), SYS_getppid);
+	assert_int_equal(calls_of(&st), 400); /* all made by the forked child */
+	assert_true(tgid_selected(env, (uint32_t)f.pid));
+	fixture_finish(&f);
+	assert_false(tgid_selected(env, (uint32_t)f.pid));
+}
+
+static void test_seccomp_refused_calls_not_counted(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f;
+	uint32_t slot;
+
+	select_cgroup(env, cgroup_make(env, "target"));
+	fixture_start(&f, env, "target", "--deny-getpid", "--getppid", "500", NULL);
+	fixture_round(&f);
+	fixture_finish(&f);
+	slot = slot_of(env, "sysload");
+	st = stats_of(env, slot, SYS_getppid);
+	assert_int_equal(calls_of(&st), 500);
+	st = stats_of(env, slot, SYS_getpid);
+	assert_int_equal(calls_of(&st), 0);
+	assert_int_equal(errors_of(env, slot, SYS_getpid, EPERM), 0);
+}
+
+static void test_sleeps_exact_while_threads_migrate(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f;
+	pid_t hogs[2];
+
+	select_cgroup(env, cgroup_make(env, "target"));
+	fixture_start(&f, env, "target", "--threads", "4", "--nanosleep", "200", "--sleep-ns",
+		      "100000", NULL);
+	hogs[0] = hog_start();
+	hogs[1] = hog_start();
+	fixture_round(&f);
+	hog_stop(hogs[0]);
+	hog_stop(hogs[1]);
+	fixture_finish(&f);
+	st = stats_of(env, slot_of(env, "sysload"), SYS_nanosleep);
+	assert_int_equal(calls_of(&st), 800);
+	assert_true(st.sum_ns >= 800ULL * 100000);
+}
+
+static void test_short_lived_threads_next_to_non_target(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f, other;
+	uint32_t slot;
+
+	select_cgroup(env, cgroup_make(env, "target"));
+	cgroup_make(env, "other");
+	/* Thread stacks (and so pt_regs addresses) are recycled between the two processes:
+	 * the non-target memo must never carry a decision over to a new thread. */
+	fixture_start(&f, env, "target", "--serial-threads", "50", "--getppid", "100", "--cpu",
+		      "0", NULL);
+	fixture_start(&other, env, "other", "--serial-threads", "50", "--getppid", "100", "--cpu",
+		      "0", NULL);
+	assert_int_equal(write(other.to, "g", 1), 1);
+	fixture_round(&f);
+	{
+		char line[64];
+
+		assert_non_null(fgets(line, sizeof(line), other.out));
+	}
+	fixture_finish(&f);
+	fixture_finish(&other);
+	slot = slot_of(env, "sysload");
+	st = stats_of(env, slot, SYS_getppid);
+	assert_int_equal(calls_of(&st), 5000);
+	assert_int_equal(calls_outside(env, slot), 0);
+}
+
+static void test_becomes_target_midway(void **state)
+{
+	struct env *env = *state;
+	struct cs_sys_stats st;
+	struct fixture f;
+
+	/* The first round runs as a non-target, so the memo remembers the thread; selecting
+	 * it must take effect for the second round's very first call. */
+	fixture_start(&f, env, NULL, "--phases", "2", "--getppid", "600", NULL);
+	fixture_round(&f);
+	select_tgid(env, (uint32_t)f.pid);
+	classify(env, (uint32_t)f.pid);
+	fixture_round(&f);
+	fixture_finish(&f);
+	st = stats_of(env, slot_of(env, "sysload"), SYS_getppid);
+	assert_int_equal(calls_of(&st), 600);
+}
+
+static void test_label_sets_exhausted_are_counted(void **state)
+{
+	struct env *env = *state;
+	char name[16];
+
+	select_cgroup(env, cgroup_make(env, "target"));
+	/* MAX_SLOTS distinct names fill every label set; the next one is refused. */
+	for (int i = 0; i <= MAX_SLOTS; i++) {
+		struct fixture f;
+
+		snprintf(name, sizeof(name), "ctl-%d", i);
+		fixture_start(&f, env, "target", "--name", name, NULL);
+		fixture_round(&f);
+		fixture_finish(&f);
+	}
+	assert_int_equal(slot_of(env, "ctl-0") != CS_SLOT_NONE, 1);
+	assert_int_equal(slot_of(env, name), CS_SLOT_NONE);
+	assert_true(env->t->bss->slots_exhausted >= 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_non_target_leaves_no_trace, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tgid_target_exact_counts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroup_target_measured_from_exec, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rename_moves_to_new_label_set, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_forked_child_inherits_and_exit_deselects,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seccomp_refused_calls_not_counted, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_sleeps_exact_while_threads_migrate, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_short_lived_threads_next_to_non_target, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_becomes_target_midway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_label_sets_exhausted_are_counted, setup,
+						teardown),
+	};
+	char self[PATH_MAX - 64];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+	if (n < 0)
+		return 1;
+	self[n] = 0;
+	/* build/tests/bpf/test_kernel -> build/fixtures/sysload */
+	*strrchr(self, '/') = 0;
+	*strrchr(self, '/') = 0;
+	*strrchr(self, '/') = 0;
+	snprintf(sysload, sizeof(sysload), "%s/fixtures/sysload", self);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
