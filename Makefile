@@ -19,8 +19,7 @@ REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 WARNINGS  := -Wall -Wextra -Werror
 CFLAGS    := -g -O2 -std=gnu11 $(WARNINGS) -Wshadow -Wformat=2 -Wno-format-nonliteral \
-	     -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
-	     -DCTRLSCOPE_VERSION='"$(VERSION)"' -DCTRLSCOPE_REVISION='"$(REVISION)"'
+	     -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
 LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lmicrohttpd -lyaml -lpthread
 BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARNINGS) \
 	      -Wno-unused-parameter -Iinclude -Ibpf -Ivmlinux/$(ARCH)
@@ -57,6 +56,14 @@ $(BUILD)/.flags: FORCE
 	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
 FORCE:
 
+# The version lives in its own header, rewritten only when it changes, so that a new
+# commit rebuilds two objects rather than all of them.
+$(GEN)/version.h: FORCE | $(GEN)
+	@printf '#define CTRLSCOPE_VERSION "%s"\n#define CTRLSCOPE_REVISION "%s"\n' \
+		'$(VERSION)' '$(REVISION)' | cmp -s - $@ || \
+		printf '#define CTRLSCOPE_VERSION "%s"\n#define CTRLSCOPE_REVISION "%s"\n' \
+		'$(VERSION)' '$(REVISION)' > $@
+
 # Skeletons and BPF objects are intermediate files: keep them.
 .SECONDARY:
 
@@ -72,6 +79,8 @@ $(GEN)/syscall_table.c: user/gen_syscall_table.awk $(UNISTD_H) user/syscalls_x86
 
 $(BUILD)/obj/syscall_table.o: $(GEN)/syscall_table.c $(BUILD)/.flags | $(BUILD)/obj
 	$(CC) $(CFLAGS) -Wno-missing-field-initializers -c $< -o $@
+
+$(BUILD)/obj/main.o $(BUILD)/obj/agent.o: $(GEN)/version.h
 
 $(BUILD)/obj/%.o: user/%.c $(SKELS) $(BUILD)/.flags | $(BUILD)/obj
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@

@@ -17,12 +17,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
-#ifndef CTRLSCOPE_VERSION
-#define CTRLSCOPE_VERSION "dev"
-#endif
-#ifndef CTRLSCOPE_REVISION
-#define CTRLSCOPE_REVISION "unknown"
-#endif
+#include "gen/version.h"
 
 struct cfg_module_desc *agent_module_descs(size_t *n)
 {

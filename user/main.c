@@ -14,9 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef CTRLSCOPE_VERSION
-#define CTRLSCOPE_VERSION "dev"
-#endif
+#include "gen/version.h"
 
 struct options {
 	const char *config_file;

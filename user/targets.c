@@ -30,6 +30,7 @@ struct targets {
 	struct cgroups *cgroups;
 	bool any_exe;
 	bool process_selectors;
+	bool whole_iterations; /* the kernel cannot iterate one process (before Linux 6.1) */
 	uint32_t self;
 	uint64_t lost_seen;
 	atomic_ullong evaluations;
@@ -63,12 +64,19 @@ static int resync(struct targets *t, uint32_t tgid)
 	char sink[64];
 	int fd, err = 0;
 
-	if (tgid) {
+	if (tgid && !t->whole_iterations) {
 		info.task.pid = tgid;
 		opts.link_info = &info;
 		opts.link_info_len = sizeof(info);
 	}
 	link = bpf_program__attach_iter(t->skel->progs.cs_classify_iter, &opts);
+	if (!link && tgid && !t->whole_iterations && errno == EINVAL) {
+		/* Task iterator parameters arrived in Linux 6.1: walk every task instead. */
+		log_info("this kernel cannot iterate the tasks of one process: "
+			 "every target change walks all tasks");
+		t->whole_iterations = true;
+		return resync(t, 0);
+	}
 	if (!link)
 		return -errno; /* ESRCH: the process is gone */
 	fd = bpf_iter_create(bpf_link__fd(link));
