@@ -65,7 +65,7 @@ $(GEN)/version.h: FORCE | $(GEN)
 		'$(VERSION)' '$(REVISION)' > $@
 
 # Skeletons and BPF objects are intermediate files: keep them.
-.SECONDARY:
+.SECONDARY: $(BPF_OBJS) $(SKELS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/maps.bpf.h $(wildcard include/ctrlscope/*.h) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
