@@ -128,8 +128,7 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	if (state && state->slot == slot)
 		return;
 	if (!state)
-		state = bpf_task_storage_get(&task_state, task, 0,
-					     BPF_LOCAL_STORAGE_GET_F_CREATE);
+		state = bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (state) {
 		state->slot = slot;
 		bump_target_gen();
@@ -142,8 +141,7 @@ not_target:
 }
 
 /* comm is the leader's new comm on a rename, else NULL for the current one. */
-static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgid,
-				 const char *comm)
+static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgid, const char *comm)
 {
 	struct cs_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 

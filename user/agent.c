@@ -193,8 +193,9 @@ static void write_process(struct expo *e)
 	fclose(f);
 	/* Fields after the command: state(3) ... utime(14) stime(15) ... starttime(22)
 	 * vsize(23) rss(24); see proc(5). */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
-				"%*d %*d %*d %*d %llu %*u %llu",
+	if (!p || sscanf(p + 2,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+			 "%*d %*d %*d %*d %llu %*u %llu",
 			 &utime, &stime, &start, &rss_pages) != 4)
 		return;
 	expo_family(e, "process_cpu_seconds_total", "counter",

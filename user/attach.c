@@ -77,7 +77,8 @@ int attach_object(const char *module, struct bpf_object *obj, const char *const 
 			if (!first_err)
 				first_err = err;
 		} else {
-			log_debug("module %s: attached program %s", module, bpf_program__name(prog));
+			log_debug("module %s: attached program %s", module,
+				  bpf_program__name(prog));
 		}
 		pthread_mutex_lock(&lock);
 		if (record(module, prog, link, err)) {
@@ -119,7 +120,8 @@ void attach_collect(struct expo *e)
 
 	pthread_mutex_lock(&lock);
 	expo_family(e, "ctrlscope_program_attached", "gauge",
-		    "Whether a BPF program is attached (1) or could not be attached on this kernel (0).");
+		    "Whether a BPF program is attached (1) or could not be attached on this kernel "
+		    "(0).");
 	for (size_t i = 0; i < n_items; i++) {
 		labels[0].value = items[i].module;
 		labels[1].value = items[i].program;

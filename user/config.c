@@ -48,11 +48,11 @@ static void path_format(struct buf *b, const struct path *p)
 		buf_printf(b, "[%zu]", p->index);
 }
 
-static int fail(struct parser *ps, const yaml_node_t *node, const struct path *p,
-		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int fail(struct parser *ps, const yaml_node_t *node, const struct path *p, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
 
-static int fail(struct parser *ps, const yaml_node_t *node, const struct path *p,
-		const char *fmt, ...)
+static int fail(struct parser *ps, const yaml_node_t *node, const struct path *p, const char *fmt,
+		...)
 {
 	struct buf b;
 	va_list ap;
@@ -176,8 +176,7 @@ static int parse_string(struct parser *ps, const yaml_node_t *node, const struct
 	return 0;
 }
 
-static int parse_bool(struct parser *ps, const yaml_node_t *node, const struct path *p,
-		      bool *out)
+static int parse_bool(struct parser *ps, const yaml_node_t *node, const struct path *p, bool *out)
 {
 	static const char *const yes[] = { "true", "True", "TRUE", NULL };
 	static const char *const no[] = { "false", "False", "FALSE", NULL };
@@ -246,7 +245,8 @@ static int parse_string_list(struct parser *ps, const yaml_node_t *node, const s
 	if (!out->items)
 		return fail(ps, node, p, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = yaml_document_get_node(&ps->doc, node->data.sequence.items.start[i]);
+		yaml_node_t *item =
+			yaml_document_get_node(&ps->doc, node->data.sequence.items.start[i]);
 		struct path ip = { p, NULL, i };
 
 		err = parse_string(ps, item, &ip, max, what, &out->items[out->n]);
@@ -263,8 +263,8 @@ static int check_absolute(struct parser *ps, const yaml_node_t *node, const stru
 			  const char *value)
 {
 	if (value[0] != '/')
-		return fail(ps, node, p, "expected an absolute path glob starting with '/', got \"%s\"",
-			    value);
+		return fail(ps, node, p,
+			    "expected an absolute path glob starting with '/', got \"%s\"", value);
 	return 0;
 }
 
@@ -286,8 +286,7 @@ static int parse_process(struct parser *ps, const yaml_node_t *node, const struc
 	    (err = parse_string_list(ps, v, &ep, 4095, "path glob", check_absolute, &sel->exe)))
 		return err;
 	if ((v = lookup(ps, node, "cgroup")) &&
-	    (err = parse_string_list(ps, v, &gp, 4095, "path glob", check_absolute,
-				     &sel->cgroup)))
+	    (err = parse_string_list(ps, v, &gp, 4095, "path glob", check_absolute, &sel->cgroup)))
 		return err;
 	if (!sel->comm.n && !sel->exe.n && !sel->cgroup.n)
 		return fail(ps, node, p, "expected at least one of comm, exe or cgroup");
@@ -327,17 +326,20 @@ static int parse_targets(struct parser *ps, const yaml_node_t *node, struct conf
 	int err;
 
 	if (node->type != YAML_SEQUENCE_NODE)
-		return fail(ps, node, &p, "expected a sequence of targets, got %s", node_kind(node));
+		return fail(ps, node, &p, "expected a sequence of targets, got %s",
+			    node_kind(node));
 	n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
 	if (!n)
 		return fail(ps, node, &p, "expected at least one target");
 	if (n > CFG_MAX_TARGETS)
-		return fail(ps, node, &p, "expected at most %d targets, got %zu", CFG_MAX_TARGETS, n);
+		return fail(ps, node, &p, "expected at most %d targets, got %zu", CFG_MAX_TARGETS,
+			    n);
 	cfg->targets = calloc(n, sizeof(*cfg->targets));
 	if (!cfg->targets)
 		return fail(ps, node, &p, "out of memory");
 	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *item = yaml_document_get_node(&ps->doc, node->data.sequence.items.start[i]);
+		yaml_node_t *item =
+			yaml_document_get_node(&ps->doc, node->data.sequence.items.start[i]);
 		struct path ip = { &p, NULL, i };
 
 		cfg->n_targets++;
@@ -500,12 +502,12 @@ static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
 	return m;
 }
 
-int config_parse(const char *name, const char *text, size_t len,
-		 const struct cfg_module_desc *mods, size_t n_mods, struct config *cfg, char *err,
-		 size_t err_size)
+int config_parse(const char *name, const char *text, size_t len, const struct cfg_module_desc *mods,
+		 size_t n_mods, struct config *cfg, char *err, size_t err_size)
 {
-	struct parser ps = { .name = name, .mods = mods, .n_mods = n_mods, .err = err,
-			     .err_size = err_size };
+	struct parser ps = {
+		.name = name, .mods = mods, .n_mods = n_mods, .err = err, .err_size = err_size
+	};
 	yaml_parser_t parser;
 	int ret;
 
@@ -520,8 +522,7 @@ int config_parse(const char *name, const char *text, size_t len,
 		if (parser.error == YAML_READER_ERROR)
 			at = mark_of_offset(text, len, parser.problem_offset);
 		snprintf(err, err_size, "%s:%zu:%zu: invalid YAML: %s%s%s", name, at.line + 1,
-			 at.column + 1,
-			 parser.problem ? parser.problem : "syntax error",
+			 at.column + 1, parser.problem ? parser.problem : "syntax error",
 			 parser.context ? " " : "", parser.context ? parser.context : "");
 		yaml_parser_delete(&parser);
 		return -EINVAL;

@@ -8,8 +8,8 @@
 #include <stddef.h>
 
 #define CFG_MAX_OPTIONS 8
-#define CFG_COMM_MAX    15 /* TASK_COMM_LEN - 1: the kernel truncates longer names */
-#define CFG_NAME_MAX    128
+#define CFG_COMM_MAX	15 /* TASK_COMM_LEN - 1: the kernel truncates longer names */
+#define CFG_NAME_MAX	128
 #define CFG_MAX_TARGETS 64 /* CS_MAX_TARGETS in include/ctrlscope/targets.h */
 
 /* One row per integer option: name, bounds, default (redis's config table, in small). */
@@ -35,7 +35,7 @@ struct string_list {
 /* A process matches when every list given has an entry that matches it. */
 struct process_selector {
 	struct string_list comm;   /* exact comm */
-	struct string_list exe;    /* fnmatch(FNM_PATHNAME) glob on /proc/<pid>/exe */
+	struct string_list exe;	   /* fnmatch(FNM_PATHNAME) glob on /proc/<pid>/exe */
 	struct string_list cgroup; /* fnmatch(FNM_PATHNAME) glob on the cgroup v2 path */
 };
 
@@ -68,9 +68,8 @@ extern const struct cfg_option cfg_limit_options[];
 
 /* Parse text (named name in messages). On error returns -EINVAL and writes one line to
  * err; cfg is then empty and needs no config_free. */
-int config_parse(const char *name, const char *text, size_t len,
-		 const struct cfg_module_desc *mods, size_t n_mods, struct config *cfg, char *err,
-		 size_t err_size);
+int config_parse(const char *name, const char *text, size_t len, const struct cfg_module_desc *mods,
+		 size_t n_mods, struct config *cfg, char *err, size_t err_size);
 int config_load(const char *path, const struct cfg_module_desc *mods, size_t n_mods,
 		struct config *cfg, char *err, size_t err_size);
 void config_free(struct config *cfg);

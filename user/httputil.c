@@ -25,8 +25,8 @@ static int parse_port(const char *s, unsigned short *port)
 	return 0;
 }
 
-int http_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *len,
-		      char *err, size_t err_size)
+int http_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t *len, char *err,
+		      size_t err_size)
 {
 	struct addrinfo hints = { .ai_flags = AI_NUMERICSERV, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;

@@ -126,9 +126,9 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum log_level ours = level == LIBBPF_WARN ? LOG_WARN
-			    : level == LIBBPF_INFO ? LOG_DEBUG
-						   : LOG_DEBUG;
+	enum log_level ours = level == LIBBPF_WARN   ? LOG_WARN
+			      : level == LIBBPF_INFO ? LOG_DEBUG
+						     : LOG_DEBUG;
 
 	/* libbpf's INFO lines are load details: useful only when debugging. */
 	log_vmsg(ours, fmt, ap);

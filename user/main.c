@@ -42,8 +42,8 @@ static const struct flag {
 } flags[] = {
 	{ "config.file", FLAG_STRING, offsetof(struct options, config_file),
 	  "/etc/ctrlscope/config.yaml", "PATH", "YAML file with targets, limits and modules." },
-	{ "web.listen-address", FLAG_STRING, offsetof(struct options, listen), ":8443",
-	  "ADDR", "Address to serve /metrics on: host:port, [ipv6]:port or :port." },
+	{ "web.listen-address", FLAG_STRING, offsetof(struct options, listen), ":8443", "ADDR",
+	  "Address to serve /metrics on: host:port, [ipv6]:port or :port." },
 	{ "web.allow-unauthenticated", FLAG_BOOL, offsetof(struct options, allow_unauthenticated),
 	  NULL, NULL,
 	  "Serve /metrics without authentication on a non-loopback address (logs a warning)." },
@@ -51,10 +51,10 @@ static const struct flag {
 	  "Kernel BTF to use instead of /sys/kernel/btf/vmlinux." },
 	{ "strict", FLAG_BOOL, offsetof(struct options, strict), NULL, NULL,
 	  "Exit if any enabled module or program cannot be loaded or attached." },
-	{ "log.level", FLAG_STRING, offsetof(struct options, log_level), "info",
-	  "LEVEL", "Least severe level logged: debug, info, warn or error." },
-	{ "log.format", FLAG_STRING, offsetof(struct options, log_format), "logfmt",
-	  "FORMAT", "Log line format: logfmt or json." },
+	{ "log.level", FLAG_STRING, offsetof(struct options, log_level), "info", "LEVEL",
+	  "Least severe level logged: debug, info, warn or error." },
+	{ "log.format", FLAG_STRING, offsetof(struct options, log_format), "logfmt", "FORMAT",
+	  "Log line format: logfmt or json." },
 	{ "help", FLAG_BOOL, offsetof(struct options, help), NULL, NULL,
 	  "Show this help and exit." },
 	{ "version", FLAG_BOOL, offsetof(struct options, version), NULL, NULL,
@@ -98,8 +98,9 @@ static int parse_flags(int argc, char **argv, struct options *o)
 		size_t len;
 
 		if (strncmp(arg, "--", 2)) {
-			fprintf(stderr, "ctrlscope: unexpected argument \"%s\" (flags start with --; "
-					"see --help)\n",
+			fprintf(stderr,
+				"ctrlscope: unexpected argument \"%s\" (flags start with --; "
+				"see --help)\n",
 				arg);
 			return -EINVAL;
 		}
@@ -111,12 +112,14 @@ static int parse_flags(int argc, char **argv, struct options *o)
 				f = &flags[k];
 		}
 		if (!f) {
-			fprintf(stderr, "ctrlscope: unknown flag --%.*s (see --help)\n", (int)len, arg);
+			fprintf(stderr, "ctrlscope: unknown flag --%.*s (see --help)\n", (int)len,
+				arg);
 			return -EINVAL;
 		}
 		if (f->kind == FLAG_BOOL) {
 			if (eq && strcmp(eq + 1, "true") && strcmp(eq + 1, "false")) {
-				fprintf(stderr, "ctrlscope: --%s: expected true or false, got \"%s\"\n",
+				fprintf(stderr,
+					"ctrlscope: --%s: expected true or false, got \"%s\"\n",
 					f->name, eq + 1);
 				return -EINVAL;
 			}
@@ -128,14 +131,16 @@ static int parse_flags(int argc, char **argv, struct options *o)
 		else if (i + 1 < argc)
 			value = argv[++i];
 		if (!value || !*value) {
-			fprintf(stderr, "ctrlscope: --%s: expected a value (%s)\n", f->name, f->arg);
+			fprintf(stderr, "ctrlscope: --%s: expected a value (%s)\n", f->name,
+				f->arg);
 			return -EINVAL;
 		}
 		*(const char **)((char *)o + f->offset) = value;
 	}
 	if (log_set_level(o->log_level)) {
-		fprintf(stderr, "ctrlscope: --log.level: expected debug, info, warn or error, got "
-				"\"%s\"\n",
+		fprintf(stderr,
+			"ctrlscope: --log.level: expected debug, info, warn or error, got "
+			"\"%s\"\n",
 			o->log_level);
 		return -EINVAL;
 	}

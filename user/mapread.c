@@ -51,8 +51,8 @@ static int read_batched(int fd, struct reader *r, char **keys, char **values, __
 		if (err && errno == ENOSPC && *cap < (1u << 20)) {
 			/* One hash bucket holds more keys than fit: retry it with more room. */
 			char *k = realloc(*keys, (size_t)*cap * 2 * r->key_size);
-			char *v = k ? realloc(*values, (size_t)*cap * 2 * r->value_size *
-							       (size_t)r->n_cpus)
+			char *v = k ? realloc(*values,
+					      (size_t)*cap * 2 * r->value_size * (size_t)r->n_cpus)
 				    : NULL;
 
 			if (k)
@@ -116,8 +116,12 @@ out:
 
 int mapread_u64s(int fd, size_t key_size, size_t n_u64, int percpu, mapread_fn fn, void *ctx)
 {
-	struct reader r = { .key_size = key_size, .value_size = n_u64 * sizeof(uint64_t),
-			    .n_cpus = 1, .n_u64 = n_u64, .fn = fn, .ctx = ctx };
+	struct reader r = { .key_size = key_size,
+			    .value_size = n_u64 * sizeof(uint64_t),
+			    .n_cpus = 1,
+			    .n_u64 = n_u64,
+			    .fn = fn,
+			    .ctx = ctx };
 
 	if (percpu) {
 		r.n_cpus = libbpf_num_possible_cpus();
@@ -129,14 +133,16 @@ int mapread_u64s(int fd, size_t key_size, size_t n_u64, int percpu, mapread_fn f
 
 int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, void *ctx)
 {
-	struct reader r = { .key_size = key_size, .value_size = value_size, .n_cpus = 1,
-			    .raw_fn = fn, .ctx = ctx };
+	struct reader r = { .key_size = key_size,
+			    .value_size = value_size,
+			    .n_cpus = 1,
+			    .raw_fn = fn,
+			    .ctx = ctx };
 
 	return read_map(fd, &r);
 }
 
-int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu,
-		  void *out)
+int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu, void *out)
 {
 	int n_cpus = percpu ? libbpf_num_possible_cpus() : 1;
 	size_t stride = value_size * (size_t)(n_cpus > 0 ? n_cpus : 1);

@@ -20,7 +20,6 @@ int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, v
 /* Read keys [first, first + count) of an array map into out: count values of value_size
  * bytes, summed over CPUs for a per-CPU map (values are then u64 counters). Returns 0 or
  * -errno. */
-int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu,
-		  void *out);
+int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu, void *out);
 
 #endif

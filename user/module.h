@@ -16,10 +16,10 @@ struct bpf_object_open_opts;
 /* What a module gets to open itself. */
 struct module_env {
 	const struct bpf_object_open_opts *open_opts; /* BTF path and the like */
-	int task_state_fd;                             /* reuse for the shared task_state map */
-	int target_gen_fd;                             /* reuse for the shared target_gen map */
-	uint32_t max_slots;                            /* limits.label_sets */
-	const long long *options;                      /* values of the module's options */
+	int task_state_fd;			      /* reuse for the shared task_state map */
+	int target_gen_fd;			      /* reuse for the shared target_gen map */
+	uint32_t max_slots;			      /* limits.label_sets */
+	const long long *options;		      /* values of the module's options */
 };
 
 /* Map fill levels that modules report; the agent writes them as one family each. */

@@ -18,11 +18,10 @@
  * kernel's accept queue instead of taking memory. */
 #define CONNECTION_LIMIT   64
 #define CONNECTION_TIMEOUT 10 /* seconds idle before a connection is closed */
-#define MEMORY_PER_CONN    (32 * 1024)
+#define MEMORY_PER_CONN	   (32 * 1024)
 
 enum route { R_METRICS, R_HEALTHZ, R_READYZ, R_ROOT, R_OTHER, R_COUNT };
-static const char *const route_paths[R_COUNT] = { "/metrics", "/healthz", "/readyz", "/",
-						  "other" };
+static const char *const route_paths[R_COUNT] = { "/metrics", "/healthz", "/readyz", "/", "other" };
 static const unsigned int codes[] = { 200, 304, 400, 404, 405, 413, 431, 500, 503 };
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
 
@@ -68,9 +67,8 @@ static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, enum
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, body,
-					       free_body ? MHD_RESPMEM_MUST_FREE
-							 : MHD_RESPMEM_PERSISTENT);
+	resp = MHD_create_response_from_buffer(
+		len, body, free_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		if (free_body)
 			free(body);
@@ -129,8 +127,8 @@ static int gzip_buf(const struct buf *in, struct buf *out)
 
 static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *conn)
 {
-	const char *ae = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						     MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *ae =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 	struct buf body, zipped;
 	void *data;
 	size_t len;
@@ -234,8 +232,7 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t len, cha
 	return fd;
 }
 
-int server_start(const struct server_config *cfg, struct server **out, char *err,
-		 size_t err_size)
+int server_start(const struct server_config *cfg, struct server **out, char *err, size_t err_size)
 {
 	struct sockaddr_storage addr;
 	struct server *s;
@@ -268,12 +265,11 @@ int server_start(const struct server_config *cfg, struct server **out, char *err
 	}
 	/* The logger goes first, or libmicrohttpd prints option errors itself. */
 	s->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL,
-		NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned int)CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned int)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)MEMORY_PER_CONN, MHD_OPTION_END);
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+		handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONN, MHD_OPTION_END);
 	if (!s->daemon) {
 		snprintf(err, err_size, "--web.listen-address=%s: cannot start the HTTP server",
 			 cfg->listen);

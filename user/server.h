@@ -12,7 +12,7 @@
 struct server;
 
 struct server_config {
-	const char *listen;         /* --web.listen-address */
+	const char *listen;	    /* --web.listen-address */
 	bool allow_unauthenticated; /* serve /metrics without auth on a non-loopback address */
 	/* Render the /metrics body; returns 0 or -errno. Called on the server thread. */
 	int (*render)(void *ctx, struct buf *out);
@@ -21,8 +21,7 @@ struct server_config {
 };
 
 /* Returns 0, or -errno with one line naming what was wrong in err. */
-int server_start(const struct server_config *cfg, struct server **out, char *err,
-		 size_t err_size);
+int server_start(const struct server_config *cfg, struct server **out, char *err, size_t err_size);
 /* The bound address, e.g. "127.0.0.1:9464" (with the real port when 0 was asked for). */
 const char *server_address(const struct server *s);
 void server_stop(struct server *s);

@@ -162,7 +162,8 @@ static void write_counts(struct collector *c, const struct rows *stats)
 			continue;
 		for (int b = 0; b < CS_HIST_BUCKETS; b++)
 			count += row->stats.buckets[b];
-		labels[n++] = (struct label){ "syscall", syscall_name(row->key.nr, buf, sizeof(buf)) };
+		labels[n++] =
+			(struct label){ "syscall", syscall_name(row->key.nr, buf, sizeof(buf)) };
 		expo_u64(c->e, labels, n, count);
 	}
 }
@@ -176,13 +177,14 @@ static void write_durations(struct collector *c, const struct state *st, const s
 		    "Time from entry to exit of a target's system calls.");
 	for (size_t i = 0; i < stats->n; i++) {
 		const struct stat_row *row = (const struct stat_row *)stats->items + i;
-		struct expo_hist h = { st->le, (const uint64_t *)row->stats.buckets, CS_HIST_BUCKETS,
-				       (double)row->stats.sum_ns / 1e9 };
+		struct expo_hist h = { st->le, (const uint64_t *)row->stats.buckets,
+				       CS_HIST_BUCKETS, (double)row->stats.sum_ns / 1e9 };
 		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
 
 		if (!n)
 			continue;
-		labels[n++] = (struct label){ "syscall", syscall_name(row->key.nr, buf, sizeof(buf)) };
+		labels[n++] =
+			(struct label){ "syscall", syscall_name(row->key.nr, buf, sizeof(buf)) };
 		expo_histogram(c->e, labels, n, &h);
 	}
 }
@@ -200,8 +202,10 @@ static void write_errors(struct collector *c, const struct rows *errors)
 
 		if (!n)
 			continue;
-		labels[n++] = (struct label){ "syscall", syscall_name(row->key.nr, sbuf, sizeof(sbuf)) };
-		labels[n++] = (struct label){ "errno", errno_name(row->key.err, ebuf, sizeof(ebuf)) };
+		labels[n++] =
+			(struct label){ "syscall", syscall_name(row->key.nr, sbuf, sizeof(sbuf)) };
+		labels[n++] =
+			(struct label){ "errno", errno_name(row->key.err, ebuf, sizeof(ebuf)) };
 		expo_u64(c->e, labels, n, row->count);
 	}
 }
@@ -225,8 +229,8 @@ static int read_rows(struct state *st, struct rows *out)
 		err = mapread_array(bpf_map__fd(st->skel->maps.sys_stats), 1, n, sizeof(*stats), 1,
 				    stats);
 	if (!err && n)
-		err = mapread_array(bpf_map__fd(st->skel->maps.sys_row_keys), 1, n, sizeof(*keys), 0,
-				    keys);
+		err = mapread_array(bpf_map__fd(st->skel->maps.sys_row_keys), 1, n, sizeof(*keys),
+				    0, keys);
 	for (uint32_t i = 0; !err && i < n; i++) {
 		struct stat_row *row;
 		uint64_t count = 0;
@@ -260,8 +264,9 @@ static void syscalls_collect(void *state, struct collector *c)
 	n_errors = mapread_u64s(bpf_map__fd(st->skel->maps.sys_errors),
 				sizeof(struct cs_sys_err_key), 1, 1, add_error, &errors);
 	if (err || n_errors < 0 || errors.failed) {
-		log_warn("syscalls: cannot read the maps: %s",
-			 strerror(err ? -err : n_errors < 0 ? -n_errors : ENOMEM));
+		log_warn("syscalls: cannot read the maps: %s", strerror(err	       ? -err
+									: n_errors < 0 ? -n_errors
+										       : ENOMEM));
 		c->failed = true;
 		goto out;
 	}

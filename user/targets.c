@@ -131,7 +131,8 @@ static bool evaluate(struct targets *t, uint32_t tgid, const char *comm, uint64_
 	if (target < 0 ? !had : had && cur.target == (uint32_t)target)
 		return false;
 	set_tgid(t, tgid, target);
-	log_debug("process %u (%s): %s%s", tgid, comm_z, target < 0 ? "no longer a target" : "target ",
+	log_debug("process %u (%s): %s%s", tgid, comm_z,
+		  target < 0 ? "no longer a target" : "target ",
 		  target < 0 ? "" : t->cfg->targets[target].name);
 	return true;
 }
@@ -286,7 +287,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 
 	err = cgroups_open(NULL, &t->cgroups);
 	if (err) {
-		log_error("cannot read the cgroup v2 tree (is cgroup2 mounted?): %s", strerror(-err));
+		log_error("cannot read the cgroup v2 tree (is cgroup2 mounted?): %s",
+			  strerror(-err));
 		goto fail;
 	}
 	t->skel = targets_bpf__open_opts(opts);
@@ -494,13 +496,15 @@ void targets_collect(const struct targets *t, struct expo *e)
 		    "Processes left unmeasured because every label set was taken.");
 	expo_u64(e, NULL, 0, __atomic_load_n(&bss->slots_exhausted, __ATOMIC_RELAXED));
 	expo_family(e, "ctrlscope_lifecycle_events_lost_total", "counter",
-		    "Process and cgroup events the kernel could not queue; each loss triggers a full re-evaluation.");
+		    "Process and cgroup events the kernel could not queue; each loss triggers a "
+		    "full re-evaluation.");
 	expo_u64(e, NULL, 0, __atomic_load_n(&bss->events_lost, __ATOMIC_RELAXED));
 	expo_family(e, "ctrlscope_target_evaluations_total", "counter",
 		    "Processes evaluated against the process selectors.");
 	expo_u64(e, NULL, 0, atomic_load(&t->evaluations));
-	expo_family(e, "ctrlscope_target_map_full_total", "counter",
-		    "Processes or cgroups left unselected because their map was full (see limits).");
+	expo_family(
+		e, "ctrlscope_target_map_full_total", "counter",
+		"Processes or cgroups left unselected because their map was full (see limits).");
 	expo_u64(e, NULL, 0,
 		 atomic_load(&t->map_full) + __atomic_load_n(&bss->tgid_full, __ATOMIC_RELAXED));
 }

@@ -23,7 +23,7 @@ struct cs_sys_rows {
 
 /* Index into sys_rows and half of the element for (slot, nr). */
 #define CS_SYS_ROW_INDEX(slot, nr) (((slot) * CS_SYSCALL_NR_MAX + (nr)) >> 1)
-#define CS_SYS_ROW_HALF(nr)        ((nr) & 1)
+#define CS_SYS_ROW_HALF(nr)	   ((nr) & 1)
 
 /* What a row counts; written once when the row is allocated. */
 struct cs_sys_key {

@@ -28,30 +28,30 @@ struct cs_match {
 struct cs_slot_key {
 	__u32 target;
 	__u32 key_by;
-	__u64 cgroup_id; /* CS_KEY_BY_CGROUP only, else 0 */
+	__u64 cgroup_id;	/* CS_KEY_BY_CGROUP only, else 0 */
 	char comm[CS_COMM_LEN]; /* CS_KEY_BY_COMM only, else zeroes */
 };
 
 /* Task-local storage: present only on target tasks, so a miss is the non-target path. */
 struct cs_task {
 	__u32 slot;
-	__u32 sys_nr;       /* syscalls: number of the syscall in flight */
+	__u32 sys_nr;	    /* syscalls: number of the syscall in flight */
 	__u64 sys_start_ns; /* syscalls: its start, 0 when none is in flight */
 };
 
 enum cs_event_type {
 	CS_EV_EXEC = 1, /* a process executed a program: evaluate the process selectors */
-	CS_EV_RENAME,   /* a thread-group leader changed its comm */
-	CS_EV_ATTACH,   /* a process moved to another cgroup v2 cgroup */
-	CS_EV_MKDIR,    /* a cgroup v2 directory was created */
-	CS_EV_RMDIR,    /* a cgroup v2 directory was removed */
+	CS_EV_RENAME,	/* a thread-group leader changed its comm */
+	CS_EV_ATTACH,	/* a process moved to another cgroup v2 cgroup */
+	CS_EV_MKDIR,	/* a cgroup v2 directory was created */
+	CS_EV_RMDIR,	/* a cgroup v2 directory was removed */
 };
 
 struct cs_event {
 	__u32 type;
 	__u32 tgid;
-	__u64 cgroup_id;  /* the process's cgroup, or the created/removed cgroup */
-	__u64 parent_id;  /* MKDIR: the parent cgroup */
+	__u64 cgroup_id; /* the process's cgroup, or the created/removed cgroup */
+	__u64 parent_id; /* MKDIR: the parent cgroup */
 	char comm[CS_COMM_LEN];
 	char name[CS_NAME_LEN]; /* MKDIR: the directory's name */
 };

@@ -32,7 +32,7 @@
 
 #define MAX_SLOTS 64
 #define MAX_ROWS  512
-#define TARGET    3 /* any target index: the maps do not care about the config */
+#define TARGET	  3 /* any target index: the maps do not care about the config */
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL
@@ -47,7 +47,7 @@ struct env {
 
 struct fixture {
 	pid_t pid;
-	int to;    /* its stdin */
+	int to;	   /* its stdin */
 	FILE *out; /* its stdout */
 };
 
@@ -169,18 +169,17 @@ static void select_tgid(struct env *env, uint32_t tgid)
 {
 	struct cs_match m = { .target = TARGET, .key_by = CS_KEY_BY_COMM };
 
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->t->maps.tgid_targets), &tgid, &m,
-					     BPF_ANY),
-			 0);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(env->t->maps.tgid_targets), &tgid, &m, BPF_ANY), 0);
 }
 
 static void select_cgroup(struct env *env, uint64_t cgid)
 {
 	struct cs_match m = { .target = TARGET, .key_by = CS_KEY_BY_COMM };
 
-	assert_int_equal(bpf_map_update_elem(bpf_map__fd(env->t->maps.cgroup_targets), &cgid, &m,
-					     BPF_ANY),
-			 0);
+	assert_int_equal(
+		bpf_map_update_elem(bpf_map__fd(env->t->maps.cgroup_targets), &cgid, &m, BPF_ANY),
+		0);
 }
 
 static bool tgid_selected(struct env *env, uint32_t tgid)
@@ -300,8 +299,8 @@ static uint64_t calls_outside(struct env *env, uint32_t keep)
 		assert_int_equal(mapread_array(bpf_map__fd(env->s->maps.sys_stats), 1, used - 1,
 					       sizeof(*stats), 1, stats),
 				 0);
-		assert_int_equal(mapread_array(bpf_map__fd(env->s->maps.sys_row_keys), 1,
-					       used - 1, sizeof(*keys), 0, keys),
+		assert_int_equal(mapread_array(bpf_map__fd(env->s->maps.sys_row_keys), 1, used - 1,
+					       sizeof(*keys), 0, keys),
 				 0);
 	}
 	for (uint32_t i = 0; i + 1 < used; i++) {
@@ -540,8 +539,8 @@ static void test_short_lived_threads_next_to_non_target(void **state)
 	cgroup_make(env, "other");
 	/* Thread stacks (and so pt_regs addresses) are recycled between the two processes:
 	 * the non-target memo must never carry a decision over to a new thread. */
-	fixture_start(&f, env, "target", "--serial-threads", "50", "--getppid", "100", "--cpu",
-		      "0", NULL);
+	fixture_start(&f, env, "target", "--serial-threads", "50", "--getppid", "100", "--cpu", "0",
+		      NULL);
 	fixture_start(&other, env, "other", "--serial-threads", "50", "--getppid", "100", "--cpu",
 		      "0", NULL);
 	assert_int_equal(write(other.to, "g", 1), 1);

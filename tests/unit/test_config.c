@@ -430,9 +430,8 @@ static void test_error_limits_out_of_range(void **state)
 	check_error(TARGET_A "limits:\n  label_sets: 1048577\n",
 		    "c.yaml:5:15: limits.label_sets: expected an integer from 1 to 65536, got "
 		    "1048577");
-	check_error(
-		TARGET_A "limits:\n  label_sets: -1\n",
-		"c.yaml:5:15: limits.label_sets: expected an integer from 1 to 65536, got -1");
+	check_error(TARGET_A "limits:\n  label_sets: -1\n",
+		    "c.yaml:5:15: limits.label_sets: expected an integer from 1 to 65536, got -1");
 	check_error(TARGET_A "modules: {syscalls: {max_entries: 15}}\n",
 		    "c.yaml:4:35: modules.syscalls.max_entries: expected an integer from 16 to "
 		    "1048576, got 15");
