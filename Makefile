@@ -106,7 +106,7 @@ $(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) | $(BUILD)/tests/bpf
 # libFuzzer targets are built with clang and ASan whatever SANITIZE says.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
 	       -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRCS) $(SKELS) $(GEN)/syscall_table.c | $(BUILD)/fuzz
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(SKELS) $(GEN)/syscall_table.c | $(BUILD)/fuzz
 	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(GEN)/syscall_table.c $(LDLIBS)
 
 $(BUILD)/bpf $(BUILD)/obj $(GEN) $(BUILD)/fixtures $(BUILD)/tests/unit $(BUILD)/tests/bpf \

@@ -48,6 +48,35 @@ static void path_format(struct buf *b, const struct path *p)
 		buf_printf(b, "[%zu]", p->index);
 }
 
+/* Messages quote keys and values as written, and YAML allows line breaks in both: escape
+ * control characters so that an error is always one line. */
+static void one_line(struct buf *b)
+{
+	struct buf out;
+
+	if (!buf_cstr(b))
+		return;
+	buf_init(&out);
+	for (size_t i = 0; i < b->len; i++) {
+		unsigned char c = (unsigned char)b->data[i];
+
+		if (c == '\n')
+			buf_puts(&out, "\\n");
+		else if (c == '\t')
+			buf_puts(&out, "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			buf_printf(&out, "\\x%02x", c);
+		else
+			buf_putc(&out, (char)c);
+	}
+	if (buf_cstr(&out)) {
+		buf_free(b);
+		*b = out;
+	} else {
+		buf_free(&out);
+	}
+}
+
 static int fail(struct parser *ps, const yaml_node_t *node, const struct path *p, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
 
@@ -69,6 +98,7 @@ static int fail(struct parser *ps, const yaml_node_t *node, const struct path *p
 	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
+	one_line(&b);
 	snprintf(ps->err, ps->err_size, "%s", buf_cstr(&b) ? b.data : "out of memory");
 	buf_free(&b);
 	return -EINVAL;
@@ -487,6 +517,23 @@ static int parse_root(struct parser *ps, struct config *cfg)
 	return 0;
 }
 
+/* A second document after "---" would otherwise be ignored unchecked. */
+static int expect_single_document(struct parser *ps, yaml_parser_t *parser)
+{
+	yaml_document_t next;
+	yaml_node_t *root;
+	int ret = 0;
+
+	if (!yaml_parser_load(parser, &next))
+		return fail(ps, NULL, NULL, "invalid YAML after the first document: %s",
+			    parser->problem ? parser->problem : "syntax error");
+	root = yaml_document_get_root_node(&next);
+	if (root)
+		ret = fail(ps, root, NULL, "expected one YAML document, found another");
+	yaml_document_delete(&next);
+	return ret;
+}
+
 static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
 {
 	yaml_mark_t m = { .index = offset };
@@ -528,6 +575,8 @@ int config_parse(const char *name, const char *text, size_t len, const struct cf
 		return -EINVAL;
 	}
 	ret = parse_root(&ps, cfg);
+	if (!ret)
+		ret = expect_single_document(&ps, &parser);
 	yaml_document_delete(&ps.doc);
 	yaml_parser_delete(&parser);
 	if (ret)

@@ -134,7 +134,9 @@ bool http_accepts_gzip(const char *header)
 				q = strtod(num, NULL);
 			}
 		}
-		if (tok_len == 4 && !strncasecmp(tok, "gzip", 4))
+		/* x-gzip is gzip's old name (RFC 9110 8.4.1.3). */
+		if ((tok_len == 4 && !strncasecmp(tok, "gzip", 4)) ||
+		    (tok_len == 6 && !strncasecmp(tok, "x-gzip", 6)))
 			gzip = q > 0;
 		else if (tok_len == 1 && tok[0] == '*')
 			any = q > 0;

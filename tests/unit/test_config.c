@@ -667,6 +667,24 @@ static void test_module_without_options(void **state)
 	assert_zeroed(&cfg);
 }
 
+static void test_error_second_document(void **state)
+{
+	(void)state;
+	check_error(TARGET_A "---\ntargets: []\n",
+		    "c.yaml:5:1: expected one YAML document, found another");
+}
+
+static void test_error_message_is_one_line(void **state)
+{
+	(void)state;
+	check_error(
+		"\"unknown\\nkey\": 1\n",
+		"c.yaml:1:1: unknown key \"unknown\\nkey\" (expected targets, limits or modules)");
+	check_error(TARGET_A "limits:\n  processes: \"1\\t2\"\n",
+		    "c.yaml:5:14: limits.processes: expected an integer from 1 to 4194304, got "
+		    "\"1\\t2\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -677,6 +695,8 @@ int main(void)
 		cmocka_unit_test(test_bounds_inclusive),
 		cmocka_unit_test(test_error_invalid_yaml),
 		cmocka_unit_test(test_error_invalid_utf8_position),
+		cmocka_unit_test(test_error_second_document),
+		cmocka_unit_test(test_error_message_is_one_line),
 		cmocka_unit_test(test_error_empty_document),
 		cmocka_unit_test(test_error_top_level_not_mapping),
 		cmocka_unit_test(test_error_unknown_top_level_key),

@@ -36,7 +36,8 @@ static void test_gzip_refused_or_absent(void **state)
 	assert_false(http_accepts_gzip(""));
 	assert_false(http_accepts_gzip("identity"));
 	assert_false(http_accepts_gzip("deflate, br"));
-	assert_false(http_accepts_gzip("x-gzip"));
+	assert_true(http_accepts_gzip("x-gzip"));
+	assert_false(http_accepts_gzip("x-gzip;q=0"));
 	assert_false(http_accepts_gzip("gzipx"));
 	assert_false(http_accepts_gzip("gzi"));
 	assert_false(http_accepts_gzip("gzip;q=0"));
