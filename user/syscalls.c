@@ -270,8 +270,11 @@ static void syscalls_collect(void *state, struct collector *c)
 		c->failed = true;
 		goto out;
 	}
-	qsort(stats.items, stats.n, stats.size, cmp_stat);
-	qsort(errors.items, errors.n, errors.size, cmp_error);
+	/* qsort's array may not be NULL, even when empty. */
+	if (stats.n)
+		qsort(stats.items, stats.n, stats.size, cmp_stat);
+	if (errors.n)
+		qsort(errors.items, errors.n, errors.size, cmp_error);
 	write_counts(c, &stats);
 	write_errors(c, &errors);
 	write_durations(c, st, &stats);
