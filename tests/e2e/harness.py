@@ -262,3 +262,45 @@ def promtool_check(text):
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
     return p.returncode, p.stdout.decode()
+
+
+class Scene:
+    """Everything a test starts, stopped and removed at the end whatever happens:
+
+        with Scene() as s:
+            agent = s.agent(config)
+            fixture = s.fixture(args, cgroup)
+    """
+
+    def __init__(self):
+        self.cgroups = None
+        self.agents = []
+        self.fixtures = []
+
+    def __enter__(self):
+        return self
+
+    def cgroup(self, rel):
+        if not self.cgroups:
+            self.cgroups = Cgroups("ctrlscope-e2e")
+        return self.cgroups.make(rel)
+
+    def agent(self, config_text, args=()):
+        a = Agent(config_text, args)
+        self.agents.append(a)
+        return a
+
+    def fixture(self, args, cgroup=None):
+        f = Fixture(args, self.cgroups, cgroup)
+        self.fixtures.append(f)
+        return f
+
+    def __exit__(self, *exc):
+        for f in self.fixtures:
+            f.kill()
+        for a in self.agents:
+            if not a.log.closed:
+                a.stop()
+        if self.cgroups:
+            self.cgroups.cleanup()
+        return False

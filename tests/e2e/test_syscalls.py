@@ -3,7 +3,7 @@ agent binary, counts read back over HTTP. Every count asserted is exact."""
 
 import os
 
-from harness import Agent, Cgroups, Fixture, key, parse, promtool_check, series
+from harness import Scene, key, parse, promtool_check, series
 
 N_GETPPID = 1000
 M_OPENAT = 7
@@ -63,13 +63,11 @@ def assert_histograms_consistent(m):
 
 
 def test_exact_counts_for_target_and_nothing_for_non_target():
-    cg = Cgroups("ctrlscope-e2e")
-    agent = target = other = None
-    try:
-        tpath, opath = cg.make("target"), cg.make("other")
-        agent = Agent(cgroup_config(tpath))
-        target = Fixture(PLAN, cg, tpath)
-        other = Fixture(PLAN, cg, opath)
+    with Scene() as s:
+        tpath, opath = s.cgroup("target"), s.cgroup("other")
+        agent = s.agent(cgroup_config(tpath))
+        target = s.fixture(PLAN, tpath)
+        other = s.fixture(PLAN, opath)
         m = agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
         before = counts(m, target="ctl", comm="sysload")
         target.go()
@@ -82,23 +80,14 @@ def test_exact_counts_for_target_and_nothing_for_non_target():
         # The non-target made the same calls under the same comm: any leak would show
         # above as a doubled count; and no other label set exists.
         assert set(dict(k)["target"] for k in series(m, "ctrlscope_syscalls_total")) == {"ctl"}
-    finally:
-        for f in (target, other):
-            if f:
-                f.kill()
-        if agent:
-            agent.stop()
-        cg.cleanup()
 
 
 def test_hostile_process_name_is_escaped():
     hostile = 'a"b\\c\n'  # a, quote, b, backslash, c, newline
-    cg = Cgroups("ctrlscope-e2e")
-    agent = fixture = None
-    try:
-        tpath = cg.make("target")
-        agent = Agent(cgroup_config(tpath))
-        fixture = Fixture(["--name", hostile, "--getppid", "321"], cg, tpath)
+    with Scene() as s:
+        tpath = s.cgroup("target")
+        agent = s.agent(cgroup_config(tpath))
+        fixture = s.fixture(["--name", hostile, "--getppid", "321"], tpath)
         agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
         before = agent.metrics().get(
             key("ctrlscope_syscalls_total", target="ctl", comm=hostile, syscall="getppid"), 0)
@@ -111,115 +100,69 @@ def test_hostile_process_name_is_escaped():
         assert got - before == 321, got
         rc, out = promtool_check(text)
         assert rc == 0, "promtool check metrics failed (%d):\n%s" % (rc, out)
-    finally:
-        if fixture:
-            fixture.kill()
-        if agent:
-            agent.stop()
-        cg.cleanup()
+
+
+def getppid_count(agent, target, comm="sysload"):
+    return agent.metrics()[key("ctrlscope_syscalls_total", target=target, comm=comm,
+                               syscall="getppid")]
 
 
 def test_process_started_after_agent_with_threads():
-    agent = fixture = None
-    try:
-        agent = Agent("targets:\n  - name: late\n    process:\n      comm: [sysload]\n")
-        fixture = Fixture(["--threads", "4", "--getppid", "250"])
+    with Scene() as s:
+        agent = s.agent("targets:\n  - name: late\n    process:\n      comm: [sysload]\n")
+        fixture = s.fixture(["--threads", "4", "--getppid", "250"])
         agent.wait_for("ctrlscope_target_processes", 1, target="late")
         fixture.go()
         fixture.wait_done()
-        m = agent.metrics()
-        assert m[key("ctrlscope_syscalls_total", target="late", comm="sysload",
-                     syscall="getppid")] == 1000
-    finally:
-        if fixture:
-            fixture.kill()
-        if agent:
-            agent.stop()
+        assert getppid_count(agent, "late") == 1000
 
 
 def test_existing_process_and_threads_are_seeded_at_start():
-    cg = Cgroups("ctrlscope-e2e")
-    agent = fixture = None
-    try:
-        tpath = cg.make("target")
-        fixture = Fixture(["--threads", "3", "--getppid", "100"], cg, tpath)
-        agent = Agent(cgroup_config(tpath))
+    with Scene() as s:
+        tpath = s.cgroup("target")
+        fixture = s.fixture(["--threads", "3", "--getppid", "100"], tpath)
+        agent = s.agent(cgroup_config(tpath))
         agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
         fixture.go()
         fixture.wait_done()
-        m = agent.metrics()
-        assert m[key("ctrlscope_syscalls_total", target="ctl", comm="sysload",
-                     syscall="getppid")] == 300
-    finally:
-        if fixture:
-            fixture.kill()
-        if agent:
-            agent.stop()
-        cg.cleanup()
+        assert getppid_count(agent, "ctl") == 300
 
 
 def test_process_moved_into_target_cgroup():
-    cg = Cgroups("ctrlscope-e2e")
-    agent = fixture = None
-    try:
-        tpath, opath = cg.make("target"), cg.make("other")
-        agent = Agent(cgroup_config(tpath))
-        fixture = Fixture(["--threads", "2", "--getppid", "200"], cg, opath)
-        m = agent.metrics()
-        assert m[key("ctrlscope_target_processes", target="ctl")] == 0
-        cg.move(fixture.pid, tpath)
+    with Scene() as s:
+        tpath, opath = s.cgroup("target"), s.cgroup("other")
+        agent = s.agent(cgroup_config(tpath))
+        fixture = s.fixture(["--threads", "2", "--getppid", "200"], opath)
+        assert agent.metrics()[key("ctrlscope_target_processes", target="ctl")] == 0
+        s.cgroups.move(fixture.pid, tpath)
         agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
         fixture.go()
         fixture.wait_done()
-        m = agent.metrics()
-        assert m[key("ctrlscope_syscalls_total", target="ctl", comm="sysload",
-                     syscall="getppid")] == 400
-    finally:
-        if fixture:
-            fixture.kill()
-        if agent:
-            agent.stop()
-        cg.cleanup()
+        assert getppid_count(agent, "ctl") == 400
 
 
 def test_cgroup_created_after_start_then_process_exits():
-    cg = Cgroups("ctrlscope-e2e")
-    agent = fixture = None
-    try:
-        agent = Agent(cgroup_config(cg.base + "/late"))
+    with Scene() as s:
+        s.cgroup("")
+        agent = s.agent(cgroup_config(s.cgroups.base + "/late"))
         agent.wait_for("ctrlscope_target_cgroups", 0, target="ctl")
-        tpath = cg.make("late")
+        tpath = s.cgroup("late")
         agent.wait_for("ctrlscope_target_cgroups", 1, target="ctl")
-        fixture = Fixture(["--getppid", "77"], cg, tpath)
+        fixture = s.fixture(["--getppid", "77"], tpath)
         agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
         fixture.go()
         fixture.wait_done()
-        m = agent.wait_for("ctrlscope_target_processes", 0, target="ctl")
-        assert m[key("ctrlscope_syscalls_total", target="ctl", comm="sysload",
-                     syscall="getppid")] == 77
-    finally:
-        if fixture:
-            fixture.kill()
-        if agent:
-            agent.stop()
-        cg.cleanup()
+        agent.wait_for("ctrlscope_target_processes", 0, target="ctl")
+        assert getppid_count(agent, "ctl") == 77
 
 
 def test_renamed_process_changes_comm_label():
-    agent = fixture = None
-    try:
+    with Scene() as s:
         # Selected by its executable, so the new name still matches after the rename.
         exe = os.path.join(os.environ["CTRLSCOPE_BUILD"], "fixtures", "sysload")
-        agent = Agent("targets:\n  - name: exe\n    process:\n      exe: [\"%s\"]\n" % exe)
-        fixture = Fixture(["--name", "renamed-ctl", "--getppid", "42"])
+        agent = s.agent("targets:\n  - name: exe\n    process:\n      exe: [\"%s\"]\n" % exe)
+        fixture = s.fixture(["--name", "renamed-ctl", "--getppid", "42"])
         agent.wait_for("ctrlscope_target_processes", 1, target="exe")
         fixture.go()
         fixture.wait_done()
-        m = agent.metrics()
-        assert m[key("ctrlscope_syscalls_total", target="exe", comm="renamed-ctl",
-                     syscall="getppid")] == 42
-    finally:
-        if fixture:
-            fixture.kill()
-        if agent:
-            agent.stop()
+        assert getppid_count(agent, "exe", comm="renamed-ctl") == 42
