@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "yamlutil.h"
+
 #define CFG_MAX_OPTIONS 8
 #define CFG_COMM_MAX	15 /* TASK_COMM_LEN - 1: the kernel truncates longer names */
 #define CFG_NAME_MAX	128
@@ -25,11 +27,6 @@ struct cfg_option {
 struct cfg_module_desc {
 	const char *name;
 	const struct cfg_option *options;
-};
-
-struct string_list {
-	char **items;
-	size_t n;
 };
 
 /* A process matches when every list given has an entry that matches it. */
