@@ -20,7 +20,8 @@ REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 WARNINGS  := -Wall -Wextra -Werror
 CFLAGS    := -g -O2 -std=gnu11 $(WARNINGS) -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	     -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
-LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lmicrohttpd -lyaml -lpthread
+LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcurl -ljansson \
+	     -lssl -lcrypto -lcrypt -lpthread
 BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARNINGS) \
 	      -Wno-unused-parameter -Iinclude -Ibpf -Ivmlinux/$(ARCH)
 

@@ -2,11 +2,14 @@
  * self-metrics; knows nothing module-specific. */
 #include "agent.h"
 #include "attach.h"
+#include "auth.h"
 #include "expo.h"
 #include "log.h"
 #include "module.h"
 #include "server.h"
 #include "targets.h"
+#include "kube.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -242,6 +245,12 @@ int agent_render(void *ctx, struct buf *out)
 	attach_collect(&e);
 	if (a->server)
 		server_collect(a->server, &e);
+	if (a->web)
+		tls_collect(&e);
+	if (a->auth)
+		auth_collect(a->auth, &e);
+	if (a->kube)
+		kube_collect(a->kube, &e);
 	write_process(&e);
 done:
 	pthread_mutex_unlock(&a->lock);

@@ -10,8 +10,11 @@
 #include "buf.h"
 #include "config.h"
 
-struct targets;
+struct auth;
+struct kube;
 struct server;
+struct targets;
+struct web_config;
 
 struct agent_module {
 	const struct module *m;
@@ -29,6 +32,9 @@ struct agent {
 	struct agent_module *mods;
 	size_t n_mods;
 	struct server *server;
+	struct web_config *web; /* NULL without --web.config.file */
+	struct kube *kube;	/* NULL unless the web config uses the API server */
+	struct auth *auth;
 	pthread_mutex_t lock; /* one render at a time */
 	atomic_bool ready;
 	char kernel[128];

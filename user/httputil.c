@@ -145,3 +145,89 @@ bool http_accepts_gzip(const char *header)
 	/* An explicit gzip entry wins over "*" (RFC 9110 12.5.3). */
 	return gzip >= 0 ? gzip : any > 0;
 }
+
+static int b64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+long base64_decode(const char *in, size_t len, unsigned char *out)
+{
+	size_t o = 0;
+
+	if (len % 4)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i += 4) {
+		int v[4], pad = 0;
+
+		for (int k = 0; k < 4; k++) {
+			unsigned char c = (unsigned char)in[i + k];
+
+			if (c == '=' && i + 4 == len && k >= 2) {
+				v[k] = 0;
+				pad++;
+				continue;
+			}
+			if (pad) /* data after padding */
+				return -EINVAL;
+			v[k] = b64_value(c);
+			if (v[k] < 0)
+				return -EINVAL;
+		}
+		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
+		if (pad < 2)
+			out[o++] = (unsigned char)((v[1] & 0xf) << 4 | v[2] >> 2);
+		if (pad < 1)
+			out[o++] = (unsigned char)((v[2] & 0x3) << 6 | v[3]);
+	}
+	return (long)o;
+}
+
+void http_parse_authorization(const char *header, struct http_auth *out)
+{
+	const char *p = header, *sp, *end;
+	size_t scheme_len;
+
+	memset(out, 0, sizeof(*out));
+	if (!header)
+		return;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!*p)
+		return;
+	out->scheme = HTTP_AUTH_OTHER;
+	sp = p;
+	while (*sp && *sp != ' ' && *sp != '\t')
+		sp++;
+	scheme_len = (size_t)(sp - p);
+	while (*sp == ' ' || *sp == '\t')
+		sp++;
+	end = sp + strlen(sp);
+	while (end > sp && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	/* One credential token: no blanks inside (token68). */
+	for (const char *c = sp; c < end; c++) {
+		if (*c == ' ' || *c == '\t')
+			return;
+	}
+	if (end == sp)
+		return;
+	if (scheme_len == 6 && !strncasecmp(p, "bearer", 6))
+		out->scheme = HTTP_AUTH_BEARER;
+	else if (scheme_len == 5 && !strncasecmp(p, "basic", 5))
+		out->scheme = HTTP_AUTH_BASIC;
+	else
+		return;
+	out->credentials = sp;
+	out->len = (size_t)(end - sp);
+}

@@ -14,4 +14,19 @@ bool http_addr_is_loopback(const struct sockaddr_storage *addr);
 /* Whether an Accept-Encoding header value accepts gzip (RFC 9110 12.5.3, q=0 refuses). */
 bool http_accepts_gzip(const char *accept_encoding);
 
+/* Strict base64 (RFC 4648 4, padding required): returns the decoded length, or -EINVAL.
+ * out needs room for 3 * len / 4 bytes. */
+long base64_decode(const char *in, size_t len, unsigned char *out);
+
+/* An Authorization header split into scheme (case-insensitive) and credentials. */
+enum http_auth_scheme { HTTP_AUTH_NONE, HTTP_AUTH_BEARER, HTTP_AUTH_BASIC, HTTP_AUTH_OTHER };
+struct http_auth {
+	enum http_auth_scheme scheme;
+	const char *credentials; /* points into the header; NUL-terminated by it */
+	size_t len;
+};
+/* Parse "Bearer <token>" or "Basic <base64>" (RFC 9110 11.6.2: scheme SP credentials,
+ * leading and trailing blanks ignored). An empty credential is HTTP_AUTH_OTHER. */
+void http_parse_authorization(const char *header, struct http_auth *out);
+
 #endif

@@ -1,6 +1,11 @@
 /* ctrlscope: flags, start-up order and the signal loop. What the agent measures lives in
  * agent.c and the modules; how it is served lives in server.c. */
 #include "agent.h"
+#include "auth.h"
+#include "kube.h"
+#include "kubeconfig.h"
+#include "tls.h"
+#include "webconfig.h"
 #include "caps.h"
 #include "config.h"
 #include "log.h"
@@ -13,12 +18,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 
 #include "gen/version.h"
 
 struct options {
 	const char *config_file;
 	const char *listen;
+	const char *web_config_file;
+	const char *kubeconfig;
 	const char *btf_path;
 	const char *log_level;
 	const char *log_format;
@@ -44,6 +52,11 @@ static const struct flag {
 	  "/etc/ctrlscope/config.yaml", "PATH", "YAML file with targets, limits and modules." },
 	{ "web.listen-address", FLAG_STRING, offsetof(struct options, listen), ":8443", "ADDR",
 	  "Address to serve /metrics on: host:port, [ipv6]:port or :port." },
+	{ "web.config.file", FLAG_STRING, offsetof(struct options, web_config_file), NULL, "PATH",
+	  "Web config (TLS, authentication, authorization); with it the endpoint is HTTPS." },
+	{ "kubeconfig", FLAG_STRING, offsetof(struct options, kubeconfig), NULL, "PATH",
+	  "kubeconfig for the API server (TokenReview, SubjectAccessReview); default: "
+	  "in-cluster." },
 	{ "web.allow-unauthenticated", FLAG_BOOL, offsetof(struct options, allow_unauthenticated),
 	  NULL, NULL,
 	  "Serve /metrics without authentication on a non-loopback address (logs a warning)." },
@@ -171,6 +184,56 @@ static void setup_signals(sigset_t *loop_mask)
 	sigdelset(loop_mask, SIGTERM);
 }
 
+/* TLS, the API server client and the authenticator, from --web.config.file. */
+static int setup_web(struct agent *a, const struct options *o, char *err, size_t err_size)
+{
+	struct kube_conn conn;
+	int ret;
+
+	if (!o->web_config_file)
+		return 0;
+	a->web = calloc(1, sizeof(*a->web));
+	if (!a->web)
+		return -ENOMEM;
+	ret = webconfig_load(o->web_config_file, a->web, err, err_size);
+	if (ret)
+		return ret;
+	ret = tls_open(&a->web->tls, err, err_size);
+	if (ret)
+		return ret;
+	if (a->web->kube_authn || a->web->kube_authz) {
+		ret = o->kubeconfig ? kubeconfig_load(o->kubeconfig, &conn, err, err_size)
+				    : kube_conn_in_cluster(NULL, &conn, err, err_size);
+		if (ret)
+			return ret;
+		ret = kube_open(&conn, &a->kube, err, err_size);
+		kube_conn_free(&conn);
+		if (ret)
+			return ret;
+		log_info("API server %s for TokenReview and SubjectAccessReview",
+			 kube_server(a->kube));
+	}
+	if (!webconfig_authenticates(a->web))
+		log_warn("%s configures no authentication: anyone who can connect may read "
+			 "/metrics",
+			 o->web_config_file);
+	return auth_open(a->web, a->kube, &a->auth, err, err_size);
+}
+
+static void teardown_web(struct agent *a)
+{
+	auth_close(a->auth);
+	kube_close(a->kube);
+	if (a->web) {
+		tls_close();
+		webconfig_free(a->web);
+		free(a->web);
+	}
+	a->auth = NULL;
+	a->kube = NULL;
+	a->web = NULL;
+}
+
 static int run_loop(struct agent *a, const sigset_t *mask)
 {
 	struct pollfd pfd = { .fd = targets_event_fd(a->targets), .events = POLLIN };
@@ -225,6 +288,15 @@ int main(int argc, char **argv)
 		log_error("%s", err);
 		return 1;
 	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	ret = setup_web(&a, &o, err, sizeof(err));
+	if (ret) {
+		log_error("%s", err[0] ? err : strerror(-ret));
+		teardown_web(&a);
+		config_free(&a.cfg);
+		curl_global_cleanup();
+		return 1;
+	}
 	setup_signals(&loop_mask);
 	a.btf_path = o.btf_path;
 	a.strict = o.strict;
@@ -236,6 +308,8 @@ int main(int argc, char **argv)
 	}
 	scfg = (struct server_config){ .listen = o.listen,
 				       .allow_unauthenticated = o.allow_unauthenticated,
+				       .web = a.web,
+				       .auth = a.auth,
 				       .render = agent_render,
 				       .ctx = &a,
 				       .ready = &a.ready };
@@ -252,13 +326,16 @@ int main(int argc, char **argv)
 	}
 	caps_describe(caps, sizeof(caps));
 	atomic_store(&a.ready, true);
-	log_info("ctrlscope %s ready: serving http://%s/metrics, %zu targets, capabilities %s",
-		 CTRLSCOPE_VERSION, server_address(a.server), a.cfg.n_targets, caps);
+	log_info("ctrlscope %s ready: serving %s://%s/metrics, %zu targets, capabilities %s",
+		 CTRLSCOPE_VERSION, server_scheme(a.server), server_address(a.server),
+		 a.cfg.n_targets, caps);
 	ret = run_loop(&a, &loop_mask);
 out:
 	server_stop(a.server);
 	a.server = NULL;
 	agent_stop(&a);
+	teardown_web(&a);
 	config_free(&a.cfg);
+	curl_global_cleanup();
 	return ret ? 1 : 0;
 }

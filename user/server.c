@@ -1,35 +1,68 @@
-/* HTTP endpoint: see server.h. Not for authentication or TLS (they wrap the handler in
- * auth.c and tls.c). */
+/* HTTP(S) endpoint: see server.h. Routing, status codes, limits and the hand-off of slow
+ * authentication decisions to a worker thread. Not for what authentication decides
+ * (auth.c) or how TLS is configured (tls.c). */
 #include "server.h"
+#include "auth.h"
 #include "httputil.h"
 #include "log.h"
+#include "tls.h"
+#include "webconfig.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
 #include <zlib.h>
 
-/* Enough for every scraper and prober of one node; a client beyond this waits in the
- * kernel's accept queue instead of taking memory. */
-#define CONNECTION_LIMIT   64
-#define CONNECTION_TIMEOUT 10 /* seconds idle before a connection is closed */
+/* Idle connections cost only memory with epoll: allow many, so that hundreds of stalled
+ * clients cannot lock Prometheus out. Each may hold at most MEMORY_PER_CONN of request. */
+#define CONNECTION_LIMIT   1024
+#define CONNECTION_TIMEOUT 10 /* seconds of silence before a connection is closed */
 #define MEMORY_PER_CONN	   (32 * 1024)
+#define MAX_PENDING	   256 /* decisions waiting for the API server or bcrypt */
 
 enum route { R_METRICS, R_HEALTHZ, R_READYZ, R_ROOT, R_OTHER, R_COUNT };
 static const char *const route_paths[R_COUNT] = { "/metrics", "/healthz", "/readyz", "/", "other" };
-static const unsigned int codes[] = { 200, 304, 400, 404, 405, 413, 431, 500, 503 };
+static const unsigned int codes[] = { 200, 304, 400, 401, 403, 404, 405, 413, 429, 431, 500, 503 };
 #define N_CODES (sizeof(codes) / sizeof(codes[0]))
+
+/* A request whose decision is being taken on the worker thread. */
+struct job {
+	struct job *next;
+	struct MHD_Connection *conn;
+	char *path;
+	char *method;
+	char *authorization;
+	struct auth_request req;
+	struct auth_outcome outcome;
+	enum auth_verdict verdict;
+	bool decided;
+};
 
 struct server {
 	struct server_config cfg;
 	struct MHD_Daemon *daemon;
 	char address[80];
+	bool tls;
 	atomic_ullong requests[R_COUNT][N_CODES];
+
+	pthread_t worker;
+	bool worker_started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct job *head, *tail;
+	size_t pending;
+	bool stopping;
+
+	double tokens; /* rate limit bucket */
+	struct timespec refilled;
 };
 
 static const char landing_page[] =
@@ -76,9 +109,26 @@ static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, enum
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+	for (size_t i = 0; s->cfg.web && i < s->cfg.web->n_headers; i++)
+		MHD_add_response_header(resp, s->cfg.web->headers[i].name,
+					s->cfg.web->headers[i].value);
+	switch (code) {
+	case MHD_HTTP_METHOD_NOT_ALLOWED:
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	if (r == R_METRICS) {
+		break;
+	case MHD_HTTP_UNAUTHORIZED:
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					auth_challenge(s->cfg.auth, false));
+		if (auth_has_basic(s->cfg.auth))
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+						auth_challenge(s->cfg.auth, true));
+		break;
+	case MHD_HTTP_TOO_MANY_REQUESTS:
+	case MHD_HTTP_SERVICE_UNAVAILABLE:
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+		break;
+	}
+	if (r == R_METRICS && code == MHD_HTTP_OK) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	}
@@ -152,19 +202,8 @@ static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *co
 	return reply(s, conn, R_METRICS, MHD_HTTP_OK, EXPO_CONTENT_TYPE, data, len, true, NULL);
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
-			      const char *method, const char *version, const char *upload_data,
-			      size_t *upload_size, void **req_cls)
+static enum MHD_Result serve(struct server *s, struct MHD_Connection *conn, enum route r)
 {
-	struct server *s = cls;
-	enum route r = route_of(url);
-
-	(void)version;
-	(void)upload_data;
-	(void)upload_size;
-	(void)req_cls;
-	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return reply_text(s, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
 	switch (r) {
 	case R_METRICS:
 		return serve_metrics(s, conn);
@@ -180,6 +219,199 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	default:
 		return reply_text(s, conn, r, MHD_HTTP_NOT_FOUND, "not found\n");
 	}
+}
+
+static enum MHD_Result answer_verdict(struct server *s, struct MHD_Connection *conn, enum route r,
+				      enum auth_verdict v, const struct auth_outcome *o,
+				      const char *path)
+{
+	switch (v) {
+	case AUTH_ALLOW:
+		return serve(s, conn, r);
+	case AUTH_UNAUTHENTICATED:
+		log_debug("401 for %s: missing or rejected credentials", path);
+		return reply_text(s, conn, r, MHD_HTTP_UNAUTHORIZED, "Unauthorized\n");
+	case AUTH_FORBIDDEN:
+		log_debug("403 for %s: user \"%s\" is not allowed", path, o->user);
+		return reply_text(s, conn, r, MHD_HTTP_FORBIDDEN, "Forbidden\n");
+	default:
+		return reply_text(s, conn, r, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "cannot decide: the API server is unreachable\n");
+	}
+}
+
+/* Token bucket of the web config's rate_limit: one token per interval, at most burst. */
+static bool rate_limited(struct server *s)
+{
+	const struct web_config *w = s->cfg.web;
+	struct timespec now;
+	double elapsed;
+	bool limited;
+
+	if (!w || !w->rate_interval_ms)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	elapsed = (double)(now.tv_sec - s->refilled.tv_sec) * 1000.0 +
+		  (double)(now.tv_nsec - s->refilled.tv_nsec) / 1e6;
+	s->tokens += elapsed / (double)w->rate_interval_ms;
+	if (s->tokens > (double)w->rate_burst)
+		s->tokens = (double)w->rate_burst;
+	s->refilled = now;
+	limited = s->tokens < 1.0;
+	if (!limited)
+		s->tokens -= 1.0;
+	pthread_mutex_unlock(&s->lock);
+	return limited;
+}
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->path);
+	free(j->method);
+	if (j->authorization) {
+		memset(j->authorization, 0, strlen(j->authorization));
+		free(j->authorization);
+	}
+	free(j);
+}
+
+static void *worker_main(void *arg)
+{
+	struct server *s = arg;
+
+	for (;;) {
+		struct job *j;
+		bool stopping;
+
+		pthread_mutex_lock(&s->lock);
+		while (!s->head && !s->stopping)
+			pthread_cond_wait(&s->cond, &s->lock);
+		if (!s->head) {
+			pthread_mutex_unlock(&s->lock);
+			return NULL;
+		}
+		j = s->head;
+		s->head = j->next;
+		if (!s->head)
+			s->tail = NULL;
+		stopping = s->stopping;
+		pthread_mutex_unlock(&s->lock);
+		/* While stopping, answer without asking anyone. */
+		j->verdict = stopping ? AUTH_UNAVAILABLE
+				      : auth_check(s->cfg.auth, &j->req, true, &j->outcome);
+		if (j->verdict == AUTH_PENDING)
+			j->verdict = AUTH_UNAVAILABLE;
+		pthread_mutex_lock(&s->lock);
+		j->decided = true;
+		s->pending--;
+		pthread_mutex_unlock(&s->lock);
+		MHD_resume_connection(j->conn);
+	}
+}
+
+/* Suspend the connection and queue its decision; false if the queue is full. */
+static bool defer(struct server *s, struct MHD_Connection *conn, const char *path,
+		  const char *method, const char *authorization, const struct tls_peer *peer,
+		  void **req_cls)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return false;
+	j->conn = conn;
+	j->path = strdup(path);
+	j->method = strdup(method);
+	j->authorization = authorization ? strdup(authorization) : NULL;
+	if (!j->path || !j->method || (authorization && !j->authorization)) {
+		job_free(j);
+		return false;
+	}
+	j->req = (struct auth_request){ j->path, j->method, j->authorization, *peer };
+	pthread_mutex_lock(&s->lock);
+	if (s->pending >= MAX_PENDING || s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		job_free(j);
+		return false;
+	}
+	s->pending++;
+	*req_cls = j;
+	MHD_suspend_connection(conn);
+	if (s->tail)
+		s->tail->next = j;
+	else
+		s->head = j;
+	s->tail = j;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
+static void peer_of(struct server *s, struct MHD_Connection *conn, struct tls_peer *peer)
+{
+	const union MHD_ConnectionInfo *info;
+
+	memset(peer, 0, sizeof(*peer));
+	if (!s->tls || !tls_client_ca_pem())
+		return;
+	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (info && info->tls_session)
+		tls_peer_identity(info->tls_session, peer);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_size, void **req_cls)
+{
+	struct server *s = cls;
+	enum route r = route_of(url);
+	struct auth_outcome outcome;
+	struct auth_request req;
+	const char *authorization;
+	enum auth_verdict v;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_size;
+	if (*req_cls) {
+		struct job *j = *req_cls;
+
+		/* Resumed after the worker decided (the job is freed on completion). */
+		return answer_verdict(s, conn, r, j->decided ? j->verdict : AUTH_UNAVAILABLE,
+				      &j->outcome, url);
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return reply_text(s, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+	if (r == R_OTHER)
+		return reply_text(s, conn, r, MHD_HTTP_NOT_FOUND, "not found\n");
+	if (!s->cfg.auth)
+		return serve(s, conn, r);
+	if (!auth_path_is_open(s->cfg.auth, url) && rate_limited(s))
+		return reply_text(s, conn, r, MHD_HTTP_TOO_MANY_REQUESTS, "too many requests\n");
+	authorization =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	req.path = url;
+	req.method = method;
+	req.authorization = authorization;
+	peer_of(s, conn, &req.peer);
+	v = auth_check(s->cfg.auth, &req, false, &outcome);
+	if (v != AUTH_PENDING)
+		return answer_verdict(s, conn, r, v, &outcome, url);
+	if (!defer(s, conn, url, method, authorization, &req.peer, req_cls))
+		return answer_verdict(s, conn, r, AUTH_UNAVAILABLE, &outcome, url);
+	return MHD_YES;
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+		      enum MHD_RequestTerminationCode code)
+{
+	(void)cls;
+	(void)conn;
+	(void)code;
+	job_free(*req_cls);
+	*req_cls = NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -222,7 +454,7 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t len, cha
 	/* ":port" means every address of both families. */
 	if (addr->ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, (const struct sockaddr *)addr, len) || listen(fd, 128) ||
+	if (bind(fd, (const struct sockaddr *)addr, len) || listen(fd, 1024) ||
 	    getsockname(fd, (struct sockaddr *)&actual, &actual_len)) {
 		err = -errno;
 		close(fd);
@@ -232,22 +464,42 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t len, cha
 	return fd;
 }
 
+/* Room for every allowed connection, as far as the hard limit lets us. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static bool authenticated(const struct server_config *cfg)
+{
+	return cfg->web && webconfig_authenticates(cfg->web);
+}
+
 int server_start(const struct server_config *cfg, struct server **out, char *err, size_t err_size)
 {
 	struct sockaddr_storage addr;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			     MHD_ALLOW_SUSPEND_RESUME;
+	struct MHD_OptionItem opts[16];
 	struct server *s;
 	char why[160];
 	socklen_t len;
-	int fd;
+	int fd, n = 0;
 
 	if (http_parse_listen(cfg->listen, &addr, &len, why, sizeof(why))) {
 		snprintf(err, err_size, "--web.listen-address=%s: %s", cfg->listen, why);
 		return -EINVAL;
 	}
-	if (!http_addr_is_loopback(&addr) && !cfg->allow_unauthenticated) {
+	if (!http_addr_is_loopback(&addr) && !authenticated(cfg) && !cfg->allow_unauthenticated) {
 		snprintf(err, err_size,
 			 "--web.listen-address=%s: refusing to serve /metrics without "
-			 "authentication on a non-loopback address; listen on 127.0.0.1 or pass "
+			 "authentication on a non-loopback address; configure authentication in "
+			 "--web.config.file, listen on 127.0.0.1, or pass "
 			 "--web.allow-unauthenticated",
 			 cfg->listen);
 		return -EPERM;
@@ -256,28 +508,59 @@ int server_start(const struct server_config *cfg, struct server **out, char *err
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	/* A web config always means HTTPS: with its certificate, or a self-signed one. */
+	s->tls = cfg->web != NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &s->refilled);
+	if (cfg->web)
+		s->tokens = (double)cfg->web->rate_burst;
+	raise_fd_limit();
 	fd = open_listener(&addr, len, s->address, sizeof(s->address));
 	if (fd < 0) {
 		snprintf(err, err_size, "--web.listen-address=%s: cannot listen: %s", cfg->listen,
 			 strerror(-fd));
-		free(s);
+		server_stop(s);
 		return fd;
 	}
 	/* The logger goes first, or libmicrohttpd prints option errors itself. */
-	s->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-		handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MEMORY_PER_CONN, MHD_OPTION_END);
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL };
+	opts[n++] =
+		(struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT, NULL };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, MEMORY_PER_CONN,
+					     NULL };
+	opts[n++] =
+		(struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL };
+	if (s->tls) {
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+						     tls_cert_callback() };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						     (void *)tls_priorities() };
+		if (tls_client_ca_pem())
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
+							     (void *)tls_client_ca_pem() };
+	}
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_ARRAY, opts,
+				     MHD_OPTION_END);
 	if (!s->daemon) {
-		snprintf(err, err_size, "--web.listen-address=%s: cannot start the HTTP server",
-			 cfg->listen);
+		snprintf(err, err_size, "--web.listen-address=%s: cannot start the HTTP%s server",
+			 cfg->listen, s->tls ? "S" : "");
 		close(fd);
-		free(s);
+		server_stop(s);
 		return -EIO;
 	}
-	if (!http_addr_is_loopback(&addr))
+	if (cfg->auth) {
+		if (pthread_create(&s->worker, NULL, worker_main, s)) {
+			server_stop(s);
+			return -EAGAIN;
+		}
+		s->worker_started = true;
+	}
+	if (!http_addr_is_loopback(&addr) && !authenticated(cfg))
 		log_warn("serving /metrics without authentication on %s "
 			 "(--web.allow-unauthenticated)",
 			 s->address);
@@ -290,12 +573,29 @@ const char *server_address(const struct server *s)
 	return s->address;
 }
 
+const char *server_scheme(const struct server *s)
+{
+	return s->tls ? "https" : "http";
+}
+
 void server_stop(struct server *s)
 {
 	if (!s)
 		return;
+	if (s->worker_started) {
+		pthread_mutex_lock(&s->lock);
+		s->stopping = true;
+		pthread_cond_signal(&s->cond);
+		pthread_mutex_unlock(&s->lock);
+		/* The worker finishes what is queued (answering 503) and resumes every
+		 * suspended connection, so the daemon can stop. */
+		pthread_join(s->worker, NULL);
+	}
 	/* MHD_stop_daemon closes the listen socket it was given. */
-	MHD_stop_daemon(s->daemon);
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 

@@ -1,5 +1,8 @@
-/* The HTTP endpoint: /metrics, /healthz, /readyz and a landing page, served by
- * libmicrohttpd on its own thread. It knows nothing about what the metrics are. */
+/* The HTTP(S) endpoint: /metrics, /healthz, /readyz and a landing page, served by
+ * libmicrohttpd on its own thread, with TLS (tls.c) and authentication (auth.c) when a
+ * web config is given. Decisions that need the API server or bcrypt are taken on a worker
+ * thread while the connection is suspended, so a slow API server never stalls the server.
+ * It knows nothing about what the metrics are. */
 #ifndef CTRLSCOPE_SERVER_H
 #define CTRLSCOPE_SERVER_H
 
@@ -9,11 +12,15 @@
 #include "buf.h"
 #include "expo.h"
 
+struct auth;
 struct server;
+struct web_config;
 
 struct server_config {
-	const char *listen;	    /* --web.listen-address */
-	bool allow_unauthenticated; /* serve /metrics without auth on a non-loopback address */
+	const char *listen;	      /* --web.listen-address */
+	bool allow_unauthenticated;   /* serve /metrics without auth on a non-loopback address */
+	const struct web_config *web; /* NULL: plain HTTP, no authentication */
+	struct auth *auth;	      /* with web */
 	/* Render the /metrics body; returns 0 or -errno. Called on the server thread. */
 	int (*render)(void *ctx, struct buf *out);
 	void *ctx;
@@ -24,6 +31,7 @@ struct server_config {
 int server_start(const struct server_config *cfg, struct server **out, char *err, size_t err_size);
 /* The bound address, e.g. "127.0.0.1:9464" (with the real port when 0 was asked for). */
 const char *server_address(const struct server *s);
+const char *server_scheme(const struct server *s);
 void server_stop(struct server *s);
 /* ctrlscope_http_requests_total{path,code}. */
 void server_collect(struct server *s, struct expo *e);

@@ -1,0 +1,398 @@
+/* Kubernetes API client: see kube.h. One connection, reused, behind a mutex: reviews are
+ * rare (their answers are cached) and the caller serialises them anyway. Never logs a
+ * token or a request body. */
+#include "kube.h"
+#include "buf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#define MAX_BODY (1 << 20)
+
+enum resource { RES_TOKENREVIEWS, RES_SUBJECTACCESSREVIEWS, RES_COUNT };
+static const char *const resource_names[RES_COUNT] = { "tokenreviews", "subjectaccessreviews" };
+static const char *const resource_paths[RES_COUNT] = {
+	"/apis/authentication.k8s.io/v1/tokenreviews",
+	"/apis/authorization.k8s.io/v1/subjectaccessreviews",
+};
+
+/* Codes counted; anything else is "other", transport failures "error". */
+static const char *const code_names[] = { "200", "201", "400", "401", "403",   "404",
+					  "429", "500", "503", "504", "other", "error" };
+#define N_CODES (sizeof(code_names) / sizeof(code_names[0]))
+
+struct kube {
+	struct kube_conn conn;
+	pthread_mutex_t lock;
+	CURL *curl;
+	char *token; /* current bearer token (from conn.token or conn.token_file) */
+	struct timespec token_mtime;
+	ino_t token_ino;
+	unsigned long long requests[RES_COUNT][N_CODES];
+	double seconds[RES_COUNT];
+};
+
+const char *kube_server(const struct kube *k)
+{
+	return k->conn.server;
+}
+
+static void set_token(struct kube *k, char *token)
+{
+	if (k->token) {
+		OPENSSL_cleanse(k->token, strlen(k->token));
+		free(k->token);
+	}
+	k->token = token;
+}
+
+/* Re-read the token file when it changed: projected service account tokens rotate. */
+static int refresh_token(struct kube *k)
+{
+	struct stat st;
+	char *text;
+	size_t len;
+	FILE *f;
+
+	if (!k->conn.token_file)
+		return 0;
+	if (stat(k->conn.token_file, &st))
+		return k->token ? 0 : -errno;
+	if (k->token && st.st_ino == k->token_ino && st.st_mtim.tv_sec == k->token_mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == k->token_mtime.tv_nsec)
+		return 0;
+	f = fopen(k->conn.token_file, "re");
+	if (!f)
+		return k->token ? 0 : -errno;
+	text = calloc(1, 16384);
+	len = text ? fread(text, 1, 16383, f) : 0;
+	fclose(f);
+	if (!text)
+		return -ENOMEM;
+	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+		text[--len] = 0;
+	if (!len) {
+		free(text);
+		return k->token ? 0 : -EINVAL;
+	}
+	if (k->token)
+		log_info("re-read the API server token from %s", k->conn.token_file);
+	set_token(k, text);
+	k->token_ino = st.st_ino;
+	k->token_mtime = st.st_mtim;
+	return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
+	struct buf *b = ctx;
+
+	if (b->len + size * n > MAX_BODY)
+		return 0; /* abort: nothing sane is that large */
+	buf_append(b, data, size * n);
+	return b->failed ? 0 : size * n;
+}
+
+static void blob(CURL *c, CURLoption opt, const char *pem)
+{
+	struct curl_blob b = { (void *)pem, strlen(pem), CURL_BLOB_COPY };
+
+	curl_easy_setopt(c, opt, &b);
+}
+
+int kube_open(struct kube_conn *conn, struct kube **out, char *err, size_t err_size)
+{
+	struct kube *k = calloc(1, sizeof(*k));
+	int ret;
+
+	if (!k)
+		return -ENOMEM;
+	k->conn = *conn;
+	memset(conn, 0, sizeof(*conn));
+	pthread_mutex_init(&k->lock, NULL);
+	k->curl = curl_easy_init();
+	if (!k->curl) {
+		kube_close(k);
+		return -ENOMEM;
+	}
+	if (k->conn.token)
+		k->token = strdup(k->conn.token);
+	ret = refresh_token(k);
+	if (ret) {
+		snprintf(err, err_size, "%s: cannot read the API server token: %s",
+			 k->conn.token_file, strerror(-ret));
+		kube_close(k);
+		return ret;
+	}
+	*out = k;
+	return 0;
+}
+
+void kube_close(struct kube *k)
+{
+	if (!k)
+		return;
+	if (k->curl)
+		curl_easy_cleanup(k->curl);
+	set_token(k, NULL);
+	kube_conn_free(&k->conn);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+static void count(struct kube *k, enum resource r, const char *code, double seconds)
+{
+	size_t i;
+
+	for (i = 0; i < N_CODES - 2 && strcmp(code_names[i], code); i++)
+		;
+	if (i == N_CODES - 2 && strcmp(code, "other"))
+		i = strcmp(code, "error") ? N_CODES - 2 : N_CODES - 1;
+	k->requests[r][i]++;
+	k->seconds[r] += seconds;
+}
+
+/* POST body to the resource; the answer's body in *resp on a 2xx. Called with k->lock. */
+static enum kube_result post(struct kube *k, enum resource r, const char *body, long timeout_ms,
+			     struct buf *resp)
+{
+	struct curl_slist *headers = NULL;
+	char url[2048], auth[16400], code_text[16];
+	struct timespec t0, t1;
+	long code = 0;
+	CURLcode rc;
+	enum kube_result result = KUBE_UNAVAILABLE;
+	CURL *c = k->curl;
+
+	if (refresh_token(k))
+		log_warn("cannot read the API server token from %s", k->conn.token_file);
+	snprintf(url, sizeof(url), "%s%s", k->conn.server, resource_paths[r]);
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 3000 ? timeout_ms : 3000L);
+	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+	if (k->conn.ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, k->conn.ca_file);
+	else if (k->conn.ca_pem)
+		blob(c, CURLOPT_CAINFO_BLOB, k->conn.ca_pem);
+	if (k->conn.cert_file) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, k->conn.cert_file);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, k->conn.key_file);
+	} else if (k->conn.cert_pem) {
+		blob(c, CURLOPT_SSLCERT_BLOB, k->conn.cert_pem);
+		blob(c, CURLOPT_SSLKEY_BLOB, k->conn.key_pem);
+	}
+	headers = curl_slist_append(headers, "Content-Type: application/json");
+	headers = curl_slist_append(headers, "Accept: application/json");
+	if (k->token) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", k->token);
+		headers = curl_slist_append(headers, auth);
+		OPENSSL_cleanse(auth, sizeof(auth));
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ctrlscope");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = curl_easy_perform(c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	curl_slist_free_all(headers);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	if (rc != CURLE_OK) {
+		log_warn("API server %s: %s failed: %s", k->conn.server, resource_names[r],
+			 curl_easy_strerror(rc));
+		snprintf(code_text, sizeof(code_text), "error");
+	} else {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		snprintf(code_text, sizeof(code_text), "%ld", code);
+		if (code == 200 || code == 201)
+			result = KUBE_OK;
+		else
+			log_warn("API server %s: %s answered %ld", k->conn.server,
+				 resource_names[r], code);
+	}
+	count(k, r, code_text,
+	      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	return result;
+}
+
+static char *dump(json_t *obj)
+{
+	char *s = json_dumps(obj, JSON_COMPACT);
+
+	json_decref(obj);
+	return s;
+}
+
+static void free_secret(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
+int kube_parse_token_review(const char *body, size_t len, bool *authenticated, struct identity *id)
+{
+	json_t *root = json_loadb(body, len, 0, NULL), *status, *user, *groups, *v;
+	int ret = -EINVAL;
+
+	memset(id, 0, sizeof(*id));
+	*authenticated = false;
+	status = root ? json_object_get(root, "status") : NULL;
+	if (!json_is_object(status))
+		goto out;
+	v = json_object_get(status, "authenticated");
+	if (v && !json_is_boolean(v))
+		goto out;
+	if (!json_is_true(v)) {
+		ret = 0; /* absent or false: not authenticated */
+		goto out;
+	}
+	user = json_object_get(status, "user");
+	v = json_object_get(user, "username");
+	if (!json_is_string(v) || !*json_string_value(v))
+		goto out;
+	if (identity_set(id, json_string_value(v),
+			 json_string_value(json_object_get(user, "uid")))) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	groups = json_object_get(user, "groups");
+	for (size_t i = 0; json_is_array(groups) && i < json_array_size(groups); i++) {
+		v = json_array_get(groups, i);
+		if (json_is_string(v) && identity_add_group(id, json_string_value(v))) {
+			identity_free(id);
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	*authenticated = true;
+	ret = 0;
+out:
+	json_decref(root);
+	return ret;
+}
+
+int kube_parse_access_review(const char *body, size_t len, bool *allowed)
+{
+	json_t *root = json_loadb(body, len, 0, NULL), *status, *v;
+	int ret = -EINVAL;
+
+	*allowed = false;
+	status = root ? json_object_get(root, "status") : NULL;
+	if (!json_is_object(status))
+		goto out;
+	v = json_object_get(status, "allowed");
+	if (!json_is_boolean(v))
+		goto out;
+	/* allowed and denied together is contradictory: deny (as kube-apiserver's webhook
+	 * authorizer does). */
+	*allowed = json_is_true(v) && !json_is_true(json_object_get(status, "denied"));
+	ret = 0;
+out:
+	json_decref(root);
+	return ret;
+}
+
+enum kube_result kube_token_review(struct kube *k, const char *token, size_t len,
+				   const struct string_list *audiences, long timeout_ms,
+				   bool *authenticated, struct identity *id)
+{
+	json_t *aud = json_array(), *spec;
+	enum kube_result result;
+	struct buf resp;
+	char *body;
+
+	for (size_t i = 0; audiences && i < audiences->n; i++)
+		json_array_append_new(aud, json_string(audiences->items[i]));
+	spec = json_pack("{s:s%, s:o}", "token", token, len, "audiences", aud);
+	body = dump(json_pack("{s:s, s:s, s:o}", "apiVersion", "authentication.k8s.io/v1", "kind",
+			      "TokenReview", "spec", spec));
+	if (!body)
+		return KUBE_UNAVAILABLE;
+	buf_init(&resp);
+	pthread_mutex_lock(&k->lock);
+	result = post(k, RES_TOKENREVIEWS, body, timeout_ms, &resp);
+	pthread_mutex_unlock(&k->lock);
+	free_secret(body);
+	if (result == KUBE_OK &&
+	    kube_parse_token_review(resp.data ? resp.data : "", resp.len, authenticated, id)) {
+		log_warn("API server %s: cannot decode a TokenReview answer", k->conn.server);
+		result = KUBE_UNAVAILABLE;
+	}
+	buf_free(&resp);
+	return result;
+}
+
+enum kube_result kube_access_review(struct kube *k, const struct identity *id, const char *path,
+				    const char *verb, long timeout_ms, bool *allowed)
+{
+	json_t *groups = json_array(), *spec;
+	enum kube_result result;
+	struct buf resp;
+	char *body;
+
+	for (size_t i = 0; i < id->n_groups; i++)
+		json_array_append_new(groups, json_string(id->groups[i]));
+	spec = json_pack("{s:s, s:o, s:{s:s, s:s}}", "user", id->user, "groups", groups,
+			 "nonResourceAttributes", "path", path, "verb", verb);
+	if (spec && id->uid)
+		json_object_set_new(spec, "uid", json_string(id->uid));
+	body = dump(json_pack("{s:s, s:s, s:o}", "apiVersion", "authorization.k8s.io/v1", "kind",
+			      "SubjectAccessReview", "spec", spec));
+	if (!body)
+		return KUBE_UNAVAILABLE;
+	buf_init(&resp);
+	pthread_mutex_lock(&k->lock);
+	result = post(k, RES_SUBJECTACCESSREVIEWS, body, timeout_ms, &resp);
+	pthread_mutex_unlock(&k->lock);
+	free(body);
+	if (result == KUBE_OK &&
+	    kube_parse_access_review(resp.data ? resp.data : "", resp.len, allowed)) {
+		log_warn("API server %s: cannot decode a SubjectAccessReview answer",
+			 k->conn.server);
+		result = KUBE_UNAVAILABLE;
+	}
+	buf_free(&resp);
+	return result;
+}
+
+void kube_collect(struct kube *k, struct expo *e)
+{
+	struct label labels[2] = { { "resource", NULL }, { "code", NULL } };
+
+	pthread_mutex_lock(&k->lock);
+	expo_family(e, "ctrlscope_kube_requests_total", "counter",
+		    "Requests to the Kubernetes API server, by resource and status code "
+		    "(\"error\": no answer).");
+	for (int r = 0; r < RES_COUNT; r++) {
+		for (size_t i = 0; i < N_CODES; i++) {
+			if (!k->requests[r][i])
+				continue;
+			labels[0].value = resource_names[r];
+			labels[1].value = code_names[i];
+			expo_u64(e, labels, 2, k->requests[r][i]);
+		}
+	}
+	expo_family(e, "ctrlscope_kube_request_seconds_total", "counter",
+		    "Time spent in requests to the Kubernetes API server, by resource.");
+	for (int r = 0; r < RES_COUNT; r++) {
+		labels[0].value = resource_names[r];
+		expo_f64(e, labels, 1, k->seconds[r]);
+	}
+	pthread_mutex_unlock(&k->lock);
+}

@@ -1,0 +1,42 @@
+/* The Kubernetes API client: TokenReview and SubjectAccessReview over HTTPS (libcurl with
+ * OpenSSL, JSON with jansson). Calls block up to their timeout; auth.c runs them off the
+ * HTTP server's thread. The service account token is re-read when its file changes. */
+#ifndef CTRLSCOPE_KUBE_H
+#define CTRLSCOPE_KUBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "expo.h"
+#include "identity.h"
+#include "kubeconfig.h"
+#include "yamlutil.h"
+
+struct kube;
+
+enum kube_result {
+	KUBE_OK,	  /* the API server answered */
+	KUBE_UNAVAILABLE, /* it could not be reached, timed out, or answered with an error */
+};
+
+/* Takes ownership of conn's strings (conn is left empty). */
+int kube_open(struct kube_conn *conn, struct kube **out, char *err, size_t err_size);
+void kube_close(struct kube *k);
+const char *kube_server(const struct kube *k);
+
+/* On KUBE_OK, *authenticated says whether the token is valid for the audiences (empty
+ * list: the API server's own), and id is filled when it is. */
+enum kube_result kube_token_review(struct kube *k, const char *token, size_t len,
+				   const struct string_list *audiences, long timeout_ms,
+				   bool *authenticated, struct identity *id);
+/* nonResourceAttributes{path, verb} for the identity. */
+enum kube_result kube_access_review(struct kube *k, const struct identity *id, const char *path,
+				    const char *verb, long timeout_ms, bool *allowed);
+/* ctrlscope_kube_requests_total{resource,code}, ctrlscope_kube_request_duration_seconds. */
+void kube_collect(struct kube *k, struct expo *e);
+
+/* Exposed for tests and fuzzing: decode response bodies. Return 0 or -EINVAL. */
+int kube_parse_token_review(const char *body, size_t len, bool *authenticated, struct identity *id);
+int kube_parse_access_review(const char *body, size_t len, bool *allowed);
+
+#endif

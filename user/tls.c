@@ -1,0 +1,625 @@
+/* TLS: see tls.h. The serving certificate is handed to GnuTLS per handshake by
+ * tls_cert_callback, which is where a changed certificate file is noticed: a new
+ * connection sees a new certificate with no restart, and a file that cannot be read keeps
+ * the old one (logged and counted). Not for HTTP or authentication decisions. */
+#include "tls.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#define MAX_CHAIN 8
+
+struct cert {
+	gnutls_pcert_st pcert[MAX_CHAIN];
+	unsigned int n;
+	gnutls_privkey_t key;
+	time_t not_after;
+	struct cert *retired_next;
+};
+
+struct file_sig {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct cert *current;
+	struct cert *retired; /* a handshake may still use them: freed at tls_close */
+	char *cert_file, *key_file;
+	struct file_sig cert_sig, key_sig;
+	time_t last_check;
+	char priorities[1024];
+	char *client_ca_pem;
+	bool self_signed;
+	atomic_ullong reloads_ok, reloads_failed;
+} tls = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Go cipher suite names (exporter-toolkit's) to GnuTLS key exchange, cipher and MAC. */
+static const struct {
+	const char *go;
+	const char *kx, *cipher, *mac;
+} suites[] = {
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA", "AES-128-GCM", "AEAD" },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA", "AES-256-GCM", "AEAD" },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA", "AES-128-GCM", "AEAD" },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA", "AES-256-GCM", "AEAD" },
+	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "ECDHE-ECDSA", "CHACHA20-POLY1305", "AEAD" },
+	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA", "CHACHA20-POLY1305",
+	  "AEAD" },
+	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "ECDHE-RSA", "CHACHA20-POLY1305", "AEAD" },
+	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA", "CHACHA20-POLY1305", "AEAD" },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA", "AES-128-CBC", "SHA1" },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA", "AES-256-CBC", "SHA1" },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA", "AES-128-CBC", "SHA1" },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA", "AES-256-CBC", "SHA1" },
+	{ "TLS_RSA_WITH_AES_128_GCM_SHA256", "RSA", "AES-128-GCM", "AEAD" },
+	{ "TLS_RSA_WITH_AES_256_GCM_SHA384", "RSA", "AES-256-GCM", "AEAD" },
+	{ "TLS_RSA_WITH_AES_128_CBC_SHA", "RSA", "AES-128-CBC", "SHA1" },
+	{ "TLS_RSA_WITH_AES_256_CBC_SHA", "RSA", "AES-256-CBC", "SHA1" },
+};
+
+static const struct {
+	const char *go;
+	const char *group;
+} curves[] = {
+	{ "CurveP256", "GROUP-SECP256R1" },
+	{ "CurveP384", "GROUP-SECP384R1" },
+	{ "CurveP521", "GROUP-SECP521R1" },
+	{ "X25519", "GROUP-X25519" },
+};
+
+static void append(char *out, size_t size, const char *fmt, const char *s)
+{
+	size_t len = strlen(out);
+
+	snprintf(out + len, len < size ? size - len : 0, fmt, s);
+}
+
+static bool already(const char *out, const char *token)
+{
+	char needle[64];
+
+	snprintf(needle, sizeof(needle), ":+%s:", token);
+	return strstr(out, needle) != NULL;
+}
+
+int tls_build_priorities(const struct web_tls *cfg, char *out, size_t size, char *err,
+			 size_t err_size)
+{
+	static const char *const versions[] = { "VERS-TLS1.0", "VERS-TLS1.1", "VERS-TLS1.2",
+						"VERS-TLS1.3" };
+	int min = cfg->min_version ? cfg->min_version : 12;
+	int max = cfg->max_version ? cfg->max_version : 13;
+
+	snprintf(out, size, "NORMAL:-VERS-ALL");
+	for (int v = min; v <= max && v >= 10 && v <= 13; v++)
+		append(out, size, ":+%s", versions[v - 10]);
+	if (cfg->cipher_suites.n) {
+		/* GnuTLS enables key exchanges, ciphers and MACs, not whole suites: the
+		 * suites allowed are their combinations. TLS 1.3 uses the same ciphers. */
+		append(out, size, "%s", ":-KX-ALL:-CIPHER-ALL:-MAC-ALL:");
+		for (size_t i = 0; i < cfg->cipher_suites.n; i++) {
+			size_t k;
+
+			for (k = 0; k < sizeof(suites) / sizeof(suites[0]); k++) {
+				if (!strcmp(suites[k].go, cfg->cipher_suites.items[i]))
+					break;
+			}
+			if (k == sizeof(suites) / sizeof(suites[0])) {
+				snprintf(err, err_size,
+					 "tls_server_config.cipher_suites: unknown or unsupported "
+					 "cipher suite \"%s\"",
+					 cfg->cipher_suites.items[i]);
+				return -EINVAL;
+			}
+			if (!already(out, suites[k].kx))
+				append(out, size, "+%s:", suites[k].kx);
+			if (!already(out, suites[k].cipher))
+				append(out, size, "+%s:", suites[k].cipher);
+			if (!already(out, suites[k].mac))
+				append(out, size, "+%s:", suites[k].mac);
+		}
+		out[strlen(out) - 1] = 0;
+	}
+	if (cfg->curves.n) {
+		append(out, size, "%s", ":-GROUP-ALL");
+		for (size_t i = 0; i < cfg->curves.n; i++) {
+			size_t k;
+
+			for (k = 0; k < sizeof(curves) / sizeof(curves[0]); k++) {
+				if (!strcmp(curves[k].go, cfg->curves.items[i]))
+					break;
+			}
+			if (k == sizeof(curves) / sizeof(curves[0])) {
+				snprintf(
+					err, err_size,
+					"tls_server_config.curve_preferences: unknown curve \"%s\" "
+					"(expected CurveP256, CurveP384, CurveP521 or X25519)",
+					cfg->curves.items[i]);
+				return -EINVAL;
+			}
+			append(out, size, ":+%s", curves[k].group);
+		}
+	}
+	if (cfg->prefer_server_cipher_suites)
+		append(out, size, "%s", ":%SERVER_PRECEDENCE");
+	if (strlen(out) + 1 >= size) {
+		snprintf(err, err_size, "tls_server_config: too many cipher suites or curves");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void cert_free(struct cert *c)
+{
+	if (!c)
+		return;
+	for (unsigned int i = 0; i < c->n; i++)
+		gnutls_pcert_deinit(&c->pcert[i]);
+	if (c->key)
+		gnutls_privkey_deinit(c->key);
+	free(c);
+}
+
+static int same_public_key(gnutls_pcert_st *pcert, gnutls_privkey_t key)
+{
+	gnutls_pubkey_t pub = NULL;
+	gnutls_datum_t a = { 0 }, b = { 0 };
+	int same = 0;
+
+	if (gnutls_pubkey_init(&pub) || gnutls_pubkey_import_privkey(pub, key, 0, 0) ||
+	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &a) ||
+	    gnutls_pubkey_export2(pcert->pubkey, GNUTLS_X509_FMT_DER, &b))
+		goto out;
+	same = a.size == b.size && !memcmp(a.data, b.data, a.size);
+out:
+	gnutls_free(a.data);
+	gnutls_free(b.data);
+	if (pub)
+		gnutls_pubkey_deinit(pub);
+	return same;
+}
+
+/* A certificate chain and key from PEM; NULL with a reason in err. */
+static struct cert *cert_from_pem(const gnutls_datum_t *cert_pem, const gnutls_datum_t *key_pem,
+				  char *err, size_t err_size)
+{
+	struct cert *c = calloc(1, sizeof(*c));
+	gnutls_x509_crt_t crt = NULL;
+	int rc;
+
+	if (!c) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	c->n = MAX_CHAIN;
+	rc = gnutls_pcert_list_import_x509_raw(c->pcert, &c->n, cert_pem, GNUTLS_X509_FMT_PEM, 0);
+	if (rc < 0 || !c->n) {
+		c->n = 0;
+		snprintf(err, err_size, "not a PEM certificate chain: %s", gnutls_strerror(rc));
+		goto fail;
+	}
+	if ((rc = gnutls_privkey_init(&c->key)) ||
+	    (rc = gnutls_privkey_import_x509_raw(c->key, key_pem, GNUTLS_X509_FMT_PEM, NULL, 0))) {
+		snprintf(err, err_size, "not a PEM private key: %s", gnutls_strerror(rc));
+		goto fail;
+	}
+	if (!same_public_key(&c->pcert[0], c->key)) {
+		snprintf(err, err_size, "the private key does not belong to the certificate");
+		goto fail;
+	}
+	if (!gnutls_x509_crt_init(&crt) &&
+	    !gnutls_x509_crt_import(crt, &c->pcert[0].cert, GNUTLS_X509_FMT_DER))
+		c->not_after = gnutls_x509_crt_get_expiration_time(crt);
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+	return c;
+fail:
+	cert_free(c);
+	return NULL;
+}
+
+static int read_sig(const char *path, struct file_sig *sig)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	*sig = (struct file_sig){ st.st_dev, st.st_ino, st.st_size, st.st_mtim };
+	return 0;
+}
+
+static bool sig_equal(const struct file_sig *a, const struct file_sig *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static struct cert *cert_from_files(const char *cert_file, const char *key_file, char *err,
+				    size_t err_size)
+{
+	gnutls_datum_t c = { 0 }, k = { 0 };
+	struct cert *cert = NULL;
+	int rc;
+
+	if ((rc = gnutls_load_file(cert_file, &c)) < 0) {
+		snprintf(err, err_size, "%s: cannot read: %s", cert_file, gnutls_strerror(rc));
+		goto out;
+	}
+	if ((rc = gnutls_load_file(key_file, &k)) < 0) {
+		snprintf(err, err_size, "%s: cannot read: %s", key_file, gnutls_strerror(rc));
+		goto out;
+	}
+	cert = cert_from_pem(&c, &k, err, err_size);
+out:
+	gnutls_free(c.data);
+	if (k.data) {
+		gnutls_memset(k.data, 0, k.size); /* the key does not linger in freed memory */
+		gnutls_free(k.data);
+	}
+	return cert;
+}
+
+/* Reload the files if they changed; called with tls.lock held. */
+static void reload_locked(void)
+{
+	struct file_sig cs, ks;
+	char err[512];
+	struct cert *c;
+	time_t now = time(NULL);
+
+	if (!tls.cert_file || now == tls.last_check)
+		return;
+	tls.last_check = now;
+	if (read_sig(tls.cert_file, &cs) || read_sig(tls.key_file, &ks))
+		goto failed_stat;
+	if (sig_equal(&cs, &tls.cert_sig) && sig_equal(&ks, &tls.key_sig))
+		return;
+	c = cert_from_files(tls.cert_file, tls.key_file, err, sizeof(err));
+	if (!c) {
+		/* Often a half-written pair (a Secret update in flight): keep serving the old
+		 * one and try again at the next handshake after this second. */
+		atomic_fetch_add(&tls.reloads_failed, 1);
+		log_warn("cannot reload the serving certificate, keeping the previous one: %s",
+			 err);
+		tls.cert_sig = (struct file_sig){ 0 };
+		return;
+	}
+	tls.cert_sig = cs;
+	tls.key_sig = ks;
+	tls.current->retired_next = tls.retired;
+	tls.retired = tls.current;
+	tls.current = c;
+	atomic_fetch_add(&tls.reloads_ok, 1);
+	log_info("reloaded the serving certificate from %s (expires %ld)", tls.cert_file,
+		 (long)c->not_after);
+	return;
+failed_stat:
+	if (tls.cert_sig.ino) {
+		atomic_fetch_add(&tls.reloads_failed, 1);
+		log_warn("cannot stat the certificate files (%s): keeping the previous certificate",
+			 strerror(errno));
+		tls.cert_sig = (struct file_sig){ 0 };
+	}
+}
+
+void tls_check_reload(void)
+{
+	pthread_mutex_lock(&tls.lock);
+	reload_locked();
+	pthread_mutex_unlock(&tls.lock);
+}
+
+static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int n_dn,
+			 const gnutls_pk_algorithm_t *algos, int n_algos, gnutls_pcert_st **pcert,
+			 unsigned int *n_pcert, gnutls_privkey_t *key)
+{
+	(void)session;
+	(void)req_ca_dn;
+	(void)n_dn;
+	(void)algos;
+	(void)n_algos;
+	pthread_mutex_lock(&tls.lock);
+	reload_locked();
+	*pcert = tls.current->pcert;
+	*n_pcert = tls.current->n;
+	*key = tls.current->key;
+	pthread_mutex_unlock(&tls.lock);
+	return 0;
+}
+
+static int add_san(X509 *x, X509V3_CTX *ctx, const char *san)
+{
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, ctx, NID_subject_alt_name, san);
+	int ok = ext && X509_add_ext(x, ext, -1);
+
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -EINVAL;
+}
+
+/* A fresh EC P-256 key and a one-year self-signed certificate for the node name, the pod
+ * IP and localhost, as PEM. */
+static int self_signed(gnutls_datum_t *cert_pem, gnutls_datum_t *key_pem, char *err,
+		       size_t err_size)
+{
+	const char *node = getenv("NODE_NAME"), *pod_ip = getenv("POD_IP");
+	char host[256] = "localhost", san[1024];
+	EVP_PKEY *pkey = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_mem());
+	unsigned char serial[16];
+	BIGNUM *bn = NULL;
+	X509V3_CTX ctx;
+	BUF_MEM *mem;
+	int ret = -EINVAL;
+
+	if (!node || !*node)
+		node = gethostname(host, sizeof(host) - 1) ? "localhost" : host;
+	if (!pkey || !x || !cb || !kb || RAND_bytes(serial, sizeof(serial)) != 1)
+		goto out;
+	serial[0] &= 0x7f; /* a positive serial number (RFC 5280 4.1.2.2) */
+	bn = BN_bin2bn(serial, sizeof(serial), NULL);
+	if (!bn || !X509_set_version(x, 2) || !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), 365L * 24 * 3600) || !X509_set_pubkey(x, pkey))
+		goto out;
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+				   (const unsigned char *)node, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	snprintf(san, sizeof(san), "DNS:localhost,DNS:%s,IP:127.0.0.1,IP:::1%s%s", node,
+		 pod_ip && *pod_ip ? ",IP:" : "", pod_ip && *pod_ip ? pod_ip : "");
+	if (add_san(x, &ctx, san) || !X509_sign(x, pkey, EVP_sha256()) ||
+	    !PEM_write_bio_X509(cb, x) ||
+	    !PEM_write_bio_PrivateKey(kb, pkey, NULL, NULL, 0, NULL, NULL))
+		goto out;
+	BIO_get_mem_ptr(cb, &mem);
+	cert_pem->data = gnutls_malloc(mem->length);
+	cert_pem->size = (unsigned int)mem->length;
+	if (cert_pem->data)
+		memcpy(cert_pem->data, mem->data, mem->length);
+	BIO_get_mem_ptr(kb, &mem);
+	key_pem->data = gnutls_malloc(mem->length);
+	key_pem->size = (unsigned int)mem->length;
+	if (key_pem->data)
+		memcpy(key_pem->data, mem->data, mem->length);
+	ret = cert_pem->data && key_pem->data ? 0 : -ENOMEM;
+out:
+	if (ret)
+		snprintf(err, err_size,
+			 "cannot generate a self-signed certificate (subjectAltName %s)", san);
+	BN_free(bn);
+	BIO_free(cb);
+	BIO_free_all(kb);
+	X509_free(x);
+	EVP_PKEY_free(pkey);
+	return ret;
+}
+
+static int load_initial(const struct web_tls *cfg, char *err, size_t err_size)
+{
+	gnutls_datum_t c = { 0 }, k = { 0 };
+	char why[512];
+	int ret = 0;
+
+	if (cfg->cert_file) {
+		tls.cert_file = strdup(cfg->cert_file);
+		tls.key_file = strdup(cfg->key_file);
+		if (!tls.cert_file || !tls.key_file)
+			return -ENOMEM;
+		if (read_sig(tls.cert_file, &tls.cert_sig) ||
+		    read_sig(tls.key_file, &tls.key_sig)) {
+			snprintf(err, err_size, "tls_server_config: %s: %s",
+				 tls.cert_sig.ino ? tls.key_file : tls.cert_file, strerror(errno));
+			return -errno;
+		}
+		tls.current = cert_from_files(tls.cert_file, tls.key_file, why, sizeof(why));
+		tls.last_check = time(NULL);
+		goto check;
+	}
+	if (cfg->cert_pem) {
+		c.data = (unsigned char *)cfg->cert_pem;
+		c.size = (unsigned int)strlen(cfg->cert_pem);
+		k.data = (unsigned char *)cfg->key_pem;
+		k.size = (unsigned int)strlen(cfg->key_pem);
+		tls.current = cert_from_pem(&c, &k, why, sizeof(why));
+		goto check;
+	}
+	ret = self_signed(&c, &k, err, err_size);
+	if (ret)
+		return ret;
+	tls.self_signed = true;
+	tls.current = cert_from_pem(&c, &k, why, sizeof(why));
+	gnutls_free(c.data);
+	gnutls_memset(k.data, 0, k.size);
+	gnutls_free(k.data);
+check:
+	if (!tls.current) {
+		snprintf(err, err_size, "tls_server_config: %s", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static char *read_text(const char *path, char *err, size_t err_size)
+{
+	gnutls_datum_t d = { 0 };
+	char *s;
+	int rc = gnutls_load_file(path, &d);
+
+	if (rc < 0) {
+		snprintf(err, err_size, "tls_server_config.client_ca_file: %s: cannot read: %s",
+			 path, gnutls_strerror(rc));
+		return NULL;
+	}
+	s = strndup((const char *)d.data, d.size);
+	gnutls_free(d.data);
+	return s;
+}
+
+int tls_open(const struct web_tls *cfg, char *err, size_t err_size)
+{
+	gnutls_x509_crt_t *cas = NULL;
+	unsigned int n_cas = 0;
+	gnutls_datum_t ca;
+	int ret;
+
+	ret = tls_build_priorities(cfg, tls.priorities, sizeof(tls.priorities), err, err_size);
+	if (ret)
+		return ret;
+	if (cfg->client_ca_file || cfg->client_ca_pem) {
+		tls.client_ca_pem = cfg->client_ca_file
+					    ? read_text(cfg->client_ca_file, err, err_size)
+					    : strdup(cfg->client_ca_pem);
+		if (!tls.client_ca_pem)
+			return -EINVAL;
+		/* Refuse a CA file with no certificate now rather than at the first client. */
+		ca.data = (unsigned char *)tls.client_ca_pem;
+		ca.size = (unsigned int)strlen(tls.client_ca_pem);
+		ret = gnutls_x509_crt_list_import2(&cas, &n_cas, &ca, GNUTLS_X509_FMT_PEM, 0);
+		for (unsigned int i = 0; i < n_cas; i++)
+			gnutls_x509_crt_deinit(cas[i]);
+		gnutls_free(cas);
+		if (ret < 0 || !n_cas) {
+			snprintf(err, err_size,
+				 "tls_server_config.client_ca: no PEM certificate: %s",
+				 gnutls_strerror(ret));
+			return -EINVAL;
+		}
+	}
+	ret = load_initial(cfg, err, err_size);
+	if (ret)
+		return ret;
+	if (tls.self_signed)
+		log_warn(
+			"no certificate configured (tls_server_config.cert_file): serving a "
+			"self-signed certificate generated at start-up; scrapers cannot verify it");
+	return 0;
+}
+
+void tls_close(void)
+{
+	cert_free(tls.current);
+	while (tls.retired) {
+		struct cert *next = tls.retired->retired_next;
+
+		cert_free(tls.retired);
+		tls.retired = next;
+	}
+	free(tls.cert_file);
+	free(tls.key_file);
+	free(tls.client_ca_pem);
+	tls.current = NULL;
+	tls.cert_file = tls.key_file = tls.client_ca_pem = NULL;
+}
+
+const char *tls_priorities(void)
+{
+	return tls.priorities;
+}
+
+const char *tls_client_ca_pem(void)
+{
+	return tls.client_ca_pem;
+}
+
+void *tls_cert_callback(void)
+{
+	return (void *)cert_callback;
+}
+
+static void peer_invalid(struct tls_peer *peer, const char *why)
+{
+	peer->state = TLS_PEER_INVALID;
+	snprintf(peer->reason, sizeof(peer->reason), "%s", why);
+}
+
+void tls_peer_identity(void *session_ptr, struct tls_peer *peer)
+{
+	gnutls_session_t session = session_ptr;
+	gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
+					  .data = (void *)GNUTLS_KP_TLS_WWW_CLIENT };
+	const gnutls_datum_t *chain;
+	gnutls_x509_crt_t crt = NULL;
+	unsigned int n = 0, status = 0;
+	size_t size;
+
+	memset(peer, 0, sizeof(*peer));
+	if (!session || !tls.client_ca_pem)
+		return;
+	chain = gnutls_certificate_get_peers(session, &n);
+	if (!chain || !n)
+		return; /* no certificate presented */
+	if (gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 || status) {
+		gnutls_datum_t why = { 0 };
+
+		gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &why, 0);
+		peer_invalid(peer, why.data ? (const char *)why.data : "verification failed");
+		gnutls_free(why.data);
+		return;
+	}
+	if (gnutls_x509_crt_init(&crt) ||
+	    gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER)) {
+		peer_invalid(peer, "unreadable certificate");
+		goto out;
+	}
+	size = sizeof(peer->user);
+	if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, peer->user,
+					  &size) ||
+	    !peer->user[0]) {
+		peer_invalid(peer, "no common name in the subject");
+		goto out;
+	}
+	for (unsigned int i = 0; i < TLS_MAX_GROUPS; i++) {
+		size = sizeof(peer->groups[i]);
+		if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_ORGANIZATION_NAME, i, 0,
+						  peer->groups[i], &size))
+			break;
+		peer->n_groups++;
+	}
+	peer->state = TLS_PEER_VALID;
+out:
+	if (crt)
+		gnutls_x509_crt_deinit(crt);
+}
+
+void tls_collect(struct expo *e)
+{
+	struct label result = { "result", NULL };
+	time_t expiry;
+
+	tls_check_reload();
+	pthread_mutex_lock(&tls.lock);
+	expiry = tls.current ? tls.current->not_after : 0;
+	pthread_mutex_unlock(&tls.lock);
+	expo_family(e, "ctrlscope_tls_certificate_expiry_timestamp_seconds", "gauge",
+		    "When the serving certificate expires (Unix seconds).");
+	expo_u64(e, NULL, 0, (uint64_t)(expiry > 0 ? expiry : 0));
+	expo_family(e, "ctrlscope_tls_certificate_self_signed", "gauge",
+		    "1 when the serving certificate was generated at start-up.");
+	expo_u64(e, NULL, 0, tls.self_signed);
+	expo_family(e, "ctrlscope_tls_certificate_reloads_total", "counter",
+		    "Reloads of the serving certificate after its files changed, by result.");
+	result.value = "success";
+	expo_u64(e, &result, 1, atomic_load(&tls.reloads_ok));
+	result.value = "failure";
+	expo_u64(e, &result, 1, atomic_load(&tls.reloads_failed));
+}

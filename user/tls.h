@@ -1,0 +1,45 @@
+/* TLS for the endpoint: the serving certificate (from files, reloaded when they change, or
+ * self-signed at start-up), the GnuTLS priority string from the web config, and client
+ * certificate verification. libmicrohttpd speaks TLS through GnuTLS; OpenSSL only
+ * generates the self-signed certificate. */
+#ifndef CTRLSCOPE_TLS_H
+#define CTRLSCOPE_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "expo.h"
+#include "webconfig.h"
+
+#define TLS_MAX_GROUPS 16
+
+/* The verified identity in a client certificate. */
+struct tls_peer {
+	enum { TLS_PEER_NONE, TLS_PEER_INVALID, TLS_PEER_VALID } state;
+	char user[256];			  /* subject CN */
+	char groups[TLS_MAX_GROUPS][256]; /* subject O entries */
+	size_t n_groups;
+	char reason[128]; /* why it is invalid, for the debug log */
+};
+
+/* Load (or generate) the serving certificate. Exactly one TLS context exists. */
+int tls_open(const struct web_tls *cfg, char *err, size_t err_size);
+void tls_close(void);
+/* For libmicrohttpd: the priority string, the client CA PEM (NULL: no client certs), and
+ * the per-handshake certificate callback (a gnutls_certificate_retrieve_function2). */
+const char *tls_priorities(void);
+const char *tls_client_ca_pem(void);
+void *tls_cert_callback(void);
+/* Verify the client certificate of a connection's GnuTLS session. */
+void tls_peer_identity(void *gnutls_session, struct tls_peer *peer);
+/* Check the certificate files now (also done at most once a second per handshake). */
+void tls_check_reload(void);
+/* ctrlscope_tls_certificate_expiry_timestamp_seconds, ctrlscope_tls_certificate_reloads_total. */
+void tls_collect(struct expo *e);
+
+/* Exposed for tests: the GnuTLS priority string for a TLS configuration, or -EINVAL with
+ * the offending name in err. */
+int tls_build_priorities(const struct web_tls *cfg, char *out, size_t size, char *err,
+			 size_t err_size);
+
+#endif
