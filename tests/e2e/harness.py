@@ -67,6 +67,11 @@ class Cgroups:
                     time.sleep(0.02)
 
 
+def header_dict(headers):
+    """Response headers as a dict; repeated headers (WWW-Authenticate) joined by newlines."""
+    return {k: "\n".join(headers.get_all(k)) for k in set(headers.keys())}
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -76,18 +81,28 @@ def free_port():
 class Agent:
     """The ctrlscope binary with a given config, listening on a free loopback port."""
 
-    def __init__(self, config_text, args=(), ready_timeout=30):
+    def __init__(self, config_text, args=(), ready_timeout=30, web_config=None, ca=None,
+                 scrape_headers=None, scrape_cert=None):
         self.dir = tempfile.mkdtemp(prefix="ctrlscope-e2e-")
         self.config = os.path.join(self.dir, "config.yaml")
         with open(self.config, "w") as f:
             f.write(config_text)
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.ca = ca
+        self.scrape_headers = scrape_headers
+        self.scrape_cert = scrape_cert
+        self.url = "%s://127.0.0.1:%d" % ("https" if web_config is not None else "http", self.port)
+        extra = []
+        if web_config is not None:
+            self.web_config = os.path.join(self.dir, "web.yml")
+            with open(self.web_config, "w") as f:
+                f.write(web_config)
+            extra.append("--web.config.file=" + self.web_config)
         self.log_path = os.path.join(self.dir, "agent.log")
         self.log = open(self.log_path, "w")
         cmd = [os.path.join(BUILD, "ctrlscope"), "--config.file=" + self.config,
                "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=debug"]
-        self.proc = subprocess.Popen(cmd + list(args), stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen(cmd + extra + list(args), stdout=self.log, stderr=self.log)
         deadline = time.time() + ready_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -107,21 +122,31 @@ class Agent:
         with open(self.log_path) as f:
             return f.read()[-4000:]
 
-    def get(self, path, headers=None, method="GET"):
+    def get(self, path, headers=None, method="GET", cert=None):
+        import ssl
         req = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        ctx = None
+        if self.url.startswith("https"):
+            ctx = ssl.create_default_context(cafile=self.ca)
+            if not self.ca:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if cert:
+                ctx.load_cert_chain(cert[0], cert[1])
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, dict(resp.headers), resp.read()
+            with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:
+                return resp.status, header_dict(resp.headers), resp.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            return e.code, header_dict(e.headers), e.read()
 
-    def scrape(self):
-        status, _, body = self.get("/metrics")
+    def scrape(self, headers=None, cert=None):
+        status, _, body = self.get("/metrics", headers=headers or self.scrape_headers,
+                                   cert=cert or self.scrape_cert)
         assert status == 200, "scrape returned %d" % status
         return body.decode("utf-8")
 
-    def metrics(self):
-        return parse(self.scrape())
+    def metrics(self, headers=None, cert=None):
+        return parse(self.scrape(headers=headers, cert=cert))
 
     def wait_for(self, name, value, timeout=10, **labels):
         """Wait until the series name{labels} equals value; returns the last metrics."""
@@ -285,8 +310,8 @@ class Scene:
             self.cgroups = Cgroups("ctrlscope-e2e")
         return self.cgroups.make(rel)
 
-    def agent(self, config_text, args=()):
-        a = Agent(config_text, args)
+    def agent(self, config_text, args=(), **kw):
+        a = Agent(config_text, args, **kw)
         self.agents.append(a)
         return a
 
@@ -304,3 +329,60 @@ class Scene:
         if self.cgroups:
             self.cgroups.cleanup()
         return False
+
+
+class PKI:
+    """Test certificates made with the openssl command line, in a temporary directory."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ctrlscope-pki-")
+
+    def _run(self, *args):
+        subprocess.run(["openssl"] + list(args), check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=30)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def ca(self, name):
+        crt, key = self.path(name + ".crt"), self.path(name + ".key")
+        self._run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", key, "-out", crt, "-subj", "/CN=" + name, "-days", "2",
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return crt, key
+
+    def cert(self, name, ca, cn, orgs=(), sans=("IP:127.0.0.1", "DNS:localhost"),
+             usage="serverAuth,clientAuth", days=1):
+        crt, key, csr = self.path(name + ".crt"), self.path(name + ".key"), self.path(name + ".csr")
+        ext = self.path(name + ".ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=%s\n" % usage)
+            if sans:
+                f.write("subjectAltName=%s\n" % ",".join(sans))
+        subject = "/CN=" + cn + "".join("/O=" + o for o in orgs)
+        self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", key, "-out", csr, "-subj", subject)
+        self._run("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+                  "-out", crt, "-days", str(days), "-extfile", ext)
+        return crt, key
+
+
+def https_get(url, ca=None, cert=None, headers=None, timeout=10, context=None):
+    """GET over HTTPS verifying the server against ca; returns (status, headers, body)."""
+    import ssl
+    ctx = context or ssl.create_default_context(cafile=ca)
+    if cert:
+        ctx.load_cert_chain(cert[0], cert[1])
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def bcrypt_hash(password):
+    """A bcrypt hash from the system's crypt(3) (libxcrypt), as htpasswd -B would make."""
+    import crypt  # noqa: deprecated in 3.11, present in Debian's and this machine's Python
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))

@@ -1,0 +1,197 @@
+"""The HTTPS endpoint without the API server: TLS versions, certificate reload, static
+tokens, client certificates, basic auth, malformed credentials, stalled clients and rate
+limits. Every request goes to loopback."""
+
+import base64
+import os
+import shutil
+import socket
+import ssl
+import time
+
+from harness import PKI, Scene, bcrypt_hash, https_get
+
+TARGETS = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
+
+
+def serving_pki():
+    pki = PKI()
+    ca = pki.ca("ca")
+    server = pki.cert("server", ca, "ctrlscope", sans=("IP:127.0.0.1", "DNS:localhost"),
+                      usage="serverAuth")
+    return pki, ca, server
+
+
+def tls_section(server, extra=""):
+    return ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n%s" % (server[0], server[1], extra))
+
+
+def code(agent, path="/metrics", headers=None, cert=None):
+    return agent.get(path, headers=headers, cert=cert)[0]
+
+
+def test_static_tokens_and_open_health_paths():
+    pki, ca, server = serving_pki()
+    tokens = pki.path("tokens.csv")
+    with open(tokens, "w") as f:
+        f.write('prom-secret,prometheus,uid-1,"system:monitoring"\nother-secret,mallory,uid-2\n')
+    web = tls_section(server) + (
+        "authentication:\n  static_tokens_file: %s\n"
+        "authorization:\n  static:\n    - {group: \"system:monitoring\", paths: [/metrics]}\n" % tokens)
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        status, headers, _ = agent.get("/metrics")
+        assert status == 401, status
+        assert headers.get("WWW-Authenticate") == 'Bearer realm="ctrlscope"', headers
+        assert code(agent, headers={"Authorization": "Bearer unknown"}) == 401
+        assert code(agent, headers={"Authorization": "Bearer other-secret"}) == 403
+        assert code(agent, headers={"Authorization": "Bearer prom-secret"}) == 200
+        assert code(agent, headers={"Authorization": "bearer prom-secret"}) == 200  # scheme case
+        assert code(agent, path="/healthz") == 200
+        assert code(agent, path="/readyz") == 200
+        assert code(agent, path="/") == 401  # only the health paths are open
+        # The file is re-read when it changes: the old token stops, the new one works.
+        time.sleep(1.1)
+        with open(tokens + ".new", "w") as f:
+            f.write('rotated-secret,prometheus,uid-1,"system:monitoring"\n')
+        os.rename(tokens + ".new", tokens)
+        deadline = time.time() + 5
+        while code(agent, headers={"Authorization": "Bearer rotated-secret"}) != 200:
+            assert time.time() < deadline, "new token not accepted"
+            time.sleep(0.2)
+        assert code(agent, headers={"Authorization": "Bearer prom-secret"}) == 401
+        m = agent.metrics(headers={"Authorization": "Bearer rotated-secret"})
+        assert m[("ctrlscope_authentication_total", (("result", "failure"), ("source", "token_file")))] >= 2
+        assert m[("ctrlscope_authorization_total", (("result", "denied"), ("source", "default")))] == 1
+
+
+def test_malformed_credentials_get_4xx_and_agent_survives():
+    pki, ca, server = serving_pki()
+    web = tls_section(server) + "basic_auth_users:\n  alice: \"%s\"\n" % bcrypt_hash("wonderland")
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        good = "Basic " + base64.b64encode(b"alice:wonderland").decode()
+        assert code(agent, headers={"Authorization": good}) == 200
+        for bad in ["Bearer", "Bearer ", "Basic", "Basic !!!!", "Basic " + base64.b64encode(b"nocolon").decode(),
+                    "Basic " + base64.b64encode(b"alice:wrong").decode(),
+                    "Basic " + base64.b64encode(b"mallory:wonderland").decode(),
+                    "Negotiate abc", "Bearer a b"]:
+            status, headers, _ = agent.get("/metrics", headers={"Authorization": bad})
+            assert status == 401, (bad, status)
+            assert 'Basic realm="ctrlscope", charset="UTF-8"' in str(headers), headers
+        # An oversized header is refused with a 4xx, not a crash.
+        status = code(agent, headers={"X-Filler": "x" * 64 * 1024})
+        assert 400 <= status < 500, status
+        assert code(agent, path="/healthz") == 200
+        assert agent.proc.poll() is None
+
+
+def test_client_certificates_good_and_wrong_ca():
+    pki, ca, server = serving_pki()
+    good = pki.cert("prom", ca, "prometheus", orgs=("system:monitoring",), sans=(), usage="clientAuth")
+    other_ca = pki.ca("other-ca")
+    wrong = pki.cert("evil", other_ca, "prometheus", orgs=("system:monitoring",), sans=(),
+                     usage="clientAuth")
+    web = tls_section(server, "  client_ca_file: %s\n  client_auth_type: VerifyClientCertIfGiven\n" % ca[0]) + (
+        "authentication:\n  client_certificates: true\n"
+        "authorization:\n  static:\n    - {group: \"system:monitoring\", paths: [/metrics]}\n")
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        assert code(agent, cert=good) == 200
+        assert code(agent, cert=wrong) == 401
+        assert code(agent) == 401
+        m = agent.metrics(cert=good)
+        assert m[("ctrlscope_authentication_total", (("result", "success"), ("source", "tls")))] >= 2
+
+
+def test_tls_1_1_refused_and_certificate_reloaded():
+    pki, ca, server = serving_pki()
+    live_crt, live_key = pki.path("live.crt"), pki.path("live.key")
+    shutil.copy(server[0], live_crt)
+    shutil.copy(server[1], live_key)
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=tls_section((live_crt, live_key)), ca=ca[0])
+        # TLS 1.1 only: refused by the server (the same client with TLS 1.2 succeeds).
+        ctx = ssl.create_default_context(cafile=ca[0])
+        ctx.set_ciphers("DEFAULT@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        try:
+            https_get(agent.url + "/healthz", context=ctx)
+            raise AssertionError("TLS 1.1 was accepted")
+        except (ssl.SSLError, OSError) as e:
+            assert "NO_PROTOCOLS_AVAILABLE" not in str(e), "client could not offer TLS 1.1: %s" % e
+        ctx12 = ssl.create_default_context(cafile=ca[0])
+        ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
+        assert https_get(agent.url + "/healthz", context=ctx12)[0] == 200
+
+        def serial():
+            der = ssl.get_server_certificate(("127.0.0.1", agent.port))
+            return ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(der))
+        before = serial()
+        fresh = pki.cert("fresh", ca, "ctrlscope-renewed", usage="serverAuth")
+        time.sleep(1.1)  # the files are checked at most once a second
+        shutil.copy(fresh[1], live_key + ".tmp")
+        shutil.copy(fresh[0], live_crt + ".tmp")
+        os.rename(live_key + ".tmp", live_key)
+        os.rename(live_crt + ".tmp", live_crt)
+        deadline = time.time() + 5
+        while serial() == before:
+            assert time.time() < deadline, "new certificate not served"
+            time.sleep(0.2)
+        with open(fresh[0]) as f:
+            assert serial().strip() == f.read().strip()
+        m = agent.metrics()
+        assert m[("ctrlscope_tls_certificate_reloads_total", (("result", "success"),))] == 1
+        # A broken pair keeps the current certificate and is counted.
+        time.sleep(1.1)
+        with open(live_crt, "w") as f:
+            f.write("not a certificate\n")
+        deadline = time.time() + 5
+        while agent.metrics()[("ctrlscope_tls_certificate_reloads_total", (("result", "failure"),))] < 1:
+            assert time.time() < deadline, "failed reload not counted"
+            serial()
+            time.sleep(0.2)
+        with open(fresh[0]) as f:
+            assert serial().strip() == f.read().strip()
+
+
+def test_stalled_clients_do_not_starve_a_scrape():
+    pki, ca, server = serving_pki()
+    tokens = pki.path("tokens.csv")
+    with open(tokens, "w") as f:
+        f.write("prom-secret,prometheus,uid-1\n")
+    web = tls_section(server) + "authentication:\n  static_tokens_file: %s\n" % tokens
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        ctx = ssl.create_default_context(cafile=ca[0])
+        held = []
+        try:
+            for _ in range(400):
+                raw = socket.create_connection(("127.0.0.1", agent.port), timeout=5)
+                conn = ctx.wrap_socket(raw, server_hostname="localhost")
+                conn.sendall(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+                held.append(conn)
+            start = time.time()
+            status, _, _ = agent.get("/metrics", headers={"Authorization": "Bearer prom-secret"})
+            elapsed = time.time() - start
+            assert status == 200, status
+            assert elapsed < 1.0, "scrape took %.2fs with 400 stalled clients" % elapsed
+        finally:
+            for c in held:
+                c.close()
+
+
+def test_rate_limit_answers_429():
+    pki, ca, server = serving_pki()
+    tokens = pki.path("tokens.csv")
+    with open(tokens, "w") as f:
+        f.write("prom-secret,prometheus,uid-1\n")
+    web = tls_section(server) + ("authentication:\n  static_tokens_file: %s\n"
+                                 "rate_limit:\n  interval: 1h\n  burst: 3\n" % tokens)
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        auth = {"Authorization": "Bearer prom-secret"}
+        codes = [code(agent, headers=auth) for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429], codes
+        assert code(agent, path="/healthz") == 200  # probes are never limited
