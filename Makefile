@@ -43,7 +43,8 @@ LIB       := $(BUILD)/libctrlscope.a
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf/test_*.c))
-FIXTURES   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(wildcard tests/fixtures/*.c))
+FIXTURES   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(wildcard tests/fixtures/*.c)) \
+	      $(BUILD)/fixtures/fakeapi
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 10
 
@@ -107,6 +108,13 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) | $(BUILD)/tests/unit
 
 $(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) | $(BUILD)/tests/bpf
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(LDLIBS)
+
+# The fake Kubernetes API server of the e2e tests (Go, the real k8s.io/api types).
+GO ?= $(shell command -v go || echo /usr/local/go/bin/go)
+$(BUILD)/fixtures/fakeapi: $(wildcard tests/fixtures/fakeapi/*.go) tests/fixtures/fakeapi/go.mod \
+		tests/fixtures/fakeapi/go.sum | $(BUILD)/fixtures
+	cd tests/fixtures/fakeapi && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
+		$(GO) build -o $(abspath $@) .
 
 # libFuzzer targets are built with clang and ASan whatever SANITIZE says.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \

@@ -31,9 +31,11 @@
 
 #define CACHE_SIZE 4096
 #define KEY_LEN	   32
-/* After a failed call, decide from the cache for this long before calling again: a hung
- * API server costs one timeout, not one per scrape. */
+/* After a call that failed slowly (a hung or timing-out API server), decide from the cache
+ * for this long before calling again: a hung API server costs one timeout, not one per
+ * scrape. A fast failure (connection refused) is cheap to retry and trips nothing. */
 #define BREAKER_SECONDS 5.0
+#define SLOW_FAILURE    1.0
 
 enum authn_source { AN_TLS, AN_TOKEN_FILE, AN_BASIC, AN_APISERVER, AN_CACHE, AN_NONE, AN_N };
 static const char *const authn_sources[AN_N] = { "tls",	      "token_file", "basic",
@@ -248,10 +250,14 @@ static bool breaker_open(struct auth *a)
 	return open;
 }
 
-static void trip_breaker(struct auth *a)
+static void trip_breaker(struct auth *a, double started)
 {
+	double now = now_s();
+
+	if (now - started < SLOW_FAILURE)
+		return;
 	pthread_mutex_lock(&a->lock);
-	a->api_down_until = now_s() + BREAKER_SECONDS;
+	a->api_down_until = now + BREAKER_SECONDS;
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -280,6 +286,8 @@ static enum step token_review(struct auth *a, const char *token, size_t len, boo
 	if (!may_block)
 		return STEP_PENDING;
 	if (!breaker_open(a)) {
+		double started = now_s();
+
 		switch (kube_token_review(a->kube, token, len, aud, a->w->token_timeout_ms,
 					  &authenticated, id)) {
 		case KUBE_OK:
@@ -290,7 +298,7 @@ static enum step token_review(struct auth *a, const char *token, size_t len, boo
 			t->an_source = AN_APISERVER;
 			return authenticated ? STEP_YES : STEP_NO;
 		case KUBE_UNAVAILABLE:
-			trip_breaker(a);
+			trip_breaker(a, started);
 			break;
 		}
 	}
@@ -474,6 +482,8 @@ static enum step access_review(struct auth *a, const struct identity *id, const 
 	if (!may_block)
 		return STEP_PENDING;
 	if (!breaker_open(a)) {
+		double started = now_s();
+
 		switch (kube_access_review(a->kube, id, path, verb, a->w->sar_timeout_ms,
 					   &allowed)) {
 		case KUBE_OK:
@@ -485,7 +495,7 @@ static enum step access_review(struct auth *a, const struct identity *id, const 
 			t->az_source = ZS_APISERVER;
 			return allowed ? STEP_YES : STEP_NO;
 		case KUBE_UNAVAILABLE:
-			trip_breaker(a);
+			trip_breaker(a, started);
 			break;
 		}
 	}

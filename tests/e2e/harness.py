@@ -301,6 +301,7 @@ class Scene:
         self.cgroups = None
         self.agents = []
         self.fixtures = []
+        self.apis = []
 
     def __enter__(self):
         return self
@@ -315,6 +316,11 @@ class Scene:
         self.agents.append(a)
         return a
 
+    def fakeapi(self, pki, ca, config):
+        api = FakeAPI(pki, ca, config)
+        self.apis.append(api)
+        return api
+
     def fixture(self, args, cgroup=None):
         f = Fixture(args, self.cgroups, cgroup)
         self.fixtures.append(f)
@@ -323,6 +329,8 @@ class Scene:
     def __exit__(self, *exc):
         for f in self.fixtures:
             f.kill()
+        for api in self.apis:
+            api.stop()
         for a in self.agents:
             if not a.log.closed:
                 a.stop()
@@ -386,3 +394,77 @@ def bcrypt_hash(password):
     """A bcrypt hash from the system's crypt(3) (libxcrypt), as htpasswd -B would make."""
     import crypt  # noqa: deprecated in 3.11, present in Debian's and this machine's Python
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10))
+
+
+class FakeAPI:
+    """tests/fixtures/fakeapi: a Kubernetes API server for TokenReview and
+    SubjectAccessReview, over TLS on loopback, with a plain-HTTP control port."""
+
+    def __init__(self, pki, ca, config):
+        import json
+        self.pki = pki
+        self.cert = pki.cert("fakeapi", ca, "fakeapi", usage="serverAuth")
+        self.config = pki.path("fakeapi.json")
+        with open(self.config, "w") as f:
+            json.dump(config, f)
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(self.pki.path("fakeapi.log"), "a")
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILD, "fixtures", "fakeapi"), "--listen", "127.0.0.1:%d" % self.port,
+             "--cert", self.cert[0], "--key", self.cert[1], "--config", self.config,
+             "--control", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=self.log)
+        api = self.proc.stdout.readline().decode().split()
+        control = self.proc.stdout.readline().decode().split()
+        if api[:1] != ["api"] or control[:1] != ["control"]:
+            self.proc.kill()
+            raise AssertionError("fakeapi did not start: %r %r" % (api, control))
+        self.url, self.control = api[1], control[1]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self.log.close()
+
+    def _control(self, path, body=None):
+        import json
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.control + path, data=data,
+                                     method="POST" if data is not None else "GET")
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read() or b"null") if path == "/counters" else None
+
+    def counters(self):
+        return self._control("/counters")
+
+    def reset(self):
+        self._control("/reset", {})
+
+    def fault(self, **spec):
+        self._control("/fault", spec)
+
+    def kubeconfig(self, token="agent-token"):
+        path = self.pki.path("kubeconfig")
+        with open(path, "w") as f:
+            f.write("""apiVersion: v1
+kind: Config
+current-context: test
+contexts:
+- name: test
+  context: {cluster: fake, user: agent}
+clusters:
+- name: fake
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: agent
+  user:
+    token: %s
+preferences: {}
+""" % (self.url, self.pki.path("ca.crt"), token))
+        return path

@@ -29,8 +29,9 @@ def test_help_and_version():
     rc, out, err = run(["--help"])
     assert rc == 0 and not err, (rc, err)
     flags = re.findall(r"^\s+--([a-z.-]+)", out, re.M)
-    assert {"config.file", "web.listen-address", "web.allow-unauthenticated", "btf.path",
-            "strict", "log.level", "log.format", "help", "version"} == set(flags), flags
+    assert {"config.file", "web.listen-address", "web.config.file", "kubeconfig",
+            "web.allow-unauthenticated", "btf.path", "strict", "log.level", "log.format", "help",
+            "version"} == set(flags), flags
     rc, out, _ = run(["--version"])
     assert rc == 0 and out.startswith("ctrlscope "), out
 

@@ -1,0 +1,172 @@
+"""Kubernetes authentication and authorization end to end: the agent, the fake API server
+(tests/fixtures/fakeapi, real k8s.io/api types) and Debian's real Prometheus, all on
+loopback."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+from harness import BUILD, PKI, Scene, free_port
+
+TARGETS = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
+
+API_CONFIG = {
+    "callers": {"tokens": ["agent-token"], "commonNames": []},
+    "tokens": [
+        {"token": "prom-token", "user": {"username": "prometheus", "uid": "uid-1",
+                                         "groups": ["system:monitoring"]}},
+        {"token": "prom2-token", "user": {"username": "prometheus", "uid": "uid-1"}},
+        {"token": "aud-token", "user": {"username": "prometheus"}, "audiences": ["ctrlscope"]},
+        {"token": "other-aud-token", "user": {"username": "prometheus"}, "audiences": ["vault"]},
+        {"token": "nobody-token", "user": {"username": "nobody", "uid": "uid-9"}},
+    ],
+    "rules": [{"users": ["prometheus"], "groups": [], "nonResourceURLs": ["/metrics"],
+               "verbs": ["get"]}],
+}
+
+
+def setup(scene, web_extra="", authn="  kubernetes: {}\n", authz="  kubernetes: {}\n"):
+    pki = PKI()
+    ca = pki.ca("ca")
+    server = pki.cert("server", ca, "ctrlscope", usage="serverAuth")
+    api = scene.fakeapi(pki, ca, API_CONFIG)
+    web = ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n"
+           "authentication:\n%sauthorization:\n%s%s" % (server[0], server[1], authn, authz, web_extra))
+    agent = scene.agent(TARGETS, web_config=web, ca=ca[0], args=["--kubeconfig=" + api.kubeconfig()])
+    return pki, ca, api, agent
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def code(agent, token=None, path="/metrics"):
+    return agent.get(path, headers=bearer(token) if token else None)[0]
+
+
+def test_token_and_access_reviews_and_their_cache():
+    with Scene() as s:
+        _, _, api, agent = setup(s)
+        assert code(agent) == 401
+        assert code(agent, "unknown-token") == 401
+        assert code(agent, "nobody-token") == 403
+        assert code(agent, "prom-token") == 200
+        assert code(agent, path="/healthz") == 200
+        # Requests the agent made carry its own token, and nothing else got through.
+        requests = api.counters()["requests"]
+        assert {r["caller"] for r in requests} == {"agent-token"}, requests
+        api.reset()
+        for _ in range(100):
+            assert code(agent, "prom2-token") == 200
+        c = api.counters()
+        assert (c["tokenreviews"], c["subjectaccessreviews"]) == (1, 1), c
+        m = agent.metrics(headers=bearer("prom-token"))
+        assert m[("ctrlscope_authentication_total", (("result", "success"), ("source", "cache")))] >= 99
+        assert m[("ctrlscope_authorization_total", (("result", "allowed"), ("source", "cache")))] >= 99
+        assert m[("ctrlscope_kube_requests_total", (("code", "201"), ("resource", "tokenreviews")))] >= 4
+
+
+def test_audiences():
+    with Scene() as s:
+        _, _, _, agent = setup(s, authn="  kubernetes:\n    audiences: [ctrlscope]\n")
+        assert code(agent, "aud-token") == 200
+        assert code(agent, "other-aud-token") == 401
+
+
+def test_outage_grace_and_unreachable_api_server():
+    with Scene() as s:
+        _, _, api, agent = setup(
+            s, web_extra="  outage_grace: 1m\n",
+            authn="  kubernetes:\n    cache_ttl: 1s\n",
+            authz="  kubernetes:\n    allowed_ttl: 1s\n    denied_ttl: 1s\n")
+        assert code(agent, "prom-token") == 200
+        api.stop()
+        time.sleep(1.5)  # both cache entries are past their TTL
+        assert code(agent, "prom-token") == 200  # honoured within outage_grace
+        assert code(agent, "prom2-token") == 503  # never seen: no decision possible
+        assert code(agent, path="/healthz") == 200
+        api.start()
+        assert code(agent, "prom2-token") == 200  # connection refused trips no breaker
+        m = agent.metrics(headers=bearer("prom-token"))
+        assert m[("ctrlscope_authentication_total", (("result", "unavailable"), ("source", "cache")))] == 1
+
+
+def test_hung_api_server_costs_one_timeout():
+    with Scene() as s:
+        _, _, api, agent = setup(s, authn="  kubernetes:\n    timeout: 1s\n")
+        api.fault(mode="hang", delayMs=5000, count=0)
+        start = time.time()
+        assert code(agent, "prom-token") == 503
+        first = time.time() - start
+        start = time.time()
+        assert code(agent, "prom2-token") == 503
+        second = time.time() - start
+        assert 0.9 < first < 3, first
+        assert second < 0.5, "the breaker did not spare a second timeout: %.2fs" % second
+        api.fault(mode="none")
+
+
+def prometheus_query(base, query):
+    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())["data"]["result"]
+
+
+def test_real_prometheus_scrapes_over_https_with_a_token():
+    with Scene() as s:
+        pki = PKI()
+        ca = pki.ca("ca")
+        server = pki.cert("server", ca, "ctrlscope", sans=("DNS:ctrlscope.test", "IP:127.0.0.1"),
+                           usage="serverAuth")
+        api = s.fakeapi(pki, ca, API_CONFIG)
+        web = ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n"
+               "authentication:\n  kubernetes: {}\nauthorization:\n  kubernetes: {}\n"
+               % (server[0], server[1]))
+        agent = s.agent("targets:\n  - name: demo\n    process:\n      comm: [demo-workload]\n",
+                        web_config=web, ca=ca[0], args=["--kubeconfig=" + api.kubeconfig()],
+                        scrape_headers=bearer("prom-token"))
+        workload = subprocess.Popen([os.path.join(BUILD, "demo-workload")])
+        prom_dir = tempfile.mkdtemp(prefix="ctrlscope-prometheus-")
+        token_file = os.path.join(prom_dir, "token")
+        with open(token_file, "w") as f:
+            f.write("prom-token\n")
+        with open(os.path.join(prom_dir, "prometheus.yml"), "w") as f:
+            f.write("""global: {scrape_interval: 1s, scrape_timeout: 1s}
+scrape_configs:
+  - job_name: ctrlscope
+    scheme: https
+    authorization: {credentials_file: %s}
+    tls_config: {ca_file: %s, server_name: ctrlscope.test}
+    static_configs: [{targets: ["127.0.0.1:%d"]}]
+""" % (token_file, ca[0], agent.port))
+        port = free_port()
+        prom = subprocess.Popen(
+            ["prometheus", "--config.file=" + os.path.join(prom_dir, "prometheus.yml"),
+             "--storage.tsdb.path=" + os.path.join(prom_dir, "data"),
+             "--web.listen-address=127.0.0.1:%d" % port],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(prom_dir, "log"), "w"))
+        base = "http://127.0.0.1:%d" % port
+        try:
+            deadline = time.time() + 60
+            up = series = None
+            while time.time() < deadline:
+                try:
+                    up = prometheus_query(base, 'up{job="ctrlscope"}')
+                    series = prometheus_query(base, 'ctrlscope_syscalls_total{target="demo"}')
+                except OSError:
+                    pass
+                if up and up[0]["value"][1] == "1" and series:
+                    break
+                time.sleep(0.5)
+            assert up and up[0]["value"][1] == "1", "up is %r" % up
+            assert series, "no syscall series in Prometheus"
+            assert {r["metric"]["comm"] for r in series} == {"demo-workload"}
+        finally:
+            prom.terminate()
+            prom.wait(20)
+            workload.terminate()
+            workload.wait(5)
