@@ -48,7 +48,7 @@ FIXTURES   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(wildcard tests
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps check test-unit test-bpf test-e2e test-fuzz test-format demo bench fuzz \
+.PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format demo bench fuzz \
 	format clean vmlinux
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
@@ -134,7 +134,8 @@ $(BUILD)/fuzz $(BUILD)/results:
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(BPF_TESTS) $(FIXTURES) $(FUZZERS)
 	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results
-	@$(MAKE) --no-print-directory -k test-format test-unit test-bpf test-e2e test-fuzz || true
+	@$(MAKE) --no-print-directory -k test-format test-unit test-go test-bpf test-e2e test-fuzz \
+		|| true
 	@tests/summary.sh $(BUILD)/results
 
 test-format: | $(BUILD)/results
@@ -142,6 +143,10 @@ test-format: | $(BUILD)/results
 
 test-unit: $(UNIT_TESTS) | $(BUILD)/results
 	@tests/run-unit.sh $(UNIT_TESTS) > $(BUILD)/results/unit.tap
+
+# The fake API server's own Go tests (vet, then go test).
+test-go: | $(BUILD)/results
+	@tests/run-go.sh $(GO) tests/fixtures/fakeapi > $(BUILD)/results/go.tap
 
 test-bpf: $(BPF_TESTS) $(FIXTURES) | $(BUILD)/results
 	@tests/run-unit.sh $(BPF_TESTS) > $(BUILD)/results/bpf.tap

@@ -170,3 +170,19 @@ scrape_configs:
             prom.wait(20)
             workload.terminate()
             workload.wait(5)
+
+
+def test_readme_documents_the_security_metrics():
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "README.md")) as f:
+        readme = f.read()
+    with Scene() as s:
+        _, _, _, agent = setup(s)
+        assert code(agent, "prom-token") == 200
+        text = agent.scrape(headers=bearer("prom-token"))
+    families = [line.split()[2] for line in text.split("\n") if line.startswith("# TYPE ")]
+    for f in ("ctrlscope_authentication_total", "ctrlscope_kube_requests_total",
+              "ctrlscope_tls_certificate_expiry_timestamp_seconds"):
+        assert f in families, f
+    missing = [f for f in families if "`%s`" % f not in readme]
+    assert not missing, "README lacks %s" % missing
