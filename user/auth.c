@@ -35,7 +35,7 @@
  * for this long before calling again: a hung API server costs one timeout, not one per
  * scrape. A fast failure (connection refused) is cheap to retry and trips nothing. */
 #define BREAKER_SECONDS 5.0
-#define SLOW_FAILURE    1.0
+#define SLOW_FAILURE	1.0
 
 enum authn_source { AN_TLS, AN_TOKEN_FILE, AN_BASIC, AN_APISERVER, AN_CACHE, AN_NONE, AN_N };
 static const char *const authn_sources[AN_N] = { "tls",	      "token_file", "basic",

@@ -184,6 +184,9 @@ long base64_decode(const char *in, size_t len, unsigned char *out)
 			if (v[k] < 0)
 				return -EINVAL;
 		}
+		/* Canonical encoding only: the bits padding leaves over must be zero. */
+		if ((pad == 2 && (v[1] & 0xf)) || (pad == 1 && (v[2] & 0x3)))
+			return -EINVAL;
 		out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
 		if (pad < 2)
 			out[o++] = (unsigned char)((v[1] & 0xf) << 4 | v[2] >> 2);

@@ -161,12 +161,20 @@ static void count(struct kube *k, enum resource r, const char *code, double seco
 	k->seconds[r] += seconds;
 }
 
+static void free_secret(char *s)
+{
+	if (s) {
+		OPENSSL_cleanse(s, strlen(s));
+		free(s);
+	}
+}
+
 /* POST body to the resource; the answer's body in *resp on a 2xx. Called with k->lock. */
 static enum kube_result post(struct kube *k, enum resource r, const char *body, long timeout_ms,
 			     struct buf *resp)
 {
 	struct curl_slist *headers = NULL;
-	char url[2048], auth[16400], code_text[16];
+	char *url = NULL, *auth = NULL, code_text[16];
 	struct timespec t0, t1;
 	long code = 0;
 	CURLcode rc;
@@ -175,7 +183,10 @@ static enum kube_result post(struct kube *k, enum resource r, const char *body, 
 
 	if (refresh_token(k))
 		log_warn("cannot read the API server token from %s", k->conn.token_file);
-	snprintf(url, sizeof(url), "%s%s", k->conn.server, resource_paths[r]);
+	if (asprintf(&url, "%s%s", k->conn.server, resource_paths[r]) < 0) {
+		count(k, r, "error", 0);
+		return KUBE_UNAVAILABLE;
+	}
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
@@ -199,18 +210,18 @@ static enum kube_result post(struct kube *k, enum resource r, const char *body, 
 	}
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
-	if (k->token) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s", k->token);
+	if (k->token && asprintf(&auth, "Authorization: Bearer %s", k->token) >= 0) {
 		headers = curl_slist_append(headers, auth);
-		OPENSSL_cleanse(auth, sizeof(auth));
+		free_secret(auth);
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "ctrlscope");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = curl_easy_perform(c);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	curl_slist_free_all(headers);
+	curl_slist_free_all(headers); /* the token in it: curl copied it to its own buffers */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	free(url);
 	if (rc != CURLE_OK) {
 		log_warn("API server %s: %s failed: %s", k->conn.server, resource_names[r],
 			 curl_easy_strerror(rc));
@@ -235,14 +246,6 @@ static char *dump(json_t *obj)
 
 	json_decref(obj);
 	return s;
-}
-
-static void free_secret(char *s)
-{
-	if (s) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
 }
 
 int kube_parse_token_review(const char *body, size_t len, bool *authenticated, struct identity *id)

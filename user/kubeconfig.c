@@ -108,7 +108,11 @@ static int forbid(struct kparser *kp, yaml_node_t *map, const struct ypath *p, c
 
 	if (!v || y_is_null(v))
 		return 0;
-	if (v->type == YAML_SCALAR_NODE && !strcmp(y_scalar(v), "false"))
+	/* false, "" and [] say "not used", as kubectl writes them. */
+	if (v->type == YAML_SCALAR_NODE && (!strcmp(y_scalar(v), "false") || !*y_scalar(v)))
+		return 0;
+	if (v->type == YAML_SEQUENCE_NODE &&
+	    v->data.sequence.items.top == v->data.sequence.items.start)
 		return 0;
 	return y_fail(&kp->y, v, &fp, "%s", why);
 }
@@ -148,14 +152,25 @@ static int parse(struct kparser *kp, struct kube_conn *c)
 	    (err = forbid(kp, cluster, &clp, "insecure-skip-tls-verify",
 			  "ctrlscope never sends credentials to an unverified API server")))
 		goto out;
-	if (!c->server || strncmp(c->server, "https://", 8)) {
+	if (c->server)
+		while (strlen(c->server) > 8 && c->server[strlen(c->server) - 1] == '/')
+			c->server[strlen(c->server) - 1] = 0;
+	if (!c->server || strncmp(c->server, "https://", 8) || !c->server[8] ||
+	    c->server[8] == '/') {
 		v = y_lookup(&kp->y, cluster, "server");
 		err = y_fail(&kp->y, v ? v : cluster, &clp,
-			     "expected an https:// server: credentials are sent to it");
+			     "expected an https://host server: credentials are sent to it");
 		goto out;
 	}
-	if (c->server[strlen(c->server) - 1] == '/')
-		c->server[strlen(c->server) - 1] = 0;
+	if (c->ca_file && c->ca_pem) {
+		err = y_fail(&kp->y, cluster, &clp,
+			     "certificate-authority and certificate-authority-data are both set");
+		goto out;
+	}
+	if ((err = forbid(kp, cluster, &clp, "tls-server-name",
+			  "tls-server-name is not supported")) ||
+	    (err = forbid(kp, cluster, &clp, "proxy-url", "proxy-url is not supported")))
+		goto out;
 	if (user &&
 	    ((err = opt_string(kp, user, &up, "token", false, &c->token)) ||
 	     (err = opt_string(kp, user, &up, "tokenFile", true, &c->token_file)) ||
@@ -166,8 +181,17 @@ static int parse(struct kparser *kp, struct kube_conn *c)
 	     (err = forbid(kp, user, &up, "exec", "exec credential plugins are not supported")) ||
 	     (err = forbid(kp, user, &up, "auth-provider",
 			   "auth-provider plugins are not supported")) ||
-	     (err = forbid(kp, user, &up, "username", "basic authentication is not supported"))))
+	     (err = forbid(kp, user, &up, "username", "basic authentication is not supported")) ||
+	     (err = forbid(kp, user, &up, "as", "impersonation is not supported")) ||
+	     (err = forbid(kp, user, &up, "as-groups", "impersonation is not supported")) ||
+	     (err = forbid(kp, user, &up, "as-uid", "impersonation is not supported"))))
 		goto out;
+	if ((c->cert_file && c->cert_pem) || (c->key_file && c->key_pem)) {
+		err = y_fail(&kp->y, user, &up,
+			     "a client certificate or key is given both as a "
+			     "file and as data");
+		goto out;
+	}
 	if (!!(c->cert_file || c->cert_pem) != !!(c->key_file || c->key_pem))
 		err = y_fail(&kp->y, user, &up, "expected both a client certificate and its key");
 out:

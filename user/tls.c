@@ -5,6 +5,7 @@
 #include "tls.h"
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -48,6 +49,7 @@ static struct {
 	time_t last_check;
 	char priorities[1024];
 	char *client_ca_pem;
+	struct string_list allowed_sans; /* client_allowed_sans: empty allows any */
 	bool self_signed;
 	atomic_ullong reloads_ok, reloads_failed;
 } tls = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -505,6 +507,17 @@ int tls_open(const struct web_tls *cfg, char *err, size_t err_size)
 			return -EINVAL;
 		}
 	}
+	for (size_t i = 0; i < cfg->client_allowed_sans.n; i++) {
+		char **grown = realloc(tls.allowed_sans.items, (i + 1) * sizeof(char *));
+
+		if (!grown)
+			return -ENOMEM;
+		tls.allowed_sans.items = grown;
+		grown[i] = strdup(cfg->client_allowed_sans.items[i]);
+		if (!grown[i])
+			return -ENOMEM;
+		tls.allowed_sans.n++;
+	}
 	ret = load_initial(cfg, err, err_size);
 	if (ret)
 		return ret;
@@ -527,6 +540,7 @@ void tls_close(void)
 	free(tls.cert_file);
 	free(tls.key_file);
 	free(tls.client_ca_pem);
+	string_list_free(&tls.allowed_sans);
 	tls.current = NULL;
 	tls.cert_file = tls.key_file = tls.client_ca_pem = NULL;
 }
@@ -544,6 +558,37 @@ const char *tls_client_ca_pem(void)
 void *tls_cert_callback(void)
 {
 	return (void *)cert_callback;
+}
+
+/* Whether a subject alternative name of the certificate (DNS, email, URI or IP) equals an
+ * entry of client_allowed_sans, as exporter-toolkit checks them. */
+static bool san_allowed(gnutls_x509_crt_t crt)
+{
+	if (!tls.allowed_sans.n)
+		return true;
+	for (unsigned int i = 0;; i++) {
+		char san[1024], text[INET6_ADDRSTRLEN];
+		size_t size = sizeof(san) - 1;
+		unsigned int critical;
+		int type = gnutls_x509_crt_get_subject_alt_name(crt, i, san, &size, &critical);
+		const char *value = san;
+
+		if (type == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			return false;
+		if (type < 0)
+			continue;
+		if (type == GNUTLS_SAN_IPADDRESS) {
+			if (!inet_ntop(size == 4 ? AF_INET : AF_INET6, san, text, sizeof(text)))
+				continue;
+			value = text;
+		} else {
+			san[size] = 0;
+		}
+		for (size_t k = 0; k < tls.allowed_sans.n; k++) {
+			if (!strcmp(tls.allowed_sans.items[k], value))
+				return true;
+		}
+	}
 }
 
 static void peer_invalid(struct tls_peer *peer, const char *why)
@@ -579,6 +624,10 @@ void tls_peer_identity(void *session_ptr, struct tls_peer *peer)
 	if (gnutls_x509_crt_init(&crt) ||
 	    gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER)) {
 		peer_invalid(peer, "unreadable certificate");
+		goto out;
+	}
+	if (!san_allowed(crt)) {
+		peer_invalid(peer, "no subject alternative name is in client_allowed_sans");
 		goto out;
 	}
 	size = sizeof(peer->user);

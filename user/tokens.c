@@ -51,45 +51,50 @@ void tokens_entries_free(struct token_entries *entries)
 	free(entries);
 }
 
-/* One CSV record (RFC 4180 quoting) from *p; fields go to f. Returns the number of
- * fields, or -1 for an unterminated quote. */
+/* One CSV record (RFC 4180 quoting, as Go's encoding/csv reads it) from *p; the first max
+ * fields' offsets in f go to starts. Returns the number of fields, CSV_UNTERMINATED or
+ * CSV_AFTER_QUOTE. */
+#define CSV_UNTERMINATED (-1)
+#define CSV_AFTER_QUOTE	 (-2)
+
+static bool at_eol(const char *s, const char *end)
+{
+	return s == end || *s == '\n' || (*s == '\r' && (s + 1 == end || s[1] == '\n'));
+}
+
 static int csv_record(const char **p, const char *end, struct buf *f, size_t *starts, int max)
 {
 	const char *s = *p;
 	int n = 0;
-	bool quoted;
 
 	buf_reset(f);
 	for (;;) {
+		size_t field = f->len;
+
 		if (n < max)
-			starts[n] = f->len;
+			starts[n] = field;
 		n++;
-		quoted = s < end && *s == '"';
-		if (quoted) {
-			s++;
-			for (;;) {
+		if (s < end && *s == '"') {
+			for (s++;; s++) {
 				if (s >= end)
-					return -1;
-				if (*s == '"' && s + 1 < end && s[1] == '"') {
-					buf_putc(f, '"');
-					s += 2;
-				} else if (*s == '"') {
-					s++;
-					break;
-				} else {
+					return CSV_UNTERMINATED;
+				if (*s == '"' && s + 1 < end && s[1] == '"')
 					buf_putc(f, *s++);
-				}
+				else if (*s == '"')
+					break;
+				else
+					buf_putc(f, *s);
 			}
-		}
-		/* Leading spaces of a field are trimmed, as with csv.Reader.TrimLeadingSpace. */
-		while (!quoted && s < end && *s != ',' && *s != '\n') {
-			if (*s == '\r' && (s + 1 == end || s[1] == '\n')) {
-				s++;
-				continue;
-			}
-			if (!(f->len == starts[n - 1] && (*s == ' ' || *s == '\t')))
-				buf_putc(f, *s);
 			s++;
+			/* After a closing quote only a separator or the end of the line may come. */
+			if (!(s < end && *s == ',') && !at_eol(s, end))
+				return CSV_AFTER_QUOTE;
+		} else {
+			/* Leading blanks are trimmed, as with csv.Reader.TrimLeadingSpace. */
+			for (; s < end && *s != ',' && !at_eol(s, end); s++) {
+				if (!(f->len == field && (*s == ' ' || *s == '\t')))
+					buf_putc(f, *s);
+			}
 		}
 		buf_putc(f, 0);
 		if (s < end && *s == ',') {
@@ -98,11 +103,22 @@ static int csv_record(const char **p, const char *end, struct buf *f, size_t *st
 				s++;
 			continue;
 		}
+		if (s < end && *s == '\r')
+			s++;
 		if (s < end && *s == '\n')
 			s++;
 		*p = s;
 		return n;
 	}
+}
+
+static int count_lines(const char *from, const char *to)
+{
+	int n = 0;
+
+	for (; from < to; from++)
+		n += *from == '\n';
+	return n;
 }
 
 static int add_entry(struct token_entries *e, const char *token, const char *user, const char *uid,
@@ -124,16 +140,18 @@ static int add_entry(struct token_entries *e, const char *token, const char *use
 	while (g && *g) {
 		const char *comma = strchr(g, ',');
 		size_t len = comma ? (size_t)(comma - g) : strlen(g);
-		char name[256];
+		char *name;
+		int err;
 
 		while (len && *g == ' ') {
 			g++;
 			len--;
 		}
-		if (len && len < sizeof(name)) {
-			memcpy(name, g, len);
-			name[len] = 0;
-			if (identity_add_group(&t->id, name))
+		if (len) {
+			name = strndup(g, len);
+			err = name ? identity_add_group(&t->id, name) : -ENOMEM;
+			free(name);
+			if (err)
 				return -ENOMEM;
 		}
 		g = comma ? comma + 1 : NULL;
@@ -159,6 +177,7 @@ int tokens_parse(const char *name, const char *text, size_t len, struct token_en
 	}
 	buf_init(&f);
 	while (p < end) {
+		const char *start = p;
 		int n;
 
 		line++;
@@ -169,10 +188,15 @@ int tokens_parse(const char *name, const char *text, size_t len, struct token_en
 		n = csv_record(&p, end, &f, starts, 4);
 		if (n < 0 || f.failed) {
 			snprintf(err, err_size, "%s:%d: %s", name, line,
-				 n < 0 ? "unterminated quoted field" : "out of memory");
+				 n == CSV_UNTERMINATED	? "unterminated quoted field"
+				 : n == CSV_AFTER_QUOTE ? "text after a closing quote"
+							: "out of memory");
 			ret = n < 0 ? -EINVAL : -ENOMEM;
 			break;
 		}
+		/* A quoted field may span lines: the next record starts further down. */
+		if (count_lines(start, p) > 1)
+			line += count_lines(start, p) - 1;
 		if (n < 3) {
 			snprintf(err, err_size,
 				 "%s:%d: expected at least 3 columns (token, user name, user uid), "

@@ -261,9 +261,11 @@ static int parse_users(struct wparser *wp, const yaml_node_t *node, const struct
 		}
 		if ((err = y_string(&wp->y, val, &kp, 128, "bcrypt hash", &hash)))
 			return err;
-		/* $2a$, $2b$ or $2y$, cost, then 53 characters of salt and hash. */
-		if (strlen(hash) != 60 || hash[0] != '$' || hash[1] != '2' ||
-		    !strchr("aby", hash[2]) || hash[3] != '$' || hash[6] != '$') {
+		/* $2a$, $2b$ or $2y$, a cost of 04 to 31, then 53 characters of salt and hash. */
+		if (strlen(hash) != 60 || hash[0] != '$' || hash[1] != '2' || !hash[2] ||
+		    !strchr("aby", hash[2]) || hash[3] != '$' || hash[4] < '0' || hash[4] > '3' ||
+		    hash[5] < '0' || hash[5] > '9' || (hash[4] == '0' && hash[5] < '4') ||
+		    (hash[4] == '3' && hash[5] > '1') || hash[6] != '$') {
 			free(hash);
 			return y_fail(&wp->y, val, &kp,
 				      "expected a bcrypt hash ($2y$10$... , 60 characters)");
@@ -508,8 +510,8 @@ static int parse_root(struct wparser *wp)
 
 	if (set_defaults(wp->w))
 		return y_fail(&wp->y, NULL, NULL, "out of memory");
-	if (!root)
-		return 0; /* an empty web config means: defaults, plain HTTP */
+	if (!root || y_is_null(root))
+		return 0; /* an empty web config means: defaults */
 	if (root->type != YAML_MAPPING_NODE)
 		return y_fail(&wp->y, root, NULL, "expected a mapping at the top level, got %s",
 			      y_kind(root));

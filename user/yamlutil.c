@@ -305,7 +305,7 @@ int parse_duration_ms(const char *s, long long *out_ms)
 		int digits = 0, u;
 
 		for (; *s >= '0' && *s <= '9'; s++, digits++) {
-			if (n > (LLONG_MAX - 9) / 10)
+			if (n > (LLONG_MAX - (*s - '0')) / 10)
 				return -EINVAL;
 			n = n * 10 + (*s - '0');
 		}

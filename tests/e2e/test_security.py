@@ -195,3 +195,16 @@ def test_rate_limit_answers_429():
         codes = [code(agent, headers=auth) for _ in range(5)]
         assert codes == [200, 200, 200, 429, 429], codes
         assert code(agent, path="/healthz") == 200  # probes are never limited
+
+
+def test_client_allowed_sans():
+    pki, ca, server = serving_pki()
+    named = pki.cert("named", ca, "prometheus", sans=("DNS:prometheus.test",), usage="clientAuth")
+    unnamed = pki.cert("unnamed", ca, "prometheus", sans=("DNS:other.test",), usage="clientAuth")
+    web = tls_section(server, "  client_ca_file: %s\n  client_auth_type: RequireAndVerifyClientCert\n"
+                              "  client_allowed_sans: [prometheus.test]\n" % ca[0])
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        assert code(agent, cert=named) == 200
+        assert code(agent, cert=unnamed) == 401
+        assert code(agent) == 401

@@ -1,6 +1,7 @@
 /* Unit tests for the HTTP helpers (user/httputil.h): Accept-Encoding negotiation,
- * listen-address parsing and the loopback check that decides whether plain HTTP without
- * authentication may be served. No test resolves a name other than "localhost". */
+ * listen-address parsing, the loopback check that decides whether plain HTTP without
+ * authentication may be served, strict base64 and Authorization header splitting. No test
+ * resolves a name other than "localhost". */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -266,6 +268,145 @@ static void test_loopback(void **state)
 	assert_false(http_addr_is_loopback(&unix_addr));
 }
 
+/* Decode into a buffer of exactly the documented size (3 * len / 4) followed by a canary. */
+static long decode(const char *in, unsigned char *out, size_t out_size)
+{
+	size_t len = strlen(in), room = 3 * len / 4;
+	unsigned char *buf = malloc(room + 8);
+	long n;
+
+	assert_non_null(buf);
+	memset(buf, 0xa5, room + 8);
+	n = base64_decode(in, len, buf);
+	for (size_t i = room; i < room + 8; i++)
+		assert_int_equal(buf[i], 0xa5);
+	if (n > 0) {
+		assert_true((size_t)n <= room && (size_t)n <= out_size);
+		memcpy(out, buf, (size_t)n);
+	}
+	free(buf);
+	return n;
+}
+
+static void check_decode(const char *in, const void *want, size_t want_len)
+{
+	unsigned char out[64];
+	long n = decode(in, out, sizeof(out));
+
+	if (n < 0)
+		fail_msg("\"%s\" was rejected", in);
+	assert_int_equal(n, want_len);
+	assert_memory_equal(out, want, want_len);
+}
+
+static void check_decode_invalid(const char *in)
+{
+	unsigned char out[64];
+	long n = decode(in, out, sizeof(out));
+
+	if (n != -EINVAL)
+		fail_msg("\"%s\": returned %ld, expected -EINVAL", in, n);
+}
+
+static void test_base64_valid(void **state)
+{
+	(void)state;
+	/* RFC 4648 section 10 test vectors. */
+	check_decode("", "", 0);
+	check_decode("Zg==", "f", 1);
+	check_decode("Zm8=", "fo", 2);
+	check_decode("Zm9v", "foo", 3);
+	check_decode("Zm9vYg==", "foob", 4);
+	check_decode("Zm9vYmE=", "fooba", 5);
+	check_decode("Zm9vYmFy", "foobar", 6);
+	check_decode("YWxpY2U6c2VjcmV0", "alice:secret", 12);
+	/* Every alphabet character, binary output (NUL bytes included). */
+	check_decode("AAEC/f7/", "\x00\x01\x02\xfd\xfe\xff", 6);
+	check_decode("+/+/", "\xfb\xff\xbf", 3);
+	check_decode("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+		     "\x00\x10\x83\x10\x51\x87\x20\x92\x8b\x30\xd3\x8f\x41\x14\x93\x51\x55\x97"
+		     "\x61\x96\x9b\x71\xd7\x9f\x82\x18\xa3\x92\x59\xa7\xa2\x9a\xab\xb2\xdb\xaf"
+		     "\xc3\x1c\xb3\xd3\x5d\xb7\xe3\x9e\xbb\xf3\xdf\xbf",
+		     48);
+}
+
+static void test_base64_invalid(void **state)
+{
+	(void)state;
+	check_decode_invalid("Zg");  /* padding required */
+	check_decode_invalid("Zg="); /* length not a multiple of 4 */
+	check_decode_invalid("Zm9vY");
+	check_decode_invalid("Z==="); /* at most two '=' */
+	check_decode_invalid("====");
+	check_decode_invalid("Zm9v====");
+	check_decode_invalid("Zg==Zm9v"); /* padding only at the end */
+	check_decode_invalid("Zm=v");	  /* nothing after padding */
+	check_decode_invalid("Zm9v\n");
+	check_decode_invalid("Zm9v\r\nZm9v");
+	check_decode_invalid("Zm 9v");
+	check_decode_invalid(" Zm9v");
+	check_decode_invalid("Zm9-"); /* base64url is another alphabet */
+	check_decode_invalid("Zm9_");
+	check_decode_invalid("Zm9\x80");
+	check_decode_invalid("Zm9.");
+}
+
+/* Strict means canonical too (RFC 4648 3.5): the bits that padding leaves over must be
+ * zero, so that one byte string has exactly one encoding ("Zh==" would also be "f"). */
+static void test_base64_noncanonical(void **state)
+{
+	(void)state;
+	check_decode_invalid("Zh==");
+	check_decode_invalid("Zm9=");
+	check_decode_invalid("YWxpY2U6c2VjcmV0IR=="); /* "alice:secret!" is ...IQ== */
+	check_decode_invalid("AB==");
+}
+
+static void check_auth(const char *header, enum http_auth_scheme scheme, size_t offset, size_t len)
+{
+	struct http_auth a;
+
+	memset(&a, 0xa5, sizeof(a));
+	http_parse_authorization(header, &a);
+	if (a.scheme != scheme)
+		fail_msg("\"%s\": scheme %d, expected %d", header ? header : "(null)", a.scheme,
+			 scheme);
+	if (scheme == HTTP_AUTH_BEARER || scheme == HTTP_AUTH_BASIC) {
+		assert_ptr_equal(a.credentials, header + offset);
+		assert_int_equal(a.len, len);
+	} else {
+		assert_null(a.credentials);
+		assert_int_equal(a.len, 0);
+	}
+}
+
+static void test_authorization(void **state)
+{
+	(void)state;
+	check_auth("Bearer x", HTTP_AUTH_BEARER, 7, 1);
+	check_auth("bearer x", HTTP_AUTH_BEARER, 7, 1);
+	check_auth("BEARER abc.def-ghi_jkl~=", HTTP_AUTH_BEARER, 7, 17);
+	check_auth("Basic YWxpY2U6c2VjcmV0", HTTP_AUTH_BASIC, 6, 16);
+	check_auth("bAsIc x", HTTP_AUTH_BASIC, 6, 1);
+	/* Blanks around and between are not part of anything. */
+	check_auth("  Bearer   x  ", HTTP_AUTH_BEARER, 11, 1);
+	check_auth("\tBearer\tx\t", HTTP_AUTH_BEARER, 8, 1);
+	/* No credential, or more than one word: not something we can check. */
+	check_auth("Bearer", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("Bearer ", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("Bearer \t ", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("Bearer a b", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("Basic a\tb", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("Negotiate x", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("Bearerx y", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("Bear x", HTTP_AUTH_OTHER, 0, 0);
+	check_auth("x", HTTP_AUTH_OTHER, 0, 0);
+	/* Nothing at all. */
+	check_auth(NULL, HTTP_AUTH_NONE, 0, 0);
+	check_auth("", HTTP_AUTH_NONE, 0, 0);
+	check_auth(" \t ", HTTP_AUTH_NONE, 0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -279,6 +420,10 @@ int main(void)
 		cmocka_unit_test(test_listen_localhost),
 		cmocka_unit_test(test_listen_errors),
 		cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_base64_valid),
+		cmocka_unit_test(test_base64_invalid),
+		cmocka_unit_test(test_base64_noncanonical),
+		cmocka_unit_test(test_authorization),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

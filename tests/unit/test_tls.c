@@ -1,0 +1,161 @@
+/* Unit tests for the GnuTLS priority string built from tls_server_config
+ * (tls_build_priorities in user/tls.h): exact strings for the defaults, versions, Go cipher
+ * suite and curve names, each accepted by GnuTLS itself, and one line naming an unknown
+ * name. Certificates, reloads and client verification are tested end to end by tests/e2e. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+#include <gnutls/gnutls.h>
+
+#include "tls.h"
+
+/* A tls_server_config as webconfig.c leaves it: 1.2 to 1.3, the server's cipher order. */
+static struct web_tls defaults(void)
+{
+	struct web_tls t;
+
+	memset(&t, 0, sizeof(t));
+	t.present = true;
+	t.min_version = 12;
+	t.max_version = 13;
+	t.prefer_server_cipher_suites = true;
+	return t;
+}
+
+/* GnuTLS must take what we build: a priority string it rejects fails every handshake. */
+static void assert_gnutls_accepts(const char *prio)
+{
+	gnutls_priority_t p;
+	const char *at = NULL;
+	int rc = gnutls_priority_init(&p, prio, &at);
+
+	if (rc < 0)
+		fail_msg("GnuTLS rejects \"%s\" at \"%s\": %s", prio, at ? at : "?",
+			 gnutls_strerror(rc));
+	gnutls_priority_deinit(p);
+}
+
+static void check(const struct web_tls *t, const char *want)
+{
+	char out[1024], err[256] = "";
+
+	memset(out, 'X', sizeof(out));
+	assert_int_equal(tls_build_priorities(t, out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_string_equal(out, want);
+	assert_gnutls_accepts(out);
+}
+
+static void check_error(const struct web_tls *t, const char *want)
+{
+	char out[1024], err[256];
+
+	memset(err, 'X', sizeof(err));
+	err[sizeof(err) - 1] = 0;
+	assert_int_equal(tls_build_priorities(t, out, sizeof(out), err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, want);
+}
+
+static void test_defaults(void **state)
+{
+	struct web_tls t = defaults();
+
+	(void)state;
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:%SERVER_PRECEDENCE");
+	t.prefer_server_cipher_suites = false;
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3");
+	/* Zero versions are the defaults too (a struct not from webconfig_parse). */
+	memset(&t, 0, sizeof(t));
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3");
+}
+
+static void test_versions(void **state)
+{
+	struct web_tls t = defaults();
+
+	(void)state;
+	t.min_version = 10;
+	t.max_version = 11;
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.0:+VERS-TLS1.1:%SERVER_PRECEDENCE");
+	t.min_version = 13;
+	t.max_version = 13;
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.3:%SERVER_PRECEDENCE");
+	t.min_version = 10;
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.0:+VERS-TLS1.1:+VERS-TLS1.2:+VERS-TLS1.3:"
+		  "%SERVER_PRECEDENCE");
+}
+
+static void test_suites_and_curves(void **state)
+{
+	char *suites[] = { "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+			   "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+			   "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+			   "TLS_RSA_WITH_AES_256_CBC_SHA" };
+	char *curves[] = { "X25519", "CurveP256", "CurveP384", "CurveP521" };
+	struct web_tls t = defaults();
+
+	(void)state;
+	t.cipher_suites.items = suites;
+	t.cipher_suites.n = 4;
+	/* Each key exchange, cipher and MAC once, in the order first named. */
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:-KX-ALL:-CIPHER-ALL:-MAC-ALL:"
+		  "+ECDHE-RSA:+AES-128-GCM:+AEAD:+ECDHE-ECDSA:+CHACHA20-POLY1305:+RSA:+AES-256-CBC:"
+		  "+SHA1:%SERVER_PRECEDENCE");
+
+	t.curves.items = curves;
+	t.curves.n = 4;
+	t.prefer_server_cipher_suites = false;
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:-KX-ALL:-CIPHER-ALL:-MAC-ALL:"
+		  "+ECDHE-RSA:+AES-128-GCM:+AEAD:+ECDHE-ECDSA:+CHACHA20-POLY1305:+RSA:+AES-256-CBC:"
+		  "+SHA1:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+		  "+GROUP-SECP521R1");
+
+	t.cipher_suites.n = 0;
+	t.curves.n = 1;
+	check(&t, "NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.3:-GROUP-ALL:+GROUP-X25519");
+}
+
+static void test_unknown_names(void **state)
+{
+	char *suites[] = { "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256" };
+	char *curves[] = { "CurveP256", "P-384" };
+	struct web_tls t = defaults();
+
+	(void)state;
+	/* TLS 1.3 suites are not configurable, in Go as here. */
+	t.cipher_suites.items = suites;
+	t.cipher_suites.n = 2;
+	check_error(&t, "tls_server_config.cipher_suites: unknown or unsupported cipher suite "
+			"\"TLS_AES_128_GCM_SHA256\"");
+	t.cipher_suites.n = 0;
+	t.curves.items = curves;
+	t.curves.n = 2;
+	check_error(&t, "tls_server_config.curve_preferences: unknown curve \"P-384\" (expected "
+			"CurveP256, CurveP384, CurveP521 or X25519)");
+}
+
+static void test_too_long(void **state)
+{
+	struct web_tls t = defaults();
+	char out[32], err[256] = "";
+
+	(void)state;
+	assert_int_equal(tls_build_priorities(&t, out, sizeof(out), err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "tls_server_config: too many cipher suites or curves");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),	  cmocka_unit_test(test_versions),
+		cmocka_unit_test(test_suites_and_curves), cmocka_unit_test(test_unknown_names),
+		cmocka_unit_test(test_too_long),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
