@@ -258,7 +258,8 @@ static void test_cluster_errors(void **state)
 				    "- name: c\n"
 				    "  cluster:\n"
 				    "    certificate-authority: /ca\n",
-		    NAME ":9:5: clusters: expected an https://host server: credentials are sent to it");
+		    NAME
+		    ":9:5: clusters: expected an https://host server: credentials are sent to it");
 	check_error(CONTEXT_NO_USER CLUSTER_OK "    insecure-skip-tls-verify: true\n",
 		    NAME ":10:31: clusters.insecure-skip-tls-verify: ctrlscope never sends "
 			 "credentials to an unverified API server");
