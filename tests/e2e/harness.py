@@ -447,8 +447,9 @@ class FakeAPI:
     def fault(self, **spec):
         self._control("/fault", spec)
 
-    def kubeconfig(self, token="agent-token"):
+    def kubeconfig(self, token="agent-token", token_file=None):
         path = self.pki.path("kubeconfig")
+        cred = "tokenFile: %s" % token_file if token_file else "token: %s" % token
         with open(path, "w") as f:
             f.write("""apiVersion: v1
 kind: Config
@@ -464,7 +465,7 @@ clusters:
 users:
 - name: agent
   user:
-    token: %s
+    %s
 preferences: {}
-""" % (self.url, self.pki.path("ca.crt"), token))
+""" % (self.url, self.pki.path("ca.crt"), cred))
         return path

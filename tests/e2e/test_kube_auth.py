@@ -15,7 +15,7 @@ from harness import BUILD, PKI, Scene, free_port
 TARGETS = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
 
 API_CONFIG = {
-    "callers": {"tokens": ["agent-token"], "commonNames": []},
+    "callers": {"tokens": ["agent-token", "rotated-agent-token"], "commonNames": []},
     "tokens": [
         {"token": "prom-token", "user": {"username": "prometheus", "uid": "uid-1",
                                          "groups": ["system:monitoring"]}},
@@ -186,3 +186,26 @@ def test_readme_documents_the_security_metrics():
         assert f in families, f
     missing = [f for f in families if "`%s`" % f not in readme]
     assert not missing, "README lacks %s" % missing
+
+
+def test_agent_token_file_is_reread_when_rotated():
+    with Scene() as s:
+        pki = PKI()
+        ca = pki.ca("ca")
+        server = pki.cert("server", ca, "ctrlscope", usage="serverAuth")
+        api = s.fakeapi(pki, ca, API_CONFIG)
+        token_file = pki.path("agent.token")
+        with open(token_file, "w") as f:
+            f.write("agent-token\n")
+        web = ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n"
+               "authentication:\n  kubernetes: {}\n" % (server[0], server[1]))
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0],
+                        args=["--kubeconfig=" + api.kubeconfig(token_file=token_file)])
+        assert code(agent, "prom-token") == 200
+        # A rotated projected token: written beside, then renamed over, as the kubelet does.
+        with open(token_file + ".new", "w") as f:
+            f.write("rotated-agent-token\n")
+        os.rename(token_file + ".new", token_file)
+        assert code(agent, "prom2-token") == 200
+        callers = [r["caller"] for r in api.counters()["requests"]]
+        assert callers == ["agent-token", "rotated-agent-token"], callers
