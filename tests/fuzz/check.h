@@ -1,12 +1,13 @@
 /* What the fuzz targets share: CHECK() aborts with the broken invariant named and note()
  * shows the values involved, one "fuzz: " line each, so a crash report explains itself.
- * Not for the sanitizers' own findings (they report themselves).
- * The Makefile's fuzz rule does not track this header: touch the targets after a change. */
+ * Not for the sanitizers' own findings (they report themselves). */
 #ifndef CTRLSCOPE_FUZZ_CHECK_H
 #define CTRLSCOPE_FUZZ_CHECK_H
 
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CHECK(cond)                                                                                \
 	do {                                                                                       \
@@ -36,4 +37,20 @@ static inline void note(const char *what, const char *s, size_t n)
 	fputs("\"\n", stderr);
 }
 
+/* A parser's error: -EINVAL and one non-empty, NUL-terminated line naming the input
+ * ("name:..."), as every parser of ctrlscope promises. Returns where the NUL is. */
+static inline const char *check_one_line_error(int ret, const char *err, size_t size,
+					       const char *prefix)
+{
+	const char *nul = memchr(err, 0, size);
+
+	if (nul && (nul == err || memchr(err, '\n', (size_t)(nul - err)) ||
+		    strncmp(err, prefix, strlen(prefix))))
+		note("error message", err, (size_t)(nul - err));
+	CHECK(ret == -EINVAL);
+	CHECK(nul && nul > err);
+	CHECK(!memchr(err, '\n', (size_t)(nul - err)));
+	CHECK(!strncmp(err, prefix, strlen(prefix)));
+	return nul;
+}
 #endif

@@ -32,16 +32,8 @@ static const struct cfg_module_desc mods[] = {
 static void check_error(int ret, const char *err, const struct config *cfg)
 {
 	static const struct config empty;
-	const char *nul = memchr(err, 0, ERR_SIZE);
 
-	if (nul && (nul == err || memchr(err, '\n', (size_t)(nul - err)) ||
-		    strncmp(err, NAME ":", strlen(NAME ":"))))
-		note("error message", err, (size_t)(nul - err));
-	CHECK(ret == -EINVAL);
-	/* One non-empty, NUL-terminated line that names the file. */
-	CHECK(nul && nul > err);
-	CHECK(!memchr(err, '\n', (size_t)(nul - err)));
-	CHECK(!strncmp(err, NAME ":", strlen(NAME ":")));
+	check_one_line_error(ret, err, ERR_SIZE, NAME ":");
 	/* "cfg is then empty and needs no config_free". */
 	CHECK(!memcmp(cfg, &empty, sizeof(empty)));
 }

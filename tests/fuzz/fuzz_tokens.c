@@ -41,18 +41,12 @@ static bool has_content(const uint8_t *data, size_t size)
 
 static void check_error(int ret, const char *err, const uint8_t *data, size_t size)
 {
-	const char *nul = memchr(err, 0, ERR_SIZE);
 	const char *rest;
 	char *end;
 	unsigned long line;
+	const char *nul;
 
-	if (nul && (nul == err || memchr(err, '\n', (size_t)(nul - err)) ||
-		    strncmp(err, NAME ":", strlen(NAME ":"))))
-		note("error message", err, (size_t)(nul - err));
-	CHECK(ret == -EINVAL);
-	CHECK(nul && nul > err);
-	CHECK(!memchr(err, '\n', (size_t)(nul - err)));
-	CHECK(!strncmp(err, NAME ":", strlen(NAME ":")));
+	nul = check_one_line_error(ret, err, ERR_SIZE, NAME ":");
 	rest = err + strlen(NAME ":");
 	if (*rest == ' ') {
 		/* "NAME: contains a NUL byte", the only message without a line. */
