@@ -42,6 +42,14 @@ struct {
 	__type(value, __u32);
 } label_sets SEC(".maps");
 
+/* Slots user space recycled (the pod of a Kubernetes target was deleted and its series
+ * dropped): taken before new ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 1);
+	__type(value, __u32);
+} free_slots SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
@@ -65,6 +73,8 @@ static __always_inline __u32 slot_get(struct cs_slot_key *key)
 
 	if (found)
 		return *found;
+	if (!bpf_map_pop_elem(&free_slots, &slot))
+		goto publish;
 	if (next_slot >= max_slots) {
 		__sync_fetch_and_add(&slots_exhausted, 1);
 		return CS_SLOT_NONE;
@@ -74,8 +84,11 @@ static __always_inline __u32 slot_get(struct cs_slot_key *key)
 		__sync_fetch_and_add(&slots_exhausted, 1);
 		return CS_SLOT_NONE;
 	}
+publish:
 	if (bpf_map_update_elem(&label_sets, key, &slot, BPF_NOEXIST)) {
-		/* Another CPU inserted the same label set first: use its slot. */
+		/* Another CPU inserted the same label set first: use its slot. A recycled one
+		 * goes back. */
+		bpf_map_push_elem(&free_slots, &slot, 0);
 		found = bpf_map_lookup_elem(&label_sets, key);
 		return found ? *found : CS_SLOT_NONE;
 	}
@@ -114,8 +127,8 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 
 	key.target = match->target;
 	key.key_by = match->key_by;
-	if (key.key_by == CS_KEY_BY_CGROUP)
-		key.cgroup_id = cgid;
+	if (key.key_by == CS_KEY_BY_CONTAINER)
+		key.container = match->container;
 	else if (leader_comm)
 		bpf_probe_read_kernel_str(key.comm, sizeof(key.comm), leader_comm);
 	else

@@ -98,7 +98,7 @@ int agent_start(struct agent *a)
 	if (!a->mods)
 		return -ENOMEM;
 	a->n_mods = n_modules;
-	err = targets_open(&a->cfg, &opts, &a->targets);
+	err = targets_open(&a->cfg, &opts, a->kube, &a->targets);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n_modules; i++) {
@@ -209,6 +209,36 @@ static void write_process(struct expo *e)
 	expo_family(e, "process_start_time_seconds", "gauge",
 		    "Start time of the process since unix epoch in seconds.");
 	expo_f64(e, NULL, 0, boot + (double)start / (double)ticks);
+}
+
+void agent_pods_changed(struct agent *a)
+{
+	pthread_mutex_lock(&a->lock);
+	targets_handle_pods(a->targets);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void agent_tick(struct agent *a)
+{
+	uint32_t *slots;
+	size_t n;
+
+	if (!atomic_load(&a->ready) && targets_synced(a->targets)) {
+		atomic_store(&a->ready, true);
+		log_info("ready: the node's pods are listed");
+	}
+	/* Under the render lock: a scrape never sees a slot half reset. */
+	pthread_mutex_lock(&a->lock);
+	n = targets_expire(a->targets, now_seconds(CLOCK_MONOTONIC), &slots);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t m = 0; m < a->n_mods; m++) {
+			if (a->mods[m].up && a->mods[m].m->forget_slot)
+				a->mods[m].m->forget_slot(a->mods[m].state, slots[i]);
+		}
+	}
+	targets_release_slots(a->targets, slots, n);
+	pthread_mutex_unlock(&a->lock);
+	free(slots);
 }
 
 int agent_render(void *ctx, struct buf *out)

@@ -46,6 +46,9 @@ struct cfg_module_desc *agent_module_descs(size_t *n);
  * when the agent cannot run (or, with strict, when any module failed). */
 int agent_start(struct agent *a);
 int agent_render(void *ctx, struct buf *out);
+/* From the main loop: the node's pods changed; once a second: readiness and expiry. */
+void agent_pods_changed(struct agent *a);
+void agent_tick(struct agent *a);
 void agent_stop(struct agent *a);
 
 #endif

@@ -53,16 +53,76 @@ static int parse_process(struct parser *ps, const yaml_node_t *node, const struc
 	return 0;
 }
 
+static int check_dns_label(struct ydoc *y, const yaml_node_t *node, const struct ypath *p,
+			   const char *value)
+{
+	/* Namespaces and container names are RFC 1123 labels. */
+	size_t n = strlen(value);
+
+	if (n > 63 ||
+	    (!(value[0] >= 'a' && value[0] <= 'z') && !(value[0] >= '0' && value[0] <= '9')))
+		goto bad;
+	for (size_t i = 0; i < n; i++) {
+		char c = value[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i + 1 < n)))
+			goto bad;
+	}
+	return 0;
+bad:
+	return y_fail(y, node, p,
+		      "expected a lower-case RFC 1123 name (a-z, 0-9, '-', at most 63), got \"%s\"",
+		      value);
+}
+
+static int parse_kubernetes(struct parser *ps, const yaml_node_t *node, const struct ypath *p,
+			    struct kube_selector *sel)
+{
+	static const char *const keys[] = { "namespaces", "pod_selector", "containers", NULL };
+	struct ypath np = { p, "namespaces", 0 }, sp = { p, "pod_selector", 0 },
+		     cp = { p, "containers", 0 };
+	char why[256];
+	yaml_node_t *v;
+	int err;
+
+	if (y_is_null(node))
+		return 0; /* every container of every pod on the node */
+	if ((err = y_expect_mapping(&ps->y, node, p)) ||
+	    (err = y_check_keys(&ps->y, node, p, keys, "namespaces, pod_selector or containers")))
+		return err;
+	if ((v = y_lookup(&ps->y, node, "namespaces")) && !y_is_null(v) &&
+	    (err = y_string_list(&ps->y, v, &np, 63, "namespace", check_dns_label,
+				 &sel->namespaces)))
+		return err;
+	if ((v = y_lookup(&ps->y, node, "containers")) && !y_is_null(v) &&
+	    (err = y_string_list(&ps->y, v, &cp, 63, "container name", check_dns_label,
+				 &sel->containers)))
+		return err;
+	if ((v = y_lookup(&ps->y, node, "pod_selector")) && !y_is_null(v)) {
+		if (v->type != YAML_SCALAR_NODE)
+			return y_fail(&ps->y, v, &sp, "expected a label selector string, got %s",
+				      y_kind(v));
+		sel->pod_selector_text = strdup(y_scalar(v));
+		if (!sel->pod_selector_text)
+			return y_fail(&ps->y, v, &sp, "out of memory");
+		err = label_selector_parse(sel->pod_selector_text, &sel->pod_selector, why,
+					   sizeof(why));
+		if (err)
+			return y_fail(&ps->y, v, &sp, "invalid label selector: %s", why);
+	}
+	return 0;
+}
+
 static int parse_target(struct parser *ps, const yaml_node_t *node, const struct ypath *p,
 			struct config *cfg, struct target_config *t)
 {
-	static const char *const keys[] = { "name", "process", NULL };
-	struct ypath np = { p, "name", 0 }, pp = { p, "process", 0 };
-	yaml_node_t *name, *process;
+	static const char *const keys[] = { "name", "process", "kubernetes", NULL };
+	struct ypath np = { p, "name", 0 }, pp = { p, "process", 0 }, kp = { p, "kubernetes", 0 };
+	yaml_node_t *name, *process, *kube;
 	int err;
 
 	if ((err = y_expect_mapping(&ps->y, node, p)) ||
-	    (err = y_check_keys(&ps->y, node, p, keys, "name or process")))
+	    (err = y_check_keys(&ps->y, node, p, keys, "name, process or kubernetes")))
 		return err;
 	name = y_lookup(&ps->y, node, "name");
 	if (!name)
@@ -74,8 +134,16 @@ static int parse_target(struct parser *ps, const yaml_node_t *node, const struct
 			return y_fail(&ps->y, name, &np, "duplicate target name \"%s\"", t->name);
 	}
 	process = y_lookup(&ps->y, node, "process");
-	if (!process)
-		return y_fail(&ps->y, node, p, "missing key \"process\" (the target's selector)");
+	kube = y_lookup(&ps->y, node, "kubernetes");
+	if (!process == !kube)
+		return y_fail(&ps->y, node, p,
+			      "expected exactly one selector: \"process\" or \"kubernetes\"");
+	if (kube) {
+		t->kind = TARGET_KUBERNETES;
+		cfg->kubernetes_targets = true;
+		return parse_kubernetes(ps, kube, &kp, &t->kubernetes);
+	}
+	t->kind = TARGET_PROCESS;
 	return parse_process(ps, process, &pp, &t->process);
 }
 
@@ -205,6 +273,8 @@ static int set_defaults(struct parser *ps, struct config *cfg)
 {
 	for (size_t i = 0; i < CFG_LIMIT_COUNT; i++)
 		cfg->limits[i] = cfg_limit_options[i].def;
+	/* Long enough for a last scrape (and a rate() over it) after the pod is gone. */
+	cfg->deleted_pod_grace_ms = 5 * 60 * 1000;
 	cfg->modules = calloc(ps->n_mods ? ps->n_mods : 1, sizeof(*cfg->modules));
 	if (!cfg->modules)
 		return y_fail(&ps->y, NULL, NULL, "out of memory");
@@ -219,8 +289,10 @@ static int set_defaults(struct parser *ps, struct config *cfg)
 
 static int parse_root(struct parser *ps, struct config *cfg)
 {
-	static const char *const keys[] = { "targets", "limits", "modules", NULL };
-	struct ypath lp = { NULL, "limits", 0 };
+	static const char *const keys[] = { "targets", "limits", "modules", "kubernetes", NULL };
+	static const char *const kkeys[] = { "deleted_pod_grace", NULL };
+	struct ypath lp = { NULL, "limits", 0 }, kp = { NULL, "kubernetes", 0 },
+		     gp = { &kp, "deleted_pod_grace", 0 };
 	yaml_node_t *root = y_root(&ps->y);
 	yaml_node_t *v;
 	int err;
@@ -231,7 +303,8 @@ static int parse_root(struct parser *ps, struct config *cfg)
 	if (root->type != YAML_MAPPING_NODE)
 		return y_fail(&ps->y, root, NULL, "expected a mapping at the top level, got %s",
 			      y_kind(root));
-	if ((err = y_check_keys(&ps->y, root, NULL, keys, "targets, limits or modules")) ||
+	if ((err = y_check_keys(&ps->y, root, NULL, keys,
+				"targets, limits, modules or kubernetes")) ||
 	    (err = set_defaults(ps, cfg)))
 		return err;
 	v = y_lookup(&ps->y, root, "targets");
@@ -245,6 +318,17 @@ static int parse_root(struct parser *ps, struct config *cfg)
 		return err;
 	if ((v = y_lookup(&ps->y, root, "modules")) && (err = parse_modules(ps, v, cfg)))
 		return err;
+	if ((v = y_lookup(&ps->y, root, "kubernetes")) && !y_is_null(v)) {
+		yaml_node_t *g;
+
+		if ((err = y_expect_mapping(&ps->y, v, &kp)) ||
+		    (err = y_check_keys(&ps->y, v, &kp, kkeys, "deleted_pod_grace")))
+			return err;
+		if ((g = y_lookup(&ps->y, v, "deleted_pod_grace")) &&
+		    (err = y_duration(&ps->y, g, &gp, 0, 7 * 24 * 3600 * 1000LL,
+				      &cfg->deleted_pod_grace_ms)))
+			return err;
+	}
 	return 0;
 }
 
@@ -290,6 +374,10 @@ void config_free(struct config *cfg)
 		string_list_free(&cfg->targets[i].process.comm);
 		string_list_free(&cfg->targets[i].process.exe);
 		string_list_free(&cfg->targets[i].process.cgroup);
+		string_list_free(&cfg->targets[i].kubernetes.namespaces);
+		string_list_free(&cfg->targets[i].kubernetes.containers);
+		free(cfg->targets[i].kubernetes.pod_selector_text);
+		label_selector_free(&cfg->targets[i].kubernetes.pod_selector);
 	}
 	free(cfg->targets);
 	free(cfg->modules);

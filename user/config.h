@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "labelsel.h"
 #include "yamlutil.h"
 
 #define CFG_MAX_OPTIONS 8
@@ -36,9 +37,25 @@ struct process_selector {
 	struct string_list cgroup; /* fnmatch(FNM_PATHNAME) glob on the cgroup v2 path */
 };
 
+/* A container matches when its pod is in one of the namespaces (any when empty), the pod's
+ * labels match the selector, and its name is one of containers (any when empty). */
+struct kube_selector {
+	struct string_list namespaces;
+	char *pod_selector_text;
+	struct label_selector pod_selector;
+	struct string_list containers;
+};
+
+enum target_kind {
+	TARGET_PROCESS,
+	TARGET_KUBERNETES,
+};
+
 struct target_config {
 	char *name;
+	enum target_kind kind;
 	struct process_selector process;
+	struct kube_selector kubernetes;
 };
 
 struct module_config {
@@ -55,6 +72,8 @@ enum cfg_limit {
 
 struct config {
 	struct target_config *targets;
+	bool kubernetes_targets;	/* any target of kind TARGET_KUBERNETES */
+	long long deleted_pod_grace_ms; /* kubernetes.deleted_pod_grace */
 	size_t n_targets;
 	struct module_config *modules; /* same order as the descriptors passed to the parser */
 	size_t n_modules;

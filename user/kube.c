@@ -18,11 +18,22 @@
 
 #define MAX_BODY (1 << 20)
 
-enum resource { RES_TOKENREVIEWS, RES_SUBJECTACCESSREVIEWS, RES_COUNT };
-static const char *const resource_names[RES_COUNT] = { "tokenreviews", "subjectaccessreviews" };
-static const char *const resource_paths[RES_COUNT] = {
-	"/apis/authentication.k8s.io/v1/tokenreviews",
-	"/apis/authorization.k8s.io/v1/subjectaccessreviews",
+enum resource {
+	RES_TOKENREVIEWS,
+	RES_SUBJECTACCESSREVIEWS,
+	RES_PODS_LIST,
+	RES_PODS_WATCH,
+	RES_COUNT
+};
+static const struct {
+	const char *resource, *verb, *path;
+} calls[RES_COUNT] = {
+	[RES_TOKENREVIEWS] = { "tokenreviews", "create",
+			       "/apis/authentication.k8s.io/v1/tokenreviews" },
+	[RES_SUBJECTACCESSREVIEWS] = { "subjectaccessreviews", "create",
+				       "/apis/authorization.k8s.io/v1/subjectaccessreviews" },
+	[RES_PODS_LIST] = { "pods", "list", "/api/v1/pods" },
+	[RES_PODS_WATCH] = { "pods", "watch", "/api/v1/pods" },
 };
 
 /* Codes counted; anything else is "other", transport failures "error". */
@@ -32,7 +43,8 @@ static const char *const code_names[] = { "200", "201", "400", "401", "403",   "
 
 struct kube {
 	struct kube_conn conn;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;	   /* the reviews' connection */
+	pthread_mutex_t stat_lock; /* the token and the counters, shared with the pod watch */
 	CURL *curl;
 	char *token; /* current bearer token (from conn.token or conn.token_file) */
 	struct timespec token_mtime;
@@ -119,6 +131,7 @@ int kube_open(struct kube_conn *conn, struct kube **out, char *err, size_t err_s
 	k->conn = *conn;
 	memset(conn, 0, sizeof(*conn));
 	pthread_mutex_init(&k->lock, NULL);
+	pthread_mutex_init(&k->stat_lock, NULL);
 	k->curl = curl_easy_init();
 	if (!k->curl) {
 		kube_close(k);
@@ -146,6 +159,7 @@ void kube_close(struct kube *k)
 	set_token(k, NULL);
 	kube_conn_free(&k->conn);
 	pthread_mutex_destroy(&k->lock);
+	pthread_mutex_destroy(&k->stat_lock);
 	free(k);
 }
 
@@ -157,8 +171,10 @@ static void count(struct kube *k, enum resource r, const char *code, double seco
 		;
 	if (i == N_CODES - 2 && strcmp(code, "other"))
 		i = strcmp(code, "error") ? N_CODES - 2 : N_CODES - 1;
+	pthread_mutex_lock(&k->stat_lock);
 	k->requests[r][i]++;
 	k->seconds[r] += seconds;
+	pthread_mutex_unlock(&k->stat_lock);
 }
 
 static void free_secret(char *s)
@@ -169,34 +185,68 @@ static void free_secret(char *s)
 	}
 }
 
-/* POST body to the resource; the answer's body in *resp on a 2xx. Called with k->lock. */
-static enum kube_result post(struct kube *k, enum resource r, const char *body, long timeout_ms,
-			     struct buf *resp)
+/* One request: a POST with a body, or a GET; its answer goes to write(). */
+struct request {
+	enum resource r;
+	const char *query; /* appended to the path, or NULL */
+	const char *body;  /* POST body, or NULL for a GET */
+	long timeout_ms;   /* 0: none (a watch) */
+	curl_write_callback write;
+	void *write_data;
+	int (*stop)(void *ctx); /* polled about once a second; non-zero ends the transfer */
+	void *stop_ctx;
+};
+
+static int progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		    curl_off_t ulnow)
+{
+	const struct request *req = ctx;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return req->stop && req->stop(req->stop_ctx);
+}
+
+static enum kube_result perform(struct kube *k, CURL *c, const struct request *req, long *code)
 {
 	struct curl_slist *headers = NULL;
 	char *url = NULL, *auth = NULL, code_text[16];
 	struct timespec t0, t1;
-	long code = 0;
 	CURLcode rc;
 	enum kube_result result = KUBE_UNAVAILABLE;
-	CURL *c = k->curl;
 
+	*code = 0;
+	pthread_mutex_lock(&k->stat_lock);
 	if (refresh_token(k))
 		log_warn("cannot read the API server token from %s", k->conn.token_file);
-	if (asprintf(&url, "%s%s", k->conn.server, resource_paths[r]) < 0) {
-		count(k, r, "error", 0);
+	if (k->token && asprintf(&auth, "Authorization: Bearer %s", k->token) < 0)
+		auth = NULL;
+	pthread_mutex_unlock(&k->stat_lock);
+	if (asprintf(&url, "%s%s%s%s", k->conn.server, calls[req->r].path, req->query ? "?" : "",
+		     req->query ? req->query : "") < 0) {
+		free_secret(auth);
+		count(k, req->r, "error", 0);
 		return KUBE_UNAVAILABLE;
 	}
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 3000 ? timeout_ms : 3000L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 req->timeout_ms && req->timeout_ms < 3000 ? req->timeout_ms : 3000L);
 	curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+	if (req->body)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, req->write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, req->write_data);
+	if (req->stop) {
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, req);
+	}
 	if (k->conn.ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, k->conn.ca_file);
 	else if (k->conn.ca_pem)
@@ -208,9 +258,10 @@ static enum kube_result post(struct kube *k, enum resource r, const char *body, 
 		blob(c, CURLOPT_SSLCERT_BLOB, k->conn.cert_pem);
 		blob(c, CURLOPT_SSLKEY_BLOB, k->conn.key_pem);
 	}
-	headers = curl_slist_append(headers, "Content-Type: application/json");
+	if (req->body)
+		headers = curl_slist_append(headers, "Content-Type: application/json");
 	headers = curl_slist_append(headers, "Accept: application/json");
-	if (k->token && asprintf(&auth, "Authorization: Bearer %s", k->token) >= 0) {
+	if (auth) {
 		headers = curl_slist_append(headers, auth);
 		free_secret(auth);
 	}
@@ -222,22 +273,115 @@ static enum kube_result post(struct kube *k, enum resource r, const char *body, 
 	curl_slist_free_all(headers); /* the token in it: curl copied it to its own buffers */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	free(url);
-	if (rc != CURLE_OK) {
-		log_warn("API server %s: %s failed: %s", k->conn.server, resource_names[r],
-			 curl_easy_strerror(rc));
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(code_text, sizeof(code_text), "error");
+	} else if (rc != CURLE_OK) {
+		log_warn("API server %s: %s %s failed: %s", k->conn.server, calls[req->r].verb,
+			 calls[req->r].resource, curl_easy_strerror(rc));
 		snprintf(code_text, sizeof(code_text), "error");
 	} else {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-		snprintf(code_text, sizeof(code_text), "%ld", code);
-		if (code == 200 || code == 201)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, code);
+		snprintf(code_text, sizeof(code_text), "%ld", *code);
+		if (*code == 200 || *code == 201)
 			result = KUBE_OK;
 		else
-			log_warn("API server %s: %s answered %ld", k->conn.server,
-				 resource_names[r], code);
+			log_warn("API server %s: %s %s answered %ld", k->conn.server,
+				 calls[req->r].verb, calls[req->r].resource, *code);
 	}
-	count(k, r, code_text,
+	count(k, req->r, code_text,
 	      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	return result;
+}
+
+/* POST body to the resource; the answer's body in *resp on a 2xx. */
+static enum kube_result post(struct kube *k, enum resource r, const char *body, long timeout_ms,
+			     struct buf *resp)
+{
+	struct request req = {
+		.r = r, .body = body, .timeout_ms = timeout_ms, .write = on_body, .write_data = resp
+	};
+	enum kube_result result;
+	long code;
+
+	pthread_mutex_lock(&k->lock);
+	result = perform(k, k->curl, &req, &code);
+	pthread_mutex_unlock(&k->lock);
+	return result;
+}
+
+enum kube_result kube_list_pods(struct kube *k, const char *query, long timeout_ms,
+				struct buf *body, long *code)
+{
+	struct request req = { .r = RES_PODS_LIST,
+			       .query = query,
+			       .timeout_ms = timeout_ms,
+			       .write = on_body,
+			       .write_data = body };
+	CURL *c = curl_easy_init();
+	enum kube_result result;
+
+	if (!c)
+		return KUBE_UNAVAILABLE;
+	result = perform(k, c, &req, code);
+	curl_easy_cleanup(c);
+	return result;
+}
+
+/* Splits the watch stream into lines for the caller. */
+struct line_splitter {
+	struct buf pending;
+	int (*on_line)(const char *line, size_t len, void *ctx);
+	void *ctx;
+	bool failed;
+};
+
+static size_t on_stream(char *data, size_t size, size_t n, void *ctx)
+{
+	struct line_splitter *ls = ctx;
+	size_t len = size * n, start = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		buf_append(&ls->pending, data + start, i - start);
+		if (ls->pending.failed || ls->on_line(ls->pending.data ? ls->pending.data : "",
+						      ls->pending.len, ls->ctx)) {
+			ls->failed = true;
+			return 0;
+		}
+		buf_reset(&ls->pending);
+		start = i + 1;
+	}
+	buf_append(&ls->pending, data + start, len - start);
+	/* One event larger than this is not a pod. */
+	if (ls->pending.failed || ls->pending.len > MAX_BODY * 4) {
+		ls->failed = true;
+		return 0;
+	}
+	return len;
+}
+
+enum kube_result kube_watch_pods(struct kube *k, const char *query,
+				 int (*on_line)(const char *line, size_t len, void *ctx),
+				 int (*stop)(void *ctx), void *ctx, long *code)
+{
+	struct line_splitter ls = { .on_line = on_line, .ctx = ctx };
+	struct request req = { .r = RES_PODS_WATCH,
+			       .query = query,
+			       .write = on_stream,
+			       .write_data = &ls,
+			       .stop = stop,
+			       .stop_ctx = ctx };
+	CURL *c = curl_easy_init();
+	enum kube_result result;
+
+	if (!c)
+		return KUBE_UNAVAILABLE;
+	buf_init(&ls.pending);
+	result = perform(k, c, &req, code);
+	curl_easy_cleanup(c);
+	buf_free(&ls.pending);
+	return ls.failed ? KUBE_UNAVAILABLE : result;
 }
 
 static char *dump(json_t *obj)
@@ -328,9 +472,7 @@ enum kube_result kube_token_review(struct kube *k, const char *token, size_t len
 	if (!body)
 		return KUBE_UNAVAILABLE;
 	buf_init(&resp);
-	pthread_mutex_lock(&k->lock);
 	result = post(k, RES_TOKENREVIEWS, body, timeout_ms, &resp);
-	pthread_mutex_unlock(&k->lock);
 	free_secret(body);
 	if (result == KUBE_OK &&
 	    kube_parse_token_review(resp.data ? resp.data : "", resp.len, authenticated, id)) {
@@ -360,9 +502,7 @@ enum kube_result kube_access_review(struct kube *k, const struct identity *id, c
 	if (!body)
 		return KUBE_UNAVAILABLE;
 	buf_init(&resp);
-	pthread_mutex_lock(&k->lock);
 	result = post(k, RES_SUBJECTACCESSREVIEWS, body, timeout_ms, &resp);
-	pthread_mutex_unlock(&k->lock);
 	free(body);
 	if (result == KUBE_OK &&
 	    kube_parse_access_review(resp.data ? resp.data : "", resp.len, allowed)) {
@@ -376,26 +516,28 @@ enum kube_result kube_access_review(struct kube *k, const struct identity *id, c
 
 void kube_collect(struct kube *k, struct expo *e)
 {
-	struct label labels[2] = { { "resource", NULL }, { "code", NULL } };
+	struct label labels[3] = { { "resource", NULL }, { "verb", NULL }, { "code", NULL } };
 
-	pthread_mutex_lock(&k->lock);
+	pthread_mutex_lock(&k->stat_lock);
 	expo_family(e, "ctrlscope_kube_requests_total", "counter",
-		    "Requests to the Kubernetes API server, by resource and status code "
+		    "Requests to the Kubernetes API server, by resource, verb and status code "
 		    "(\"error\": no answer).");
 	for (int r = 0; r < RES_COUNT; r++) {
 		for (size_t i = 0; i < N_CODES; i++) {
 			if (!k->requests[r][i])
 				continue;
-			labels[0].value = resource_names[r];
-			labels[1].value = code_names[i];
-			expo_u64(e, labels, 2, k->requests[r][i]);
+			labels[0].value = calls[r].resource;
+			labels[1].value = calls[r].verb;
+			labels[2].value = code_names[i];
+			expo_u64(e, labels, 3, k->requests[r][i]);
 		}
 	}
 	expo_family(e, "ctrlscope_kube_request_seconds_total", "counter",
-		    "Time spent in requests to the Kubernetes API server, by resource.");
+		    "Time spent in requests to the Kubernetes API server (watches: while open).");
 	for (int r = 0; r < RES_COUNT; r++) {
-		labels[0].value = resource_names[r];
-		expo_f64(e, labels, 1, k->seconds[r]);
+		labels[0].value = calls[r].resource;
+		labels[1].value = calls[r].verb;
+		expo_f64(e, labels, 2, k->seconds[r]);
 	}
-	pthread_mutex_unlock(&k->lock);
+	pthread_mutex_unlock(&k->stat_lock);
 }

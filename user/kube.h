@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "expo.h"
 #include "identity.h"
 #include "kubeconfig.h"
@@ -32,7 +33,17 @@ enum kube_result kube_token_review(struct kube *k, const char *token, size_t len
 /* nonResourceAttributes{path, verb} for the identity. */
 enum kube_result kube_access_review(struct kube *k, const struct identity *id, const char *path,
 				    const char *verb, long timeout_ms, bool *allowed);
-/* ctrlscope_kube_requests_total{resource,code}, ctrlscope_kube_request_duration_seconds. */
+/* List the pods (query: "fieldSelector=..."); the answer's body in body. */
+enum kube_result kube_list_pods(struct kube *k, const char *query, long timeout_ms,
+				struct buf *body, long *code);
+/* Watch the pods: on_line gets every line of the stream (one event each); stop is polled
+ * about once a second. Returns when the stream ends: KUBE_OK when the server closed it
+ * after a 200, KUBE_UNAVAILABLE on an error (code says which, 0 without an answer), when
+ * on_line returned non-zero, or when stop asked. */
+enum kube_result kube_watch_pods(struct kube *k, const char *query,
+				 int (*on_line)(const char *line, size_t len, void *ctx),
+				 int (*stop)(void *ctx), void *ctx, long *code);
+/* ctrlscope_kube_requests_total{resource,verb,code}, ctrlscope_kube_request_seconds_total. */
 void kube_collect(struct kube *k, struct expo *e);
 
 /* Exposed for tests and fuzzing: decode response bodies. Return 0 or -EINVAL. */

@@ -184,35 +184,46 @@ static void setup_signals(sigset_t *loop_mask)
 	sigdelset(loop_mask, SIGTERM);
 }
 
-/* TLS, the API server client and the authenticator, from --web.config.file. */
+/* The API server client (for Kubernetes targets or authentication), then TLS and the
+ * authenticator from --web.config.file. */
 static int setup_web(struct agent *a, const struct options *o, char *err, size_t err_size)
 {
 	struct kube_conn conn;
 	int ret;
 
+	if (a->cfg.kubernetes_targets || o->web_config_file) {
+		bool needed = a->cfg.kubernetes_targets;
+
+		if (o->web_config_file) {
+			a->web = calloc(1, sizeof(*a->web));
+			if (!a->web)
+				return -ENOMEM;
+			ret = webconfig_load(o->web_config_file, a->web, err, err_size);
+			if (ret)
+				return ret;
+			needed |= a->web->kube_authn || a->web->kube_authz;
+		}
+		if (needed) {
+			ret = o->kubeconfig ? kubeconfig_load(o->kubeconfig, &conn, err, err_size)
+					    : kube_conn_in_cluster(NULL, &conn, err, err_size);
+			if (ret)
+				return ret;
+			ret = kube_open(&conn, &a->kube, err, err_size);
+			kube_conn_free(&conn);
+			if (ret)
+				return ret;
+			log_info("API server %s", kube_server(a->kube));
+		}
+	}
 	if (!o->web_config_file)
 		return 0;
-	a->web = calloc(1, sizeof(*a->web));
 	if (!a->web)
 		return -ENOMEM;
-	ret = webconfig_load(o->web_config_file, a->web, err, err_size);
-	if (ret)
-		return ret;
+	if (!a->web)
+		return -ENOMEM;
 	ret = tls_open(&a->web->tls, err, err_size);
 	if (ret)
 		return ret;
-	if (a->web->kube_authn || a->web->kube_authz) {
-		ret = o->kubeconfig ? kubeconfig_load(o->kubeconfig, &conn, err, err_size)
-				    : kube_conn_in_cluster(NULL, &conn, err, err_size);
-		if (ret)
-			return ret;
-		ret = kube_open(&conn, &a->kube, err, err_size);
-		kube_conn_free(&conn);
-		if (ret)
-			return ret;
-		log_info("API server %s for TokenReview and SubjectAccessReview",
-			 kube_server(a->kube));
-	}
 	if (!webconfig_authenticates(a->web))
 		log_warn("%s configures no authentication: anyone who can connect may read "
 			 "/metrics",
@@ -236,22 +247,26 @@ static void teardown_web(struct agent *a)
 
 static int run_loop(struct agent *a, const sigset_t *mask)
 {
-	struct pollfd pfd = { .fd = targets_event_fd(a->targets), .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = targets_event_fd(a->targets), .events = POLLIN },
+				 { .fd = targets_pods_fd(a->targets), .events = POLLIN } };
 	struct timespec tick = { .tv_sec = 1 };
 
 	while (!stop_signal) {
-		int n = ppoll(&pfd, 1, &tick, mask);
+		int n = ppoll(pfd, pfd[1].fd >= 0 ? 2 : 1, &tick, mask);
 
 		if (n < 0 && errno != EINTR) {
 			log_error("event loop: %s", strerror(errno));
 			return -errno;
 		}
-		if (n > 0) {
+		if (n > 0 && (pfd[0].revents & POLLIN)) {
 			int err = targets_handle_events(a->targets);
 
 			if (err)
 				log_warn("handling lifecycle events: %s", strerror(-err));
 		}
+		if (n > 0 && pfd[1].fd >= 0 && (pfd[1].revents & POLLIN))
+			agent_pods_changed(a);
+		agent_tick(a);
 	}
 	log_info("received %s: shutting down", strsignal(stop_signal));
 	return 0;
@@ -325,7 +340,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	caps_describe(caps, sizeof(caps));
-	atomic_store(&a.ready, true);
+	/* With Kubernetes targets, ready once the node's pods are listed (agent_tick). */
+	atomic_store(&a.ready, targets_synced(a.targets));
 	log_info("ctrlscope %s ready: serving %s://%s/metrics, %zu targets, capabilities %s",
 		 CTRLSCOPE_VERSION, server_scheme(a.server), server_address(a.server),
 		 a.cfg.n_targets, caps);

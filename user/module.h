@@ -52,6 +52,8 @@ struct module {
 	int (*attach)(void *state);
 	/* Append the module's metric families. */
 	void (*collect)(void *state, struct collector *c);
+	/* A slot's label set was dropped: reset its counters before the slot is reused. */
+	void (*forget_slot)(void *state, uint32_t slot);
 	/* Detach and free everything; state may be partly initialised. */
 	void (*close)(void *state);
 };

@@ -2,6 +2,7 @@
  * match (AND); within a field any entry may match (OR). Globs are fnmatch(3) patterns with
  * FNM_PATHNAME, so '*' never crosses a '/'. */
 #include "selector.h"
+#include "pods.h"
 
 #include <fnmatch.h>
 #include <string.h>
@@ -53,7 +54,29 @@ bool selector_cgroup_match(const struct process_selector *sel, const char *cgrou
 int selector_first_target(const struct config *cfg, const struct process_facts *facts)
 {
 	for (size_t i = 0; i < cfg->n_targets; i++) {
-		if (selector_match(&cfg->targets[i].process, facts))
+		if (cfg->targets[i].kind == TARGET_PROCESS &&
+		    selector_match(&cfg->targets[i].process, facts))
+			return (int)i;
+	}
+	return -1;
+}
+
+bool kube_selector_match(const struct kube_selector *sel, const struct pod *pod,
+			 const char *container)
+{
+	if (sel->namespaces.n && !any_exact(&sel->namespaces, pod->namespace))
+		return false;
+	if (sel->containers.n && !any_exact(&sel->containers, container))
+		return false;
+	return label_selector_match(&sel->pod_selector, (const char *const *)pod->label_keys,
+				    (const char *const *)pod->label_values, pod->n_labels);
+}
+
+int kube_first_target(const struct config *cfg, const struct pod *pod, const char *container)
+{
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		if (cfg->targets[i].kind == TARGET_KUBERNETES &&
+		    kube_selector_match(&cfg->targets[i].kubernetes, pod, container))
 			return (int)i;
 	}
 	return -1;

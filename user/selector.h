@@ -22,7 +22,14 @@ bool selector_needs_exe(const struct process_selector *sel);
  * kernel and a process is measured from its first instruction. */
 bool selector_is_cgroup_only(const struct process_selector *sel);
 bool selector_cgroup_match(const struct process_selector *sel, const char *cgroup);
-/* Index of the first target whose selector matches, or -1. */
+/* Index of the first process target whose selector matches, or -1. */
 int selector_first_target(const struct config *cfg, const struct process_facts *facts);
+
+struct pod;
+/* Whether a container of a pod matches a Kubernetes selector. */
+bool kube_selector_match(const struct kube_selector *sel, const struct pod *pod,
+			 const char *container);
+/* Index of the first Kubernetes target matching the container, or -1. */
+int kube_first_target(const struct config *cfg, const struct pod *pod, const char *container);
 
 #endif

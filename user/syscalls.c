@@ -104,6 +104,39 @@ static int cmp_error(const void *a, const void *b)
 	return x->err < y->err ? -1 : x->err > y->err;
 }
 
+/* Sum adjacent rows with equal keys (sorted rows of aliased slots). */
+static void merge_stats(struct rows *r)
+{
+	struct stat_row *rows = r->items;
+	size_t out = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (out && !cmp_stat(&rows[out - 1], &rows[i])) {
+			rows[out - 1].stats.sum_ns += rows[i].stats.sum_ns;
+			for (int b = 0; b < CS_HIST_BUCKETS; b++)
+				rows[out - 1].stats.buckets[b] += rows[i].stats.buckets[b];
+			continue;
+		}
+		rows[out++] = rows[i];
+	}
+	r->n = out;
+}
+
+static void merge_errors(struct rows *r)
+{
+	struct err_row *rows = r->items;
+	size_t out = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (out && !cmp_error(&rows[out - 1], &rows[i])) {
+			rows[out - 1].count += rows[i].count;
+			continue;
+		}
+		rows[out++] = rows[i];
+	}
+	r->n = out;
+}
+
 static int syscalls_open(const struct module_env *env, void **out)
 {
 	struct state *st = calloc(1, sizeof(*st));
@@ -155,7 +188,7 @@ static void write_counts(struct collector *c, const struct rows *stats)
 		    "System calls completed by a target's processes.");
 	for (size_t i = 0; i < stats->n; i++) {
 		const struct stat_row *row = (const struct stat_row *)stats->items + i;
-		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
+		size_t n = slot_labels(c->slots, row->key.slot, labels);
 		uint64_t count = 0;
 
 		if (!n)
@@ -179,7 +212,7 @@ static void write_durations(struct collector *c, const struct state *st, const s
 		const struct stat_row *row = (const struct stat_row *)stats->items + i;
 		struct expo_hist h = { st->le, (const uint64_t *)row->stats.buckets,
 				       CS_HIST_BUCKETS, (double)row->stats.sum_ns / 1e9 };
-		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
+		size_t n = slot_labels(c->slots, row->key.slot, labels);
 
 		if (!n)
 			continue;
@@ -198,7 +231,7 @@ static void write_errors(struct collector *c, const struct rows *errors)
 		    "System calls of a target's processes that returned an error, by errno.");
 	for (size_t i = 0; i < errors->n; i++) {
 		const struct err_row *row = (const struct err_row *)errors->items + i;
-		size_t n = slot_labels(c->targets, c->slots, row->key.slot, labels);
+		size_t n = slot_labels(c->slots, row->key.slot, labels);
 
 		if (!n)
 			continue;
@@ -270,11 +303,26 @@ static void syscalls_collect(void *state, struct collector *c)
 		c->failed = true;
 		goto out;
 	}
+	/* Rows of slots with the same labels become one series (their sum). */
+	for (size_t i = 0; i < stats.n; i++) {
+		struct stat_row *row = (struct stat_row *)stats.items + i;
+
+		row->key.slot = slot_alias(c->slots, row->key.slot);
+	}
+	for (size_t i = 0; i < errors.n; i++) {
+		struct err_row *row = (struct err_row *)errors.items + i;
+
+		row->key.slot = slot_alias(c->slots, row->key.slot);
+	}
 	/* qsort's array may not be NULL, even when empty. */
-	if (stats.n)
+	if (stats.n) {
 		qsort(stats.items, stats.n, stats.size, cmp_stat);
-	if (errors.n)
+		merge_stats(&stats);
+	}
+	if (errors.n) {
 		qsort(errors.items, errors.n, errors.size, cmp_error);
+		merge_errors(&errors);
+	}
 	write_counts(c, &stats);
 	write_errors(c, &errors);
 	write_durations(c, st, &stats);
@@ -285,6 +333,40 @@ static void syscalls_collect(void *state, struct collector *c)
 out:
 	free(stats.items);
 	free(errors.items);
+}
+
+/* The slot's series are gone (its pod was deleted): zero its rows, which stay attached
+ * to the slot for its next owner, and drop its errors. No task uses the slot any more. */
+static void syscalls_forget_slot(void *state, uint32_t slot)
+{
+	struct state *st = state;
+	int n_cpus = libbpf_num_possible_cpus();
+	uint32_t used = __atomic_load_n(&st->skel->data->next_row, __ATOMIC_ACQUIRE);
+	int keys_fd = bpf_map__fd(st->skel->maps.sys_row_keys);
+	int stats_fd = bpf_map__fd(st->skel->maps.sys_stats);
+	int errors_fd = bpf_map__fd(st->skel->maps.sys_errors);
+	struct cs_sys_err_key key, next, *prev = NULL;
+	struct cs_sys_stats *zero;
+
+	zero = calloc(n_cpus > 0 ? (size_t)n_cpus : 1, sizeof(*zero));
+	if (!zero)
+		return;
+	for (uint32_t row = 1; row < used; row++) {
+		struct cs_sys_key k;
+
+		if (!bpf_map_lookup_elem(keys_fd, &row, &k) && k.slot == slot)
+			bpf_map_update_elem(stats_fd, &row, zero, BPF_ANY);
+	}
+	free(zero);
+	while (!bpf_map_get_next_key(errors_fd, prev, &next)) {
+		key = next;
+		if (key.slot == slot) {
+			bpf_map_delete_elem(errors_fd, &key);
+			prev = NULL; /* start over: the walk's position was the deleted key */
+			continue;
+		}
+		prev = &key;
+	}
 }
 
 static void syscalls_close(void *state)
@@ -304,5 +386,6 @@ const struct module syscalls_module = {
 	.open = syscalls_open,
 	.attach = syscalls_attach,
 	.collect = syscalls_collect,
+	.forget_slot = syscalls_forget_slot,
 	.close = syscalls_close,
 };

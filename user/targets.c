@@ -6,8 +6,11 @@
 #include "targets.h"
 #include "attach.h"
 #include "cgroups.h"
+#include "containers.h"
 #include "log.h"
 #include "mapread.h"
+#include "pods.h"
+#include "podpath.h"
 #include "selector.h"
 #include "targets.skel.h"
 
@@ -28,6 +31,8 @@ struct targets {
 	struct targets_bpf *skel;
 	struct ring_buffer *rb;
 	struct cgroups *cgroups;
+	struct pods *pods;	       /* with Kubernetes targets */
+	struct containers *containers; /* their ids and labels */
 	bool any_exe;
 	bool process_selectors;
 	bool whole_iterations; /* the kernel cannot iterate one process (before Linux 6.1) */
@@ -137,32 +142,76 @@ static bool evaluate(struct targets *t, uint32_t tgid, const char *comm, uint64_
 	return true;
 }
 
-/* The first target whose selector is a cgroup glob alone and matches path, or -1. */
-static int cgroup_target(const struct targets *t, const char *path)
+/* The target a whole cgroup belongs to, in config order: a process selector that is a
+ * cgroup glob alone, or a Kubernetes selector matching the container the cgroup runs. */
+static bool cgroup_decide(struct targets *t, const char *path, struct cs_match *m)
 {
-	for (size_t i = 0; i < t->cfg->n_targets; i++) {
-		const struct process_selector *sel = &t->cfg->targets[i].process;
+	struct pod_ref ref;
+	bool is_container = t->pods && !cgroup_path_parse_pod(path, &ref) && ref.container_id[0];
 
-		if (selector_is_cgroup_only(sel) && selector_cgroup_match(sel, path))
-			return (int)i;
+	for (size_t i = 0; i < t->cfg->n_targets; i++) {
+		const struct target_config *tc = &t->cfg->targets[i];
+		const struct pod_container *c;
+		const struct pod *pod;
+		bool match = false;
+
+		if (tc->kind == TARGET_PROCESS) {
+			if (selector_is_cgroup_only(&tc->process) &&
+			    selector_cgroup_match(&tc->process, path)) {
+				*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_COMM, 0 };
+				return true;
+			}
+			continue;
+		}
+		if (!is_container)
+			continue;
+		pods_lock(t->pods);
+		pod = pods_find(t->pods, ref.pod_uid);
+		c = pod && !pod->deleted ? pod_container_by_id(pod, ref.container_id) : NULL;
+		if (c && kube_selector_match(&tc->kubernetes, pod, c->name)) {
+			*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_CONTAINER,
+						containers_id(t->containers, (uint32_t)i, pod,
+							      c->name) };
+			match = m->container != 0;
+		}
+		pods_unlock(t->pods);
+		if (match)
+			return true;
 	}
-	return -1;
+	return false;
 }
 
+static void resync_proc(uint32_t tgid, void *ctx);
+
+/* Put the cgroup's verdict in the kernel's map; a newly selected cgroup's processes are
+ * reclassified (they may have started before). */
 static void select_cgroup(uint64_t id, const char *path, void *ctx)
 {
 	struct targets *t = ctx;
-	int target = cgroup_target(t, path);
-	struct cs_match m = { .target = (uint32_t)target, .key_by = CS_KEY_BY_COMM };
 	int fd = bpf_map__fd(t->skel->maps.cgroup_targets);
+	struct cs_match want, cur;
+	bool had = !bpf_map_lookup_elem(fd, &id, &cur);
 
-	if (target < 0) {
-		bpf_map_delete_elem(fd, &id);
+	if (!cgroup_decide(t, path, &want)) {
+		if (had) {
+			bpf_map_delete_elem(fd, &id);
+			cgroups_foreach_proc(t->cgroups, id, resync_proc, t);
+		}
 		return;
 	}
-	if (bpf_map_update_elem(fd, &id, &m, BPF_ANY) && atomic_fetch_add(&t->map_full, 1) == 0)
-		log_warn("cannot select cgroup %s: the cgroup map is full (limits.cgroups = %lld)",
-			 path, t->cfg->limits[CFG_LIMIT_CGROUPS]);
+	if (had && !memcmp(&cur, &want, sizeof(cur)))
+		return;
+	if (bpf_map_update_elem(fd, &id, &want, BPF_ANY)) {
+		if (atomic_fetch_add(&t->map_full, 1) == 0)
+			log_warn("cannot select cgroup %s: the cgroup map is full "
+				 "(limits.cgroups = %lld)",
+				 path, t->cfg->limits[CFG_LIMIT_CGROUPS]);
+		return;
+	}
+	if (want.key_by == CS_KEY_BY_CONTAINER)
+		log_debug("cgroup %s: container of target %s", path,
+			  t->cfg->targets[want.target].name);
+	cgroups_foreach_proc(t->cgroups, id, resync_proc, t);
 }
 
 static void resync_proc(uint32_t tgid, void *ctx)
@@ -179,11 +228,9 @@ static void cgroup_created(struct targets *t, const struct cs_event *ev)
 	path = cgroups_add(t->cgroups, ev->cgroup_id, ev->parent_id, name);
 	if (!path)
 		return; /* outside this agent's view of the tree */
-	if (cgroup_target(t, path) < 0)
-		return;
+	/* Processes may have moved in before this event was read: select_cgroup
+	 * reclassifies them. */
 	select_cgroup(ev->cgroup_id, path, t);
-	/* Processes may have moved in before this event was read. */
-	cgroups_foreach_proc(t->cgroups, ev->cgroup_id, resync_proc, t);
 }
 
 static void cgroup_removed(struct targets *t, uint64_t id)
@@ -270,14 +317,29 @@ static int full_sync(struct targets *t)
 }
 
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
-		 struct targets **out)
+		 struct kube *kube, struct targets **out)
 {
 	struct targets *t = calloc(1, sizeof(*t));
+	const char *node = getenv("NODE_NAME");
 	int err;
 
 	if (!t)
 		return -ENOMEM;
 	t->cfg = cfg;
+	if (cfg->kubernetes_targets) {
+		if (!kube || !node || !*node) {
+			log_error("Kubernetes targets need the API server (--kubeconfig, or "
+				  "in-cluster) and the node's name in $NODE_NAME");
+			err = -EINVAL;
+			goto fail;
+		}
+		if ((err = containers_open(&t->containers)) ||
+		    (err = pods_open(kube, node, &t->pods))) {
+			log_error("cannot start watching the pods: %s", strerror(-err));
+			goto fail;
+		}
+		log_info("watching the pods of node %s", node);
+	}
 	t->self = (uint32_t)getpid();
 	for (size_t i = 0; i < cfg->n_targets; i++)
 		t->any_exe |= selector_needs_exe(&cfg->targets[i].process);
@@ -306,6 +368,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 				 (uint32_t)cfg->limits[CFG_LIMIT_PROCESSES]);
 	bpf_map__set_max_entries(t->skel->maps.cgroup_targets,
 				 (uint32_t)cfg->limits[CFG_LIMIT_CGROUPS]);
+	bpf_map__set_max_entries(t->skel->maps.free_slots,
+				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
 	err = targets_bpf__load(t->skel);
@@ -380,70 +444,95 @@ void targets_close(struct targets *t)
 	if (!t)
 		return;
 	attach_detach_module(MODULE_NAME);
+	pods_close(t->pods); /* first: its thread reads nothing of ours, but stop it early */
+	containers_close(t->containers);
 	ring_buffer__free(t->rb);
 	targets_bpf__destroy(t->skel);
 	cgroups_close(t->cgroups);
 	free(t);
 }
 
-struct slot_reader {
-	struct slot_table *table;
-	uint32_t max;
+int targets_pods_fd(const struct targets *t)
+{
+	return t->pods ? pods_event_fd(t->pods) : -1;
+}
+
+bool targets_synced(const struct targets *t)
+{
+	return !t->pods || pods_synced(t->pods);
+}
+
+void targets_handle_pods(struct targets *t)
+{
+	pods_ack(t->pods);
+	/* A pod came, went or changed: every cgroup's verdict may have changed with it. */
+	cgroups_foreach(t->cgroups, select_cgroup, t);
+}
+
+struct expiry {
+	struct targets *t;
+	uint32_t *slots;
+	size_t n, cap;
 };
 
-static void read_slot(const void *key, const void *value, void *ctx)
+static void forget_container(uint32_t target, uint64_t id, void *ctx)
 {
-	struct slot_reader *r = ctx;
-	uint32_t slot = *(const uint32_t *)value;
-	struct slot_info *s;
+	struct cs_slot_key key = { .target = target,
+				   .key_by = CS_KEY_BY_CONTAINER,
+				   .container = id };
+	struct expiry *x = ctx;
+	int fd = bpf_map__fd(x->t->skel->maps.label_sets);
+	uint32_t slot, *grown;
 
-	if (slot >= r->max)
-		return;
-	s = &r->table->slots[slot];
-	s->valid = true;
-	memcpy(&s->key, key, sizeof(s->key));
-	memcpy(s->comm, s->key.comm, CS_COMM_LEN);
-	s->comm[CS_COMM_LEN] = 0;
+	if (bpf_map_lookup_elem(fd, &key, &slot))
+		return; /* never measured */
+	bpf_map_delete_elem(fd, &key);
+	if (x->n == x->cap) {
+		x->cap = x->cap ? x->cap * 2 : 16;
+		grown = realloc(x->slots, x->cap * sizeof(*grown));
+		if (!grown)
+			return; /* the slot is lost for reuse, nothing worse */
+		x->slots = grown;
+	}
+	x->slots[x->n++] = slot;
+}
+
+static void forget_pod(const struct pod *pod, void *ctx)
+{
+	struct expiry *x = ctx;
+
+	log_debug("pod %s/%s: deleted for longer than the grace period, dropping its series",
+		  pod->namespace, pod->name);
+	containers_forget_pod(x->t->containers, pod->uid, forget_container, x);
+}
+
+size_t targets_expire(struct targets *t, double now, uint32_t **slots)
+{
+	struct expiry x = { .t = t };
+
+	*slots = NULL;
+	if (!t->pods)
+		return 0;
+	pods_lock(t->pods);
+	pods_expire(t->pods, now, (double)t->cfg->deleted_pod_grace_ms / 1000.0, forget_pod, &x);
+	pods_unlock(t->pods);
+	*slots = x.slots;
+	return x.n;
+}
+
+void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n)
+{
+	int fd = bpf_map__fd(t->skel->maps.free_slots);
+
+	for (size_t i = 0; i < n; i++)
+		bpf_map_update_elem(fd, NULL, &slots[i], BPF_ANY);
 }
 
 int targets_read_slots(const struct targets *t, struct slot_table *table)
 {
-	struct slot_reader r = { table, (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS] };
-	int n;
-
-	table->n = r.max;
-	table->slots = calloc(r.max, sizeof(*table->slots));
-	if (!table->slots)
-		return -ENOMEM;
-	n = mapread_raw(bpf_map__fd(t->skel->maps.label_sets), sizeof(struct cs_slot_key),
-			sizeof(uint32_t), read_slot, &r);
-	if (n < 0) {
-		slot_table_free(table);
-		return n;
-	}
-	return 0;
-}
-
-void slot_table_free(struct slot_table *table)
-{
-	free(table->slots);
-	table->slots = NULL;
-	table->n = 0;
-}
-
-size_t slot_labels(const struct targets *t, const struct slot_table *table, uint32_t slot,
-		   struct label *labels)
-{
-	const struct slot_info *s;
-
-	if (slot >= table->n || !table->slots[slot].valid)
-		return 0;
-	s = &table->slots[slot];
-	if (s->key.target >= t->cfg->n_targets)
-		return 0;
-	labels[0] = (struct label){ "target", t->cfg->targets[s->key.target].name };
-	labels[1] = (struct label){ "comm", s->comm };
-	return 2;
+	return slots_read(bpf_map__fd(t->skel->maps.label_sets),
+			  (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS], t->cfg, t->containers,
+			  table);
 }
 
 struct count_ctx {
@@ -476,6 +565,13 @@ static void collect_per_target(const struct targets *t, struct expo *e, const ch
 
 void targets_collect(const struct targets *t, struct expo *e)
 {
+	if (t->pods) {
+		pods_collect(t->pods, e);
+		expo_family(e, "ctrlscope_kube_containers", "gauge",
+			    "Containers of Kubernetes targets with series (deleted pods' included "
+			    "until kubernetes.deleted_pod_grace).");
+		expo_u64(e, NULL, 0, containers_count(t->containers));
+	}
 	const struct targets_bpf__bss *bss = t->skel->bss;
 	uint32_t used = __atomic_load_n(&bss->next_slot, __ATOMIC_RELAXED);
 	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];

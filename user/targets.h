@@ -12,29 +12,17 @@
 
 #include "config.h"
 #include "expo.h"
+#include "slots.h"
 
 struct targets;
-
-/* The labels of every slot, read from the kernel's label_sets map at one moment. */
-struct slot_info {
-	bool valid;
-	struct cs_slot_key key;
-	char comm[CS_COMM_LEN + 1]; /* NUL-terminated copy of key.comm */
-};
-
-struct slot_table {
-	struct slot_info *slots;
-	size_t n;
-};
-
-/* Most labels a slot carries (target, comm; later namespace, pod, container, workload). */
-#define SLOT_MAX_LABELS 6
 
 struct bpf_object_open_opts;
 
 /* Load the targets BPF object (maps and lifecycle programs), not yet attached. */
+/* kube: the API client for Kubernetes targets (NULL without any). */
+struct kube;
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
-		 struct targets **out);
+		 struct kube *kube, struct targets **out);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);
 /* The generation every module's non-target memo checks. */
@@ -46,12 +34,19 @@ int targets_start(struct targets *t);
 int targets_event_fd(const struct targets *t);
 int targets_handle_events(struct targets *t);
 void targets_close(struct targets *t);
+/* Pods: readable when the node's pods changed (-1 without Kubernetes targets); the
+ * handler re-decides every cgroup. */
+int targets_pods_fd(const struct targets *t);
+void targets_handle_pods(struct targets *t);
+/* Whether the node's pods have been listed (always true without Kubernetes targets). */
+bool targets_synced(const struct targets *t);
+/* Drop the containers of pods deleted longer than the grace period ago: their label sets
+ * go; the slots they used are returned (free *slots) for the modules to reset before
+ * targets_release_slots makes them available again. */
+size_t targets_expire(struct targets *t, double now, uint32_t **slots);
+void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n);
 
 int targets_read_slots(const struct targets *t, struct slot_table *table);
-void slot_table_free(struct slot_table *table);
-/* Fill labels for slot; returns how many, 0 when the slot is unknown. */
-size_t slot_labels(const struct targets *t, const struct slot_table *table, uint32_t slot,
-		   struct label *labels);
 
 /* Self-metrics: selected processes and cgroups per target, label sets, lost events. */
 void targets_collect(const struct targets *t, struct expo *e);

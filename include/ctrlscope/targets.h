@@ -13,14 +13,16 @@
 
 /* What makes two processes of one target share series. */
 enum cs_key_by {
-	CS_KEY_BY_COMM = 1,   /* process targets: the thread-group leader's comm */
-	CS_KEY_BY_CGROUP = 2, /* container targets: the cgroup (one container) */
+	CS_KEY_BY_COMM = 1,	 /* process targets: the thread-group leader's comm */
+	CS_KEY_BY_CONTAINER = 2, /* Kubernetes targets: the container (pod UID and name), so
+				  * that a restarted container continues its series */
 };
 
 /* Value of the tgid_targets and cgroup_targets maps. */
 struct cs_match {
-	__u32 target; /* index into the config's targets */
-	__u32 key_by; /* enum cs_key_by */
+	__u32 target;	 /* index into the config's targets */
+	__u32 key_by;	 /* enum cs_key_by */
+	__u64 container; /* CS_KEY_BY_CONTAINER: user space's id for (pod UID, container) */
 };
 
 /* Key of the label_sets map: one label set, one slot. Slots are allocated in the kernel so
@@ -28,7 +30,7 @@ struct cs_match {
 struct cs_slot_key {
 	__u32 target;
 	__u32 key_by;
-	__u64 cgroup_id;	/* CS_KEY_BY_CGROUP only, else 0 */
+	__u64 container;	/* CS_KEY_BY_CONTAINER only, else 0 */
 	char comm[CS_COMM_LEN]; /* CS_KEY_BY_COMM only, else zeroes */
 };
 

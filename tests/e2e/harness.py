@@ -48,23 +48,27 @@ class Cgroups:
             f.write("%d\n" % pid)
 
     def cleanup(self):
-        for path in sorted(self.made, key=len, reverse=True):
-            full = self.mount + path
-            try:
-                with open(full + "/cgroup.procs") as f:
-                    for pid in f.read().split():
-                        try:
-                            os.kill(int(pid), signal.SIGKILL)
-                        except ProcessLookupError:
-                            pass
-            except FileNotFoundError:
-                continue
-            for _ in range(100):
+        """Kill what runs in the subtree, then remove every directory, deepest first."""
+        top = self.mount + self.base
+        for root, dirs, _ in os.walk(top, topdown=False):
+            for d in [os.path.join(root, d) for d in dirs] + ([top] if root == top else []):
                 try:
-                    os.rmdir(full)
-                    break
-                except OSError:
-                    time.sleep(0.02)
+                    with open(os.path.join(d, "cgroup.procs")) as f:
+                        for pid in f.read().split():
+                            try:
+                                os.kill(int(pid), signal.SIGKILL)
+                            except ProcessLookupError:
+                                pass
+                except FileNotFoundError:
+                    continue
+                for _ in range(100):
+                    try:
+                        os.rmdir(d)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:
+                        time.sleep(0.02)
 
 
 def header_dict(headers):
@@ -82,7 +86,7 @@ class Agent:
     """The ctrlscope binary with a given config, listening on a free loopback port."""
 
     def __init__(self, config_text, args=(), ready_timeout=30, web_config=None, ca=None,
-                 scrape_headers=None, scrape_cert=None):
+                 scrape_headers=None, scrape_cert=None, env=None, wrap=(), cgroup_procs=None):
         self.dir = tempfile.mkdtemp(prefix="ctrlscope-e2e-")
         self.config = os.path.join(self.dir, "config.yaml")
         with open(self.config, "w") as f:
@@ -102,7 +106,14 @@ class Agent:
         self.log = open(self.log_path, "w")
         cmd = [os.path.join(BUILD, "ctrlscope"), "--config.file=" + self.config,
                "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=debug"]
-        self.proc = subprocess.Popen(cmd + extra + list(args), stdout=self.log, stderr=self.log)
+        def enter_cgroup():
+            if cgroup_procs:
+                with open(cgroup_procs, "w") as f:
+                    f.write("0\n")
+
+        self.proc = subprocess.Popen(list(wrap) + cmd + extra + list(args), stdout=self.log,
+                                     stderr=self.log, env=dict(os.environ, **(env or {})),
+                                     preexec_fn=enter_cgroup)
         deadline = time.time() + ready_timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -312,6 +323,8 @@ class Scene:
         return self.cgroups.make(rel)
 
     def agent(self, config_text, args=(), **kw):
+        if "cgroup_procs" in kw and not self.cgroups:
+            self.cgroup("")
         a = Agent(config_text, args, **kw)
         self.agents.append(a)
         return a
@@ -430,13 +443,29 @@ class FakeAPI:
             self.proc.wait(10)
         self.log.close()
 
-    def _control(self, path, body=None):
+    def _control(self, path, body=None, method=None):
         import json
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.control + path, data=data,
-                                     method="POST" if data is not None else "GET")
+                                     method=method or ("POST" if data is not None else "GET"))
         with urllib.request.urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read() or b"null") if path == "/counters" else None
+            text = resp.read()
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
+
+    def put_pod(self, pod):
+        return self._control("/pods", pod)
+
+    def delete_pod(self, namespace, name):
+        self._control("/pods/%s/%s" % (namespace, name), method="DELETE")
+
+    def expire(self):
+        self._control("/expire", {})
+
+    def close_watches(self):
+        self._control("/close-watches", {})
 
     def counters(self):
         return self._control("/counters")

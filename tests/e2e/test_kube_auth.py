@@ -67,7 +67,8 @@ def test_token_and_access_reviews_and_their_cache():
         m = agent.metrics(headers=bearer("prom-token"))
         assert m[("ctrlscope_authentication_total", (("result", "success"), ("source", "cache")))] >= 99
         assert m[("ctrlscope_authorization_total", (("result", "allowed"), ("source", "cache")))] >= 99
-        assert m[("ctrlscope_kube_requests_total", (("code", "201"), ("resource", "tokenreviews")))] >= 4
+        assert m[("ctrlscope_kube_requests_total",
+                  (("code", "201"), ("resource", "tokenreviews"), ("verb", "create")))] >= 4
 
 
 def test_audiences():

@@ -282,8 +282,8 @@ static void test_error_top_level_not_mapping(void **state)
 static void test_error_unknown_top_level_key(void **state)
 {
 	(void)state;
-	check_error(TARGET_A "foo: 1\n",
-		    "c.yaml:4:1: unknown key \"foo\" (expected targets, limits or modules)");
+	check_error(TARGET_A "foo: 1\n", "c.yaml:4:1: unknown key \"foo\" (expected targets, "
+					 "limits, modules or kubernetes)");
 	check_error("? [a]\n: b\n", "c.yaml:1:3: keys must be strings");
 }
 
@@ -333,8 +333,8 @@ static void test_error_target_name_too_long(void **state)
 static void test_error_target_without_process(void **state)
 {
 	(void)state;
-	check_error("targets:\n  - name: a\n",
-		    "c.yaml:2:5: targets[0]: missing key \"process\" (the target's selector)");
+	check_error("targets:\n  - name: a\n", "c.yaml:2:5: targets[0]: expected exactly one "
+					       "selector: \"process\" or \"kubernetes\"");
 }
 
 static void test_error_duplicate_target_names(void **state)
@@ -352,7 +352,8 @@ static void test_error_unknown_key_in_target(void **state)
 {
 	(void)state;
 	check_error("targets:\n  - name: a\n    procss: {}\n",
-		    "c.yaml:3:5: targets[0]: unknown key \"procss\" (expected name or process)");
+		    "c.yaml:3:5: targets[0]: unknown key \"procss\" (expected name, process or "
+		    "kubernetes)");
 }
 
 static void test_error_process_without_selector(void **state)
@@ -677,9 +678,8 @@ static void test_error_second_document(void **state)
 static void test_error_message_is_one_line(void **state)
 {
 	(void)state;
-	check_error(
-		"\"unknown\\nkey\": 1\n",
-		"c.yaml:1:1: unknown key \"unknown\\nkey\" (expected targets, limits or modules)");
+	check_error("\"unknown\\nkey\": 1\n", "c.yaml:1:1: unknown key \"unknown\\nkey\" (expected "
+					      "targets, limits, modules or kubernetes)");
 	check_error(TARGET_A "limits:\n  processes: \"1\\t2\"\n",
 		    "c.yaml:5:14: limits.processes: expected an integer from 1 to 4194304, got "
 		    "\"1\\t2\"");

@@ -173,10 +173,10 @@ static void test_cgroup_match(void **state)
 static void test_first_target_in_order(void **state)
 {
 	struct target_config targets[] = {
-		{ "exact", { LIST("ctl"), LIST("/bin/ctl"), NONE } },
-		{ "by-comm", { LIST("ctl", "other"), NONE, NONE } },
-		{ "by-cgroup", { NONE, NONE, LIST("/kubepods/*") } },
-		{ "also-by-comm", { LIST("other"), NONE, NONE } },
+		{ .name = "exact", .process = { LIST("ctl"), LIST("/bin/ctl"), NONE } },
+		{ .name = "by-comm", .process = { LIST("ctl", "other"), NONE, NONE } },
+		{ .name = "by-cgroup", .process = { NONE, NONE, LIST("/kubepods/*") } },
+		{ .name = "also-by-comm", .process = { LIST("other"), NONE, NONE } },
 	};
 	struct config cfg = { .targets = targets, .n_targets = 4 };
 	const struct process_facts ctl_bin = { "ctl", "/bin/ctl", "/kubepods/x" };
