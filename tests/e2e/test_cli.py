@@ -76,6 +76,12 @@ def test_config_errors_name_file_position_and_key():
         ("targets: [{name: a, process: {comm: [x]}}]\nmodules: {network: {}}\n",
          ':2:11: modules: unknown module \\"network\\" (expected syscalls)'),
         ("targets: [\n", ":2:1: invalid YAML:"),
+        ("targets:\n  - name: k\n    kubernetes:\n      pod_selector: \"app in ()\"\n",
+         ":4:21: targets[0].kubernetes.pod_selector: invalid label selector: at offset"),
+        ("targets:\n  - name: k\n    kubernetes: {namespaces: [Kube_System]}\n",
+         ":3:31: targets[0].kubernetes.namespaces[0]: expected a lower-case RFC 1123 name"),
+        ("targets:\n  - name: k\n    kubernetes: {}\n    process: {comm: [x]}\n",
+         ':2:5: targets[0]: expected exactly one selector: \\"process\\" or \\"kubernetes\\"'),
     ]
     for text, want in cases:
         path = config_file(text)
