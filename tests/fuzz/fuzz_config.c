@@ -59,6 +59,7 @@ static void check_config(const struct config *cfg)
 	for (size_t i = 0; i < cfg->n_targets; i++) {
 		const struct target_config *t = &cfg->targets[i];
 		const struct process_selector *p = &t->process;
+		const struct kube_selector *k = &t->kubernetes;
 
 		CHECK(t->name);
 		CHECK(t->name[0] && strlen(t->name) <= CFG_NAME_MAX);
@@ -68,8 +69,19 @@ static void check_config(const struct config *cfg)
 		check_list(&p->comm, CFG_COMM_MAX, false);
 		check_list(&p->exe, 4095, true);
 		check_list(&p->cgroup, 4095, true);
-		CHECK(p->comm.n || p->exe.n || p->cgroup.n);
+		check_list(&k->namespaces, 63, false);
+		check_list(&k->containers, 63, false);
+		/* A target selects by exactly one kind; a process selector is never empty. */
+		if (t->kind == TARGET_PROCESS) {
+			CHECK(p->comm.n || p->exe.n || p->cgroup.n);
+			CHECK(!k->namespaces.n && !k->containers.n && !k->pod_selector_text);
+		} else {
+			CHECK(t->kind == TARGET_KUBERNETES && cfg->kubernetes_targets);
+			CHECK(!p->comm.n && !p->exe.n && !p->cgroup.n);
+		}
 	}
+	CHECK(cfg->deleted_pod_grace_ms >= 0 &&
+	      cfg->deleted_pod_grace_ms <= 7 * 24 * 3600 * 1000LL);
 	CHECK(cfg->n_modules == N_MODS && cfg->modules);
 	for (size_t m = 0; m < N_MODS; m++) {
 		for (size_t i = 0; mods[m].options[i].name; i++)
@@ -149,11 +161,30 @@ static char *write_config(const struct config *cfg, size_t *len)
 
 		fputs("  - name: ", f);
 		put_quoted(f, t->name);
+		if (t->kind == TARGET_KUBERNETES) {
+			const struct kube_selector *k = &t->kubernetes;
+
+			/* An empty mapping selects every container, as a null one does. */
+			if (!k->namespaces.n && !k->containers.n && !k->pod_selector_text) {
+				fputs("\n    kubernetes: {}\n", f);
+				continue;
+			}
+			fputs("\n    kubernetes:\n", f);
+			put_list(f, "namespaces", &k->namespaces);
+			put_list(f, "containers", &k->containers);
+			if (k->pod_selector_text) {
+				fputs("      pod_selector: ", f);
+				put_quoted(f, k->pod_selector_text);
+				fputc('\n', f);
+			}
+			continue;
+		}
 		fputs("\n    process:\n", f);
 		put_list(f, "comm", &t->process.comm);
 		put_list(f, "exe", &t->process.exe);
 		put_list(f, "cgroup", &t->process.cgroup);
 	}
+	fprintf(f, "kubernetes:\n  deleted_pod_grace: %lldms\n", cfg->deleted_pod_grace_ms);
 	fputs("limits:\n", f);
 	for (size_t i = 0; i < CFG_LIMIT_COUNT; i++)
 		fprintf(f, "  %s: %lld\n", cfg_limit_options[i].name, cfg->limits[i]);
@@ -183,11 +214,20 @@ static bool same_list(const struct string_list *a, const struct string_list *b)
 static bool same_config(const struct config *a, const struct config *b)
 {
 	if (a->n_targets != b->n_targets || a->n_modules != b->n_modules ||
+	    a->kubernetes_targets != b->kubernetes_targets ||
+	    a->deleted_pod_grace_ms != b->deleted_pod_grace_ms ||
 	    memcmp(a->limits, b->limits, sizeof(a->limits)))
 		return false;
 	for (size_t i = 0; i < a->n_targets; i++) {
 		const struct target_config *x = &a->targets[i], *y = &b->targets[i];
 
+		if (x->kind != y->kind ||
+		    !same_list(&x->kubernetes.namespaces, &y->kubernetes.namespaces) ||
+		    !same_list(&x->kubernetes.containers, &y->kubernetes.containers) ||
+		    !x->kubernetes.pod_selector_text != !y->kubernetes.pod_selector_text ||
+		    (x->kubernetes.pod_selector_text &&
+		     strcmp(x->kubernetes.pod_selector_text, y->kubernetes.pod_selector_text)))
+			return false;
 		if (strcmp(x->name, y->name) || !same_list(&x->process.comm, &y->process.comm) ||
 		    !same_list(&x->process.exe, &y->process.exe) ||
 		    !same_list(&x->process.cgroup, &y->process.cgroup))
