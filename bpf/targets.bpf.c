@@ -144,6 +144,7 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 		state = bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (state) {
 		state->slot = slot;
+		state->target = key.target;
 		bump_target_gen();
 	}
 	return;
@@ -186,6 +187,7 @@ int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 	/* Threads and forked children measure with their parent until they exec. */
 	init.slot = pstate->slot;
+	init.target = pstate->target;
 	if (bpf_task_storage_get(&task_state, child, &init, BPF_LOCAL_STORAGE_GET_F_CREATE))
 		bump_target_gen();
 	if (ctgid == ptgid)

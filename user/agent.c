@@ -66,6 +66,8 @@ static int module_start(struct agent *a, struct agent_module *am)
 		.target_gen_fd = targets_target_gen_fd(a->targets),
 		.max_slots = (uint32_t)a->cfg.limits[CFG_LIMIT_LABEL_SETS],
 		.options = a->cfg.modules[am - a->mods].values,
+		.cfg = &a->cfg,
+		.apiserver = a->apiserver,
 	};
 	int err;
 
@@ -237,6 +239,10 @@ void agent_tick(struct agent *a)
 		}
 	}
 	targets_release_slots(a->targets, slots, n);
+	for (size_t m = 0; m < a->n_mods; m++) {
+		if (a->mods[m].up && a->mods[m].m->tick)
+			a->mods[m].m->tick(a->mods[m].state);
+	}
 	pthread_mutex_unlock(&a->lock);
 	free(slots);
 }

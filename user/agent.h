@@ -34,6 +34,7 @@ struct agent {
 	struct server *server;
 	struct web_config *web; /* NULL without --web.config.file */
 	struct kube *kube;	/* NULL unless the web config uses the API server */
+	char *apiserver;	/* the API server's URL when known (peer="kube-apiserver") */
 	struct auth *auth;
 	pthread_mutex_t lock; /* one render at a time */
 	atomic_bool ready;

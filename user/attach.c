@@ -91,6 +91,16 @@ int attach_object(const char *module, struct bpf_object *obj, const char *const 
 	return first_err;
 }
 
+int attach_record(const char *module, struct bpf_program *prog, struct bpf_link *link, int err)
+{
+	int ret;
+
+	pthread_mutex_lock(&lock);
+	ret = record(module, prog, link, err);
+	pthread_mutex_unlock(&lock);
+	return ret;
+}
+
 void attach_detach_module(const char *module)
 {
 	size_t kept = 0;

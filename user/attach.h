@@ -10,12 +10,16 @@
 
 struct bpf_object;
 struct bpf_link;
+struct bpf_program;
 
 /* Attach every auto-attachable program of obj under module's name. Returns 0 when all
  * attached, else the first error (the others are still attempted). required lists
  * programs without which the module cannot work (NULL-terminated, may be NULL). */
 int attach_object(const char *module, struct bpf_object *obj, const char *const *required,
 		  bool *all_required_ok);
+/* Record a program the module attached itself (link NULL and err < 0 when that failed),
+ * for the self-metrics and attach_detach_module. */
+int attach_record(const char *module, struct bpf_program *prog, struct bpf_link *link, int err);
 /* Destroy the links of module's programs (they detach) and forget them. */
 void attach_detach_module(const char *module);
 /* ctrlscope_program_attached, and run counts and time when kernel.bpf_stats_enabled. */

@@ -230,24 +230,38 @@ int cgroups_rescan(struct cgroups *cg)
 	return err;
 }
 
-int cgroups_open(const char *mountinfo, struct cgroups **out)
+static int find_mount_in(const char *mountinfo, char *out, size_t size)
 {
-	struct cgroups *cg;
 	struct buf text;
-	char mount[4096], chunk[4096];
+	char chunk[4096];
 	size_t n;
 	FILE *f;
 	int err;
 
-	f = fopen(mountinfo ? mountinfo : "/proc/self/mountinfo", "re");
+	f = fopen(mountinfo, "re");
 	if (!f)
 		return -errno;
 	buf_init(&text);
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		buf_append(&text, chunk, n);
 	fclose(f);
-	err = buf_cstr(&text) ? cgroups_find_mount(text.data, mount, sizeof(mount)) : -ENOMEM;
+	err = buf_cstr(&text) ? cgroups_find_mount(text.data, out, size) : -ENOMEM;
 	buf_free(&text);
+	return err;
+}
+
+int cgroups_self_mount(char *out, size_t size)
+{
+	return find_mount_in("/proc/self/mountinfo", out, size);
+}
+
+int cgroups_open(const char *mountinfo, struct cgroups **out)
+{
+	struct cgroups *cg;
+	char mount[4096];
+	int err;
+
+	err = find_mount_in(mountinfo ? mountinfo : "/proc/self/mountinfo", mount, sizeof(mount));
 	if (err)
 		return err;
 

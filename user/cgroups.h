@@ -29,6 +29,9 @@ void cgroups_foreach(const struct cgroups *cg, void (*fn)(uint64_t id, const cha
 int cgroups_foreach_proc(const struct cgroups *cg, uint64_t id,
 			 void (*fn)(uint32_t tgid, void *ctx), void *ctx);
 
+/* The cgroup2 mount point of this process (from /proc/self/mountinfo), or -errno. */
+int cgroups_self_mount(char *out, size_t size);
+
 /* Exposed for tests: the cgroup2 mount point in mountinfo text, or -ENOENT. */
 int cgroups_find_mount(const char *mountinfo_text, char *out, size_t size);
 

@@ -55,8 +55,8 @@ static const struct flag {
 	{ "web.config.file", FLAG_STRING, offsetof(struct options, web_config_file), NULL, "PATH",
 	  "Web config (TLS, authentication, authorization); with it the endpoint is HTTPS." },
 	{ "kubeconfig", FLAG_STRING, offsetof(struct options, kubeconfig), NULL, "PATH",
-	  "kubeconfig for the API server (TokenReview, SubjectAccessReview); default: "
-	  "in-cluster." },
+	  "kubeconfig for the API server (pods, TokenReview, SubjectAccessReview; its "
+	  "server's addresses are peer=\"kube-apiserver\"); default: in-cluster." },
 	{ "web.allow-unauthenticated", FLAG_BOOL, offsetof(struct options, allow_unauthenticated),
 	  NULL, NULL,
 	  "Serve /metrics without authentication on a non-loopback address (logs a warning)." },
@@ -213,12 +213,24 @@ static int setup_web(struct agent *a, const struct options *o, char *err, size_t
 			if (ret)
 				return ret;
 			log_info("API server %s", kube_server(a->kube));
+			a->apiserver = strdup(kube_server(a->kube));
+			if (!a->apiserver)
+				return -ENOMEM;
 		}
+	}
+	/* The net module names the API server's addresses even when nothing else needs
+	 * the API server: a kubeconfig given is read for its server. */
+	if (!a->apiserver && o->kubeconfig) {
+		ret = kubeconfig_load(o->kubeconfig, &conn, err, err_size);
+		if (ret)
+			return ret;
+		a->apiserver = strdup(conn.server);
+		kube_conn_free(&conn);
+		if (!a->apiserver)
+			return -ENOMEM;
 	}
 	if (!o->web_config_file)
 		return 0;
-	if (!a->web)
-		return -ENOMEM;
 	if (!a->web)
 		return -ENOMEM;
 	ret = tls_open(&a->web->tls, err, err_size);
@@ -240,9 +252,11 @@ static void teardown_web(struct agent *a)
 		webconfig_free(a->web);
 		free(a->web);
 	}
+	free(a->apiserver);
 	a->auth = NULL;
 	a->kube = NULL;
 	a->web = NULL;
+	a->apiserver = NULL;
 }
 
 static int run_loop(struct agent *a, const sigset_t *mask)

@@ -20,6 +20,8 @@ struct module_env {
 	int target_gen_fd;			      /* reuse for the shared target_gen map */
 	uint32_t max_slots;			      /* limits.label_sets */
 	const long long *options;		      /* values of the module's options */
+	const struct config *cfg;		      /* targets' names and the like */
+	const char *apiserver; /* the API server's URL (https://host:port), or NULL */
 };
 
 /* Map fill levels that modules report; the agent writes them as one family each. */
@@ -54,6 +56,8 @@ struct module {
 	void (*collect)(void *state, struct collector *c);
 	/* A slot's label set was dropped: reset its counters before the slot is reused. */
 	void (*forget_slot)(void *state, uint32_t slot);
+	/* Once a second from the main loop (may be NULL). */
+	void (*tick)(void *state);
 	/* Detach and free everything; state may be partly initialised. */
 	void (*close)(void *state);
 };

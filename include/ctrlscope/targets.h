@@ -37,7 +37,9 @@ struct cs_slot_key {
 /* Task-local storage: present only on target tasks, so a miss is the non-target path. */
 struct cs_task {
 	__u32 slot;
-	__u32 sys_nr;	    /* syscalls: number of the syscall in flight */
+	__u32 target; /* the config's target the slot belongs to */
+	__u32 sys_nr; /* syscalls: number of the syscall in flight */
+	__u32 pad;
 	__u64 sys_start_ns; /* syscalls: its start, 0 when none is in flight */
 };
 
