@@ -34,7 +34,7 @@ CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recove
 LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 
-MODULES   := targets syscalls
+MODULES   := targets syscalls net
 BPF_OBJS  := $(patsubst %,$(BUILD)/bpf/%.bpf.o,$(MODULES))
 SKELS     := $(patsubst %,$(BUILD)/%.skel.h,$(MODULES))
 LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c))
@@ -167,7 +167,7 @@ demo: deps
 	@examples/demo.sh $(BUILD)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/getppid
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/getppid $(BUILD)/fixtures/netload
 	@bench/run.sh $(BUILD)
 
 $(BUILD)/bench/getppid: bench/getppid.c bench/floor.bpf.c | $(BUILD)/bench

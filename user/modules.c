@@ -2,9 +2,11 @@
 #include "module.h"
 
 extern const struct module syscalls_module;
+extern const struct module net_module;
 
 const struct module *const modules[] = {
 	&syscalls_module,
+	&net_module,
 };
 
 const size_t n_modules = sizeof(modules) / sizeof(modules[0]);

@@ -1,0 +1,599 @@
+/* net module, user side: sizes the maps, tells the kernel the API server's addresses,
+ * attaches the RTT program to the cgroup2 root, and at every scrape brings open
+ * connections' bytes up to date and writes the ctrlscope_tcp_* families. The counting is
+ * in bpf/net.bpf.c. */
+#include <ctrlscope/net.h> /* before the skeleton, which uses its types */
+
+#include "attach.h"
+#include "cgroups.h"
+#include "log.h"
+#include "mapread.h"
+#include "module.h"
+#include "net.skel.h"
+#include "peers.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define MODULE_NAME "net"
+
+enum { OPT_MAX_ENTRIES, OPT_MAX_PEERS };
+
+static const struct cfg_option options[] = {
+	[OPT_MAX_ENTRIES] = { "max_entries", 16, 1 << 20, 4096,
+			      "(label set, peer) pairs measured" },
+	[OPT_MAX_PEERS] = { "max_peers", 1, 1024, 32,
+			    "distinct peers named per target; more are counted as peer=\"other\"" },
+	{ 0 },
+};
+
+static const char *const required_programs[] = { "cs_net_state", NULL };
+
+static const char *const result_names[CS_NET_RESULTS] = {
+	[CS_NET_OK] = "ok",	  [CS_NET_REFUSED] = "refused", [CS_NET_TIMEOUT] = "timeout",
+	[CS_NET_RESET] = "reset", [CS_NET_OTHER] = "other",
+};
+
+struct state {
+	struct net_bpf *skel;
+	const struct config *cfg;
+	uint32_t max_entries;
+	uint32_t max_peer_ids;
+	/* Iterator over targets' files: brings open connections' counts up to date and
+	 * tags the sockets of tasks that became targets. Owned by the attach registry. */
+	struct bpf_link *walk;
+	uint64_t walked_gen; /* target_gen at the last walk */
+	char le_text[CS_HIST_BUCKETS - 1][32];
+	const char *le[CS_HIST_BUCKETS - 1];
+};
+
+struct row {
+	struct cs_net_key key;
+	struct cs_net_stats stats;
+};
+
+struct rows {
+	struct row *items;
+	size_t n;
+	size_t cap;
+	bool failed;
+};
+
+/* --- the API server's addresses ------------------------------------------------------ */
+
+static int add_apiserver(struct state *st, const char *host, uint16_t port, const char *source)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
+	int fd = bpf_map__fd(st->skel->maps.net_apiserver);
+	char text[INET6_ADDRSTRLEN];
+	uint8_t one = 1;
+	int err;
+
+	err = getaddrinfo(host, NULL, &hints, &res);
+	if (err) {
+		log_warn("net: cannot resolve the API server %s (%s): %s; its connections are "
+			 "named by address",
+			 host, source, gai_strerror(err));
+		return -ENOENT;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		struct cs_addr_port key = { .port = port };
+
+		if (ai->ai_family == AF_INET) {
+			const struct sockaddr_in *sin = (const void *)ai->ai_addr;
+
+			key.addr[10] = key.addr[11] = 0xff;
+			memcpy(key.addr + 12, &sin->sin_addr, 4);
+			inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+		} else if (ai->ai_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (const void *)ai->ai_addr;
+
+			memcpy(key.addr, &sin6->sin6_addr, 16);
+			inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
+		} else {
+			continue;
+		}
+		if (bpf_map_update_elem(fd, &key, &one, BPF_ANY))
+			log_warn("net: cannot record API server address %s: %s", text,
+				 strerror(errno));
+		else
+			log_info("net: peer=\"kube-apiserver\" is %s port %u (%s)", text, port,
+				 source);
+	}
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* From the agent's kubeconfig (or in-cluster) server, and from the kubernetes Service
+ * that in-cluster clients reach (KUBERNETES_SERVICE_HOST/PORT). */
+static void set_apiservers(struct state *st, const char *url)
+{
+	const char *env_host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *env_port = getenv("KUBERNETES_SERVICE_PORT");
+	char host[256];
+	uint16_t port;
+
+	if (url) {
+		if (peer_parse_url(url, host, sizeof(host), &port))
+			log_warn("net: cannot read the API server's address from %s", url);
+		else
+			add_apiserver(st, host, port, "kubeconfig");
+	}
+	if (env_host && *env_host) {
+		char *end;
+		long p = env_port ? strtol(env_port, &end, 10) : 443;
+
+		if (env_port && (*end || p < 1 || p > 65535))
+			log_warn("net: KUBERNETES_SERVICE_PORT=%s is not a port", env_port);
+		else
+			add_apiserver(st, env_host, (uint16_t)p, "KUBERNETES_SERVICE_HOST");
+	}
+}
+
+/* --- lifecycle ---------------------------------------------------------------------- */
+
+static int net_open(const struct module_env *env, void **out)
+{
+	struct state *st = calloc(1, sizeof(*st));
+	uint32_t max_peers;
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	*out = st;
+	for (int i = 0; i < CS_HIST_BUCKETS - 1; i++) {
+		expo_format_pow2_ns(st->le_text[i], sizeof(st->le_text[i]),
+				    (unsigned int)(CS_HIST_MIN_EXP + i));
+		st->le[i] = st->le_text[i];
+	}
+	st->cfg = env->cfg;
+	st->max_entries = (uint32_t)env->options[OPT_MAX_ENTRIES];
+	max_peers = (uint32_t)env->options[OPT_MAX_PEERS];
+	/* Every target can fill its cap; ids lost to insert races need a little more. */
+	st->max_peer_ids = CS_PEER_FIRST + CS_MAX_TARGETS * max_peers + 64;
+	st->skel = net_bpf__open_opts(env->open_opts);
+	if (!st->skel)
+		return -errno;
+	st->skel->rodata->max_peers = max_peers;
+	st->skel->rodata->max_peer_ids = st->max_peer_ids;
+	bpf_map__set_max_entries(st->skel->maps.net_stats, st->max_entries);
+	bpf_map__set_max_entries(st->skel->maps.net_peer_ids, st->max_peer_ids);
+	bpf_map__set_max_entries(st->skel->maps.net_peer_keys, st->max_peer_ids);
+	/* Attached by hand below: a cgroup and iterators. */
+	bpf_program__set_autoattach(st->skel->progs.cs_net_sockops, false);
+	bpf_program__set_autoattach(st->skel->progs.cs_net_walk, false);
+	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
+	if (!err)
+		err = bpf_map__reuse_fd(st->skel->maps.target_gen, env->target_gen_fd);
+	if (!err)
+		err = net_bpf__load(st->skel);
+	if (err)
+		return err;
+	set_apiservers(st, env->apiserver);
+	return 0;
+}
+
+/* RTT samples need the sock_ops program on the cgroup2 root, so that every socket is
+ * under it. Without it the module still counts everything else. */
+static void attach_sockops(struct state *st)
+{
+	struct bpf_program *prog = st->skel->progs.cs_net_sockops;
+	struct bpf_link *link = NULL;
+	char mount[4096];
+	int fd, err;
+
+	err = cgroups_self_mount(mount, sizeof(mount));
+	if (!err) {
+		fd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			err = -errno;
+		} else {
+			link = bpf_program__attach_cgroup(prog, fd);
+			err = link ? 0 : -errno;
+			close(fd);
+		}
+	}
+	if (err)
+		log_warn("net: no RTT samples: cannot attach %s to the cgroup2 root: %s",
+			 bpf_program__name(prog), strerror(-err));
+	if (attach_record(MODULE_NAME, prog, link, err))
+		bpf_link__destroy(link);
+}
+
+static struct bpf_link *attach_iter(struct bpf_program *prog)
+{
+	struct bpf_link *link;
+	int err;
+
+	link = bpf_program__attach_iter(prog, NULL);
+	err = link ? 0 : -errno;
+	if (err)
+		log_warn("net: cannot attach iterator %s: %s", bpf_program__name(prog),
+			 strerror(-err));
+	/* The registry owns the link (attach_detach_module destroys it). */
+	if (attach_record(MODULE_NAME, prog, link, err)) {
+		bpf_link__destroy(link);
+		return NULL;
+	}
+	return link;
+}
+
+static int net_attach(void *state)
+{
+	struct state *st = state;
+	bool ok;
+
+	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
+	attach_sockops(st);
+	st->walk = attach_iter(st->skel->progs.cs_net_walk);
+	/* Without the walk, open connections would count only at close. */
+	return ok && st->walk ? 0 : -ENOTSUP;
+}
+
+static int run_iter(struct bpf_link *link)
+{
+	char sink[64];
+	ssize_t n;
+	int fd;
+
+	if (!link)
+		return -ENOENT;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, sink, sizeof(sink))) > 0)
+		;
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+static void walk(struct state *st)
+{
+	uint32_t zero = 0;
+	uint64_t gen = 0;
+	int err;
+
+	bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.target_gen), &zero, &gen);
+	err = run_iter(st->walk);
+	if (err)
+		log_warn("net: cannot walk the sockets of targets: %s", strerror(-err));
+	st->walked_gen = gen;
+}
+
+/* Sockets of tasks that became targets (the agent started, a process matched a
+ * selector) are tagged within a second, not only at the next scrape: what they send
+ * until then is not counted. */
+static void net_tick(void *state)
+{
+	struct state *st = state;
+	uint32_t zero = 0;
+	uint64_t gen;
+
+	if (!bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.target_gen), &zero, &gen) &&
+	    gen != st->walked_gen)
+		walk(st);
+}
+
+/* --- collection ---------------------------------------------------------------------- */
+
+static void add_row(const void *key, const uint64_t *sum, void *ctx)
+{
+	struct rows *r = ctx;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct row *items = realloc(r->items, cap * sizeof(*items));
+
+		if (!items) {
+			r->failed = true;
+			return;
+		}
+		r->items = items;
+		r->cap = cap;
+	}
+	memcpy(&r->items[r->n].key, key, sizeof(struct cs_net_key));
+	memcpy(&r->items[r->n].stats, sum, sizeof(struct cs_net_stats));
+	r->n++;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct cs_net_key *x = &((const struct row *)a)->key;
+	const struct cs_net_key *y = &((const struct row *)b)->key;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	return x->peer < y->peer ? -1 : x->peer > y->peer;
+}
+
+/* Sum adjacent rows with equal keys (sorted rows of aliased slots). */
+static void merge(struct rows *r)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < r->n; i++) {
+		if (out && !cmp_row(&r->items[out - 1], &r->items[i])) {
+			uint64_t *dst = (uint64_t *)&r->items[out - 1].stats;
+			const uint64_t *src = (const uint64_t *)&r->items[i].stats;
+
+			for (size_t k = 0; k < sizeof(struct cs_net_stats) / 8; k++)
+				dst[k] += src[k];
+			continue;
+		}
+		r->items[out++] = r->items[i];
+	}
+	r->n = out;
+}
+
+struct peer_names {
+	struct cs_peer_key *keys; /* index: id - CS_PEER_FIRST */
+	uint32_t n;
+	char buf[PEER_LABEL_MAX];
+};
+
+static int read_peers(struct state *st, struct peer_names *p)
+{
+	uint32_t next = __atomic_load_n(&st->skel->data->next_peer, __ATOMIC_ACQUIRE);
+
+	if (next > st->max_peer_ids)
+		next = st->max_peer_ids;
+	p->n = next > CS_PEER_FIRST ? next - CS_PEER_FIRST : 0;
+	p->keys = calloc(p->n ? p->n : 1, sizeof(*p->keys));
+	if (!p->keys)
+		return -ENOMEM;
+	if (!p->n)
+		return 0;
+	return mapread_array(bpf_map__fd(st->skel->maps.net_peer_keys), CS_PEER_FIRST, p->n,
+			     sizeof(*p->keys), 0, p->keys);
+}
+
+/* The peer label of id, or NULL for an id not (yet) known. */
+static const char *peer_name(struct peer_names *p, uint32_t id)
+{
+	if (id == CS_PEER_OTHER)
+		return "other";
+	if (id == CS_PEER_APISERVER)
+		return "kube-apiserver";
+	if (id < CS_PEER_FIRST || id - CS_PEER_FIRST >= p->n ||
+	    p->keys[id - CS_PEER_FIRST].target == CS_PEER_UNUSED)
+		return NULL;
+	peer_format(&p->keys[id - CS_PEER_FIRST], p->buf, sizeof(p->buf));
+	return p->buf;
+}
+
+/* Labels of a row: the slot's, then peer. 0 when the row cannot be named. */
+static size_t row_labels(struct collector *c, struct peer_names *p, const struct row *row,
+			 struct label *labels)
+{
+	size_t n = slot_labels(c->slots, row->key.slot, labels);
+	const char *peer = n ? peer_name(p, row->key.peer) : NULL;
+
+	if (!peer)
+		return 0;
+	labels[n++] = (struct label){ "peer", peer };
+	return n;
+}
+
+static uint64_t hist_count(const uint64_t *buckets)
+{
+	uint64_t n = 0;
+
+	for (int b = 0; b < CS_HIST_BUCKETS; b++)
+		n += buckets[b];
+	return n;
+}
+
+enum field {
+	F_SENT,
+	F_RECEIVED,
+	F_RETRANS,
+	F_OPEN,
+};
+
+static void write_simple(struct collector *c, struct peer_names *p, const struct rows *r,
+			 const char *name, const char *type, const char *help, enum field f)
+{
+	struct label labels[SLOT_MAX_LABELS + 1];
+
+	expo_family(c->e, name, type, help);
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cs_net_stats *s = &r->items[i].stats;
+		size_t n = row_labels(c, p, &r->items[i], labels);
+		uint64_t v;
+
+		if (!n)
+			continue;
+		switch (f) {
+		case F_SENT:
+			v = s->sent;
+			break;
+		case F_RECEIVED:
+			v = s->received;
+			break;
+		case F_RETRANS:
+			v = s->retrans;
+			break;
+		default:
+			v = s->open > 0 ? (uint64_t)s->open : 0;
+			break;
+		}
+		expo_u64(c->e, labels, n, v);
+	}
+}
+
+static void write_connects(struct collector *c, struct peer_names *p, const struct rows *r)
+{
+	struct label labels[SLOT_MAX_LABELS + 2];
+
+	expo_family(c->e, "ctrlscope_tcp_connects_total", "counter",
+		    "TCP connections a target opened (outbound, by how the connect ended) or "
+		    "accepted (inbound, result=\"ok\").");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cs_net_stats *s = &r->items[i].stats;
+		uint64_t any = 0;
+		size_t n;
+
+		for (int k = 0; k < CS_NET_RESULTS; k++)
+			any += s->connects[k];
+		n = any ? row_labels(c, p, &r->items[i], labels) : 0;
+		if (!n)
+			continue;
+		for (int k = 0; k < CS_NET_RESULTS; k++) {
+			labels[n] = (struct label){ "result", result_names[k] };
+			expo_u64(c->e, labels, n + 1, s->connects[k]);
+		}
+	}
+}
+
+static void write_resets(struct collector *c, struct peer_names *p, const struct rows *r)
+{
+	struct label labels[SLOT_MAX_LABELS + 2];
+
+	expo_family(c->e, "ctrlscope_tcp_resets_total", "counter",
+		    "TCP resets on a target's connections, sent by it or received from the peer.");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cs_net_stats *s = &r->items[i].stats;
+		size_t n = row_labels(c, p, &r->items[i], labels);
+
+		if (!n)
+			continue;
+		labels[n] = (struct label){ "direction", "received" };
+		expo_u64(c->e, labels, n + 1, s->resets_received);
+		labels[n] = (struct label){ "direction", "sent" };
+		expo_u64(c->e, labels, n + 1, s->resets_sent);
+	}
+}
+
+static void write_hist(struct collector *c, struct state *st, struct peer_names *p,
+		       const struct rows *r, bool rtt)
+{
+	struct label labels[SLOT_MAX_LABELS + 1];
+
+	if (rtt)
+		expo_family(c->e, "ctrlscope_tcp_rtt_seconds", "histogram",
+			    "Round-trip time samples of a target's TCP connections.");
+	else
+		expo_family(c->e, "ctrlscope_tcp_connect_duration_seconds", "histogram",
+			    "Time from SYN to established of a target's successful outbound "
+			    "connects.");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct cs_net_stats *s = &r->items[i].stats;
+		const uint64_t *b = (const uint64_t *)(rtt ? s->rtt_buckets : s->connect_buckets);
+		uint64_t sum = rtt ? s->rtt_sum_ns : s->connect_sum_ns;
+		struct expo_hist h = { st->le, b, CS_HIST_BUCKETS, (double)sum / 1e9 };
+		size_t n = hist_count(b) ? row_labels(c, p, &r->items[i], labels) : 0;
+
+		if (n)
+			expo_histogram(c->e, labels, n, &h);
+	}
+}
+
+static void write_overflows(struct collector *c, struct state *st)
+{
+	struct label l = { "target", NULL };
+
+	expo_family(c->e, "ctrlscope_tcp_peer_overflows_total", "counter",
+		    "Connections counted under peer=\"other\" because their target already had "
+		    "modules.net.max_peers peers.");
+	for (size_t t = 0; t < st->cfg->n_targets && t < CS_MAX_TARGETS; t++) {
+		l.value = st->cfg->targets[t].name;
+		expo_u64(c->e, &l, 1,
+			 __atomic_load_n(&st->skel->bss->peer_overflow[t], __ATOMIC_RELAXED));
+	}
+}
+
+static void net_collect(void *state, struct collector *c)
+{
+	struct state *st = state;
+	struct rows rows = { 0 };
+	struct peer_names peers = { 0 };
+	int err, n;
+
+	walk(st);
+	n = mapread_u64s(bpf_map__fd(st->skel->maps.net_stats), sizeof(struct cs_net_key),
+			 sizeof(struct cs_net_stats) / 8, 0, add_row, &rows);
+	err = n < 0 ? n : rows.failed ? -ENOMEM : 0;
+	if (!err)
+		err = read_peers(st, &peers);
+	if (err) {
+		log_warn("net: cannot read the maps: %s", strerror(-err));
+		c->failed = true;
+		goto out;
+	}
+	for (size_t i = 0; i < rows.n; i++)
+		rows.items[i].key.slot = slot_alias(c->slots, rows.items[i].key.slot);
+	if (rows.n) {
+		qsort(rows.items, rows.n, sizeof(*rows.items), cmp_row);
+		merge(&rows);
+	}
+	write_connects(c, &peers, &rows);
+	write_hist(c, st, &peers, &rows, false);
+	write_simple(c, &peers, &rows, "ctrlscope_tcp_sent_bytes_total", "counter",
+		     "TCP payload bytes a target sent (retransmissions not counted again).",
+		     F_SENT);
+	write_simple(c, &peers, &rows, "ctrlscope_tcp_received_bytes_total", "counter",
+		     "TCP payload bytes a target received.", F_RECEIVED);
+	write_simple(c, &peers, &rows, "ctrlscope_tcp_retransmits_total", "counter",
+		     "TCP segments a target's connections retransmitted.", F_RETRANS);
+	write_resets(c, &peers, &rows);
+	write_hist(c, st, &peers, &rows, true);
+	write_simple(c, &peers, &rows, "ctrlscope_tcp_open_connections", "gauge",
+		     "Established TCP connections of a target now open.", F_OPEN);
+	write_overflows(c, st);
+	collector_report_map(c, "net_stats", (uint64_t)n, st->max_entries,
+			     __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
+	collector_report_map(c, "net_peer_ids", peers.n, st->max_peer_ids,
+			     __atomic_load_n(&st->skel->bss->peers_full, __ATOMIC_RELAXED));
+out:
+	free(rows.items);
+	free(peers.keys);
+}
+
+/* The slot's series are gone: drop its rows. Its sockets, if any outlive it, find no
+ * row to decrement and start new rows for whatever they still count. */
+static void net_forget_slot(void *state, uint32_t slot)
+{
+	struct state *st = state;
+	int fd = bpf_map__fd(st->skel->maps.net_stats);
+	struct cs_net_key key, next, *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		if (key.slot == slot) {
+			bpf_map_delete_elem(fd, &key);
+			prev = NULL; /* start over: the walk's position was the deleted key */
+			continue;
+		}
+		prev = &key;
+	}
+}
+
+static void net_close(void *state)
+{
+	struct state *st = state;
+
+	if (!st)
+		return;
+	attach_detach_module(MODULE_NAME); /* destroys the iterator links too */
+	net_bpf__destroy(st->skel);
+	free(st);
+}
+
+const struct module net_module = {
+	.name = MODULE_NAME,
+	.options = options,
+	.open = net_open,
+	.attach = net_attach,
+	.collect = net_collect,
+	.forget_slot = net_forget_slot,
+	.tick = net_tick,
+	.close = net_close,
+};
