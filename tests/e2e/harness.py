@@ -185,36 +185,51 @@ class Agent:
 
 
 class Fixture:
-    """tests/fixtures/sysload: prints "ready <pid>", waits for go, makes its calls."""
+    """A fixture (tests/fixtures/sysload, netload): prints "ready <pid> [<port>]", waits for
+    go, does its work, prints "done [<results>]", and exits when its stdin closes."""
 
-    def __init__(self, args, cgroups=None, cgroup=None):
+    def __init__(self, args, cgroups=None, cgroup=None, binary="sysload", netns=None):
         procs = cgroups.procs_file(cgroup) if cgroup else None
 
-        def enter_cgroup():
+        def setup():
             if procs:
                 with open(procs, "w") as f:
                     f.write("0\n")
+            if netns:
+                netns.enter()
 
-        self.proc = subprocess.Popen([os.path.join(BUILD, "fixtures", "sysload")] + list(args),
+        self.proc = subprocess.Popen([os.path.join(BUILD, "fixtures", binary)] + list(args),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     preexec_fn=enter_cgroup)
+                                     preexec_fn=setup)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("ready "):
             self.proc.kill()
+            self.proc.wait()
             raise AssertionError("fixture did not start: %r" % line)
-        self.pid = int(line.split()[1])
+        words = line.split()
+        self.pid = int(words[1])
+        self.port = int(words[2]) if len(words) > 2 else None
 
     def go(self):
         self.proc.stdin.write(b"g")
         self.proc.stdin.flush()
 
-    def wait_done(self, timeout=60):
-        deadline = time.time() + timeout
+    def read_done(self):
+        """Wait for "done"; returns the words after it. The fixture keeps running."""
         line = self.proc.stdout.readline().decode()
-        assert line == "done\n", "fixture said %r" % line
+        assert line.startswith("done"), "fixture said %r" % line
+        return line.split()[1:]
+
+    def wait_done(self, timeout=60, words=None):
+        """Wait for "done" (unless read_done got it), let the fixture exit; returns the
+        words after "done"."""
+        deadline = time.time() + timeout
+        if words is None:
+            words = self.read_done()
         self.proc.stdin.close()
         self.proc.wait(max(1, deadline - time.time()))
         assert self.proc.returncode == 0, "fixture exited with %d" % self.proc.returncode
+        return words
 
     def kill(self):
         if self.proc.poll() is None:
@@ -313,6 +328,7 @@ class Scene:
         self.agents = []
         self.fixtures = []
         self.apis = []
+        self.namespaces = []
 
     def __enter__(self):
         return self
@@ -334,10 +350,15 @@ class Scene:
         self.apis.append(api)
         return api
 
-    def fixture(self, args, cgroup=None):
-        f = Fixture(args, self.cgroups, cgroup)
+    def fixture(self, args, cgroup=None, binary="sysload", netns=None):
+        f = Fixture(args, self.cgroups, cgroup, binary, netns)
         self.fixtures.append(f)
         return f
+
+    def netns(self, name):
+        ns = NetNS(name)
+        self.namespaces.append(ns)
+        return ns
 
     def __exit__(self, *exc):
         for f in self.fixtures:
@@ -349,7 +370,61 @@ class Scene:
                 a.stop()
         if self.cgroups:
             self.cgroups.cleanup()
+        for ns in self.namespaces:
+            ns.delete()
         return False
+
+
+def _run(*cmd, stdin=None):
+    p = subprocess.run(list(cmd), input=stdin.encode() if stdin else None,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    if p.returncode:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), p.returncode,
+                                                     p.stdout.decode()))
+    return p.stdout.decode()
+
+
+class NetNS:
+    """A network namespace of the test's own (ip netns), its loopback up. Traffic of the
+    tests stays inside such namespaces: to their loopback or to addresses the test gives
+    their veth ends."""
+
+    def __init__(self, name):
+        self.name = "%s-%d" % (name, os.getpid())
+        _run("ip", "netns", "add", self.name)
+        self.ip("link", "set", "lo", "up")
+
+    def ip(self, *args):
+        return _run("ip", "-n", self.name, *args)
+
+    def nft(self, ruleset):
+        """Load an nftables ruleset into this namespace (nft -f -)."""
+        return _run("ip", "netns", "exec", self.name, "nft", "-f", "-", stdin=ruleset)
+
+    def enter(self):
+        """setns(2) into this namespace (in a child, before exec)."""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open("/run/netns/" + self.name, os.O_RDONLY)
+        if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
+            raise OSError(ctypes.get_errno(), "setns")
+        os.close(fd)
+
+    def delete(self):
+        subprocess.run(["ip", "netns", "del", self.name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=30)
+
+
+def veth(a, b, v4=("10.231.0.1", "10.231.0.2"), v6=("fd00:c5::1", "fd00:c5::2")):
+    """A veth pair between namespaces a and b with the given addresses (/24, /64)."""
+    ends = ("csa%d" % (os.getpid() % 100000), "csb%d" % (os.getpid() % 100000))
+    _run("ip", "link", "add", ends[0], "netns", a.name, "type", "veth", "peer", "name", ends[1],
+         "netns", b.name)
+    for ns, end, four, six in ((a, ends[0], v4[0], v6[0]), (b, ends[1], v4[1], v6[1])):
+        ns.ip("addr", "add", four + "/24", "dev", end)
+        ns.ip("addr", "add", six + "/64", "dev", end, "nodad")
+        ns.ip("link", "set", end, "up")
+    return ends
 
 
 class PKI:
