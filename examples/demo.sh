@@ -60,6 +60,11 @@ echo "== Latency histogram of openat (seconds, cumulative) =="
 curl -fsS "$url" | grep -E '^ctrlscope_syscall_duration_seconds_(bucket|sum|count)\{target="demo",comm="demo-workload",syscall="openat"' |
 	grep -E 'le="0.0000(04096|16384|65536)"|le="\+Inf"|_sum|_count' || true
 echo
+echo "== TCP: the workload calls its own server on 127.0.0.1 (outbound ip:port, inbound :port) =="
+curl -fsS "$url" | grep -E '^ctrlscope_tcp_(connects_total|sent_bytes_total|received_bytes_total|open_connections)\{target="demo"' |
+	grep -v 'result="\(refused\|timeout\|reset\|other\)"' || true
+curl -fsS "$url" | grep -E '^ctrlscope_tcp_rtt_seconds_(sum|count)\{target="demo"' || true
+echo
 echo "== The agent's own health =="
 curl -fsS "$url" | grep -E '^ctrlscope_(build_info|module_up|program_attached|target_processes)' || true
 
