@@ -280,14 +280,18 @@ static __always_inline int connect_result(const struct sock *sk)
 	}
 }
 
-/* A target task starts a connect or a listen: tag the socket. */
+/* A task starts a connect or a listen: tag the socket if the task is a target. A socket
+ * tagged for an earlier connection and now reused by another task loses its tag. */
 static __always_inline void tag(const struct sock *sk, int newstate)
 {
 	struct cs_task *task = cs_current_task_state();
 	struct cs_net_sock *s;
 
-	if (!task)
+	if (!task) {
+		if (sk->sk_bpf_storage)
+			bpf_sk_storage_delete(&net_socks, (struct sock *)sk);
 		return;
+	}
 	s = bpf_sk_storage_get(&net_socks, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!s)
 		return;
@@ -428,10 +432,11 @@ int cs_net_sockops(struct bpf_sock_ops *ops)
 		s = bpf_sk_storage_get(&net_socks, sk, 0, 0);
 		if (!s || (s->flags & CS_NET_LISTENER))
 			return 1;
-		/* args[0] is the sample (Linux 6.12+); older kernels pass nothing and the
-		 * smoothed RTT (srtt_us holds 8 times it) stands in. */
+		/* args[0] is the sample in microseconds (Linux 6.12+); older kernels pass
+		 * nothing and the smoothed RTT (srtt_us holds 8 times it) stands in. A
+		 * negative sample (none) arrives as a large u32. */
 		rtt_us = ops->args[0];
-		if (!rtt_us || rtt_us > 0xffffffffULL)
+		if (!rtt_us || rtt_us >= 0x80000000ULL)
 			rtt_us = ops->srtt_us >> 3;
 		if (!rtt_us)
 			return 1;

@@ -224,28 +224,42 @@ def test_more_peers_than_the_cap_go_to_other():
         assert m[key("ctrlscope_tcp_peer_overflows_total", target="srv")] == 0
 
 
-def test_connection_open_before_the_agent_counts_from_then_on_and_while_open():
-    """Bytes of a connection the agent finds open are counted from then on, at each scrape
-    while it stays open, and not again when it closes."""
+def test_connections_and_listener_open_before_the_agent():
+    """A connection the agent finds open is counted from then on, at each scrape while it
+    stays open, and not again when it closes; a listener it finds passes its tag on to
+    the connections it accepts afterwards."""
     B1, B2 = 77777, 88888
     with Scene() as s:
         a, b = s.netns("csnet-a"), s.netns("csnet-b")
         veth(a, b, (A4, B4), (A6, B6))
-        cli_cg, other = s.cgroup("cli"), s.cgroup("other")
-        srv = s.fixture(["--name", "netsrv", "server", B4, "8447", "--recv", str(B1),
-                         "--send", str(B2)], other, "netload", b)
+        cli_cg, srv_cg = s.cgroup("cli"), s.cgroup("srv")
+        srv = s.fixture(["--name", "netsrv", "server", B4, "8447", "--accepts", "2",
+                         "--recv", str(B1), "--send", str(B2)], srv_cg, "netload", b)
         srv.go()  # accepting
-        cli = s.fixture(["--name", "netcli", "client", B4, "8447", "--early", "--hold",
-                         "--send", str(B1), "--recv", str(B2)], cli_cg, "netload", a)
-        agent = s.agent(config() % (cli_cg, s.cgroup("srv")))
+        early = s.fixture(["--name", "netcli", "client", B4, "8447", "--early", "--hold",
+                           "--send", str(B1), "--recv", str(B2)], cli_cg, "netload", a)
+        agent = s.agent(config() % (cli_cg, srv_cg))
         agent.wait_for("ctrlscope_target_processes", 1, target="cli")
         got, _ = wait_stats(agent, "cli", "netcli", B4 + ":8447", open=1)
         assert got["ok"] == 0 and got["sent"] == 0, got
-        cli.go()
-        words = cli.read_done()
+        # The server's side of it is inbound: its port is the lower one.
+        wait_stats(agent, "srv", "netsrv", ":8447", open=1, ok=0, received=0)
+
+        early.go()
+        words = early.read_done()
         assert words == ["ok"], words
         wait_stats(agent, "cli", "netcli", B4 + ":8447", open=1, sent=B1, received=B2)
-        assert cli.wait_done(words=words) == ["ok"]
-        assert srv.wait_done() == ["ok"]
+        assert early.wait_done(words=words) == ["ok"]
         got, _ = wait_stats(agent, "cli", "netcli", B4 + ":8447", open=0)
         assert (got["sent"], got["received"]) == (B1, B2), got
+
+        late = s.fixture(["--name", "netcli", "client", B4, "8447", "--send", str(B1),
+                          "--recv", str(B2)], cli_cg, "netload", a)
+        agent.wait_for("ctrlscope_target_processes", 1, target="cli")
+        late.go()
+        assert late.wait_done() == ["ok"]
+        assert srv.wait_done() == ["ok", "ok"]
+        got, _ = wait_stats(agent, "cli", "netcli", B4 + ":8447", open=0, ok=1,
+                            sent=2 * B1, received=2 * B2)
+        got, _ = wait_stats(agent, "srv", "netsrv", ":8447", open=0, ok=1,
+                            sent=2 * B2, received=2 * B1)
