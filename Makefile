@@ -116,14 +116,27 @@ $(BUILD)/fixtures/fakeapi: $(wildcard tests/fixtures/fakeapi/*.go) tests/fixture
 	cd tests/fixtures/fakeapi && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
 		$(GO) build -o $(abspath $@) .
 
-# libFuzzer targets are built with clang and ASan whatever SANITIZE says.
+# libFuzzer targets are built with clang and ASan whatever SANITIZE says. The daemon's
+# sources are compiled once for all of them (instrumented, without libFuzzer's main).
 FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
-	       -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRCS) $(SKELS) $(GEN)/syscall_table.c | $(BUILD)/fuzz
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRCS) $(GEN)/syscall_table.c $(LDLIBS)
+	       -fsanitize=address,undefined
+FUZZ_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS)) $(BUILD)/fuzz/obj/syscall_table.o
+FUZZ_LIB  := $(BUILD)/fuzz/libctrlscope-fuzz.a
+
+$(BUILD)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h) $(SKELS) | $(BUILD)/fuzz/obj
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/obj/syscall_table.o: $(GEN)/syscall_table.c | $(BUILD)/fuzz/obj
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB) | $(BUILD)/fuzz
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
 
 $(BUILD)/bpf $(BUILD)/obj $(GEN) $(BUILD)/fixtures $(BUILD)/tests/unit $(BUILD)/tests/bpf \
-$(BUILD)/fuzz $(BUILD)/results:
+$(BUILD)/fuzz $(BUILD)/fuzz/obj $(BUILD)/results:
 	@mkdir -p $@
 
 -include $(wildcard $(BUILD)/obj/*.d)
