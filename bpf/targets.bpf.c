@@ -140,8 +140,14 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	state = bpf_task_storage_get(&task_state, task, 0, 0);
 	if (state && state->slot == slot)
 		return;
-	if (!state)
+	if (!state) {
 		state = bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (state) {
+			state->cpu_done_ns = task->se.sum_exec_runtime;
+			state->nvcsw_done = task->nvcsw;
+			state->nivcsw_done = task->nivcsw;
+		}
+	}
 	if (state) {
 		state->slot = slot;
 		state->target = key.target;

@@ -41,6 +41,13 @@ struct cs_task {
 	__u32 sys_nr; /* syscalls: number of the syscall in flight */
 	__u32 pad;
 	__u64 sys_start_ns; /* syscalls: its start, 0 when none is in flight */
+	/* sched: the task's own counters (se.sum_exec_runtime, nvcsw, nivcsw) already
+	 * counted; set to their values when the task becomes a target, so that a process
+	 * found running counts from then on. */
+	__u64 cpu_done_ns;
+	__u64 nvcsw_done;
+	__u64 nivcsw_done;
+	__u64 queued_ns; /* sched: when it became runnable and waits for a CPU, else 0 */
 };
 
 enum cs_event_type {

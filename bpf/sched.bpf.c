@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sched module: per target, on-CPU time, context switches by kind and the run-queue wait
+ * histogram.
+ *
+ * Cost model: sched_switch runs on every context switch of the node, sched_wakeup on
+ * every wakeup. A non-target leaves after testing its task's storage pointer (no helper
+ * call for tasks that carry no local storage at all). On-CPU time and switch counts cost
+ * nothing per switch: they are the kernel's own per-task counters, claimed when a thread
+ * exits and by the cs_sched_walk iterator at every scrape. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "maps.bpf.h"
+#include <ctrlscope/sched.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define TASK_RUNNING 0x0000
+#define TASK_DEAD    0x0080
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1); /* label sets */
+	__type(key, __u32);
+	__type(value, struct cs_sched_stats);
+} sched_stats SEC(".maps");
+
+static __always_inline struct cs_task *state_of(struct task_struct *task)
+{
+	if (!task->bpf_storage)
+		return NULL;
+	return bpf_task_storage_get(&task_state, task, 0, 0);
+}
+
+/* How much of now is not yet counted, claiming it (the iterator may race an exit). */
+static __always_inline __u64 claim(__u64 *done, __u64 now)
+{
+	for (int i = 0; i < 4; i++) {
+		__u64 old = *(volatile __u64 *)done;
+
+		if (now <= old)
+			return 0;
+		if (__sync_val_compare_and_swap(done, old, now) == old)
+			return now - old;
+	}
+	return 0;
+}
+
+/* Add the task's CPU time and switches not counted yet to its label set. */
+static __always_inline void account(struct task_struct *task, struct cs_task *ts)
+{
+	__u32 slot = ts->slot;
+	struct cs_sched_stats *st = bpf_map_lookup_elem(&sched_stats, &slot);
+	__u64 cpu, vol, invol;
+
+	cpu = claim(&ts->cpu_done_ns, task->se.sum_exec_runtime);
+	vol = claim(&ts->nvcsw_done, task->nvcsw);
+	invol = claim(&ts->nivcsw_done, task->nivcsw);
+	if (!st)
+		return;	   /* a slot beyond the label sets the map was sized for */
+	st->cpu_ns += cpu; /* per-CPU value */
+	st->voluntary += vol;
+	st->involuntary += invol;
+}
+
+static __always_inline void queued(struct task_struct *p)
+{
+	struct cs_task *ts = state_of(p);
+
+	if (ts)
+		ts->queued_ns = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(cs_sched_wakeup, struct task_struct *p)
+{
+	queued(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(cs_sched_wakeup_new, struct task_struct *p)
+{
+	queued(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(cs_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct cs_sched_stats *st;
+	struct cs_task *ts;
+	__u64 now = 0, wait;
+	__u32 slot, b;
+
+	ts = state_of(prev);
+	if (ts) {
+		if (prev_state & TASK_DEAD) {
+			account(prev, ts); /* its last switch: the counters are final */
+		} else if (preempt || prev_state == TASK_RUNNING) {
+			/* Still runnable: it waits on the run queue from now. */
+			now = bpf_ktime_get_ns();
+			ts->queued_ns = now;
+		} else {
+			ts->queued_ns = 0; /* sleeping: its wakeup starts the wait */
+		}
+	}
+	ts = state_of(next);
+	if (!ts || !ts->queued_ns)
+		return 0;
+	if (!now)
+		now = bpf_ktime_get_ns();
+	wait = now - ts->queued_ns;
+	ts->queued_ns = 0;
+	slot = ts->slot;
+	st = bpf_map_lookup_elem(&sched_stats, &slot);
+	if (!st)
+		return 0;
+	b = cs_hist_bucket(wait);
+	if (b < CS_HIST_BUCKETS)
+		st->wait_buckets[b] += 1;
+	st->wait_sum_ns += wait;
+	return 0;
+}
+
+/* Scrape time: every target thread's CPU time and switches up to now. */
+SEC("iter/task")
+int cs_sched_walk(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct cs_task *ts;
+
+	if (!task || !task->bpf_storage)
+		return 0;
+	ts = bpf_task_storage_get(&task_state, task, 0, 0);
+	if (ts)
+		account(task, ts);
+	return 0;
+}
