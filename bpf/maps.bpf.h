@@ -79,6 +79,22 @@ static __always_inline struct cs_task *cs_current_task_state_memo(void *memo, __
 	return state;
 }
 
+/* How much of now, a reading of a monotonic kernel counter, is not yet counted, claiming
+ * it: *done moves to now. A close path and a scrape-time iterator may claim the same
+ * counter at once on two CPUs; each unit is counted once. */
+static __always_inline __u64 cs_claim(__u64 *done, __u64 now)
+{
+	for (int i = 0; i < 4; i++) {
+		__u64 old = *(volatile __u64 *)done;
+
+		if (now <= old)
+			return 0;
+		if (__sync_val_compare_and_swap(done, old, now) == old)
+			return now - old;
+	}
+	return 0; /* lost four races in a row: the winners counted it */
+}
+
 /* Lookup, and insert a zeroed value on a miss: the hot path never updates an existing
  * element. A full map is counted in *full instead of being silently ignored. */
 static __always_inline void *cs_lookup_or_init(void *map, const void *key, const void *zero,

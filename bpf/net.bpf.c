@@ -185,20 +185,6 @@ static __always_inline struct cs_net_stats *stats_of(__u32 slot, __u32 peer)
 	return cs_lookup_or_init(&net_stats, &key, &zero_stats, &stats_full);
 }
 
-/* How much of now is not yet counted, claiming it: *done moves to now. */
-static __always_inline __u64 claim(__u64 *done, __u64 now)
-{
-	for (int i = 0; i < 4; i++) {
-		__u64 old = *(volatile __u64 *)done;
-
-		if (now <= old)
-			return 0;
-		if (__sync_val_compare_and_swap(done, old, now) == old)
-			return now - old;
-	}
-	return 0; /* lost four races in a row: the winners counted it */
-}
-
 /* Payload counters of a socket: bytes_sent counts retransmitted bytes again, and
  * bytes_received counts a received FIN (SOCK_DONE) as one byte. */
 static __always_inline __u64 sent_of(const struct tcp_sock *tp)
@@ -224,9 +210,9 @@ static __always_inline void account(const struct sock *sk, struct cs_net_sock *s
 
 	if (!tp)
 		return;
-	sent = claim(&s->sent, sent_of(tp));
-	received = claim(&s->received, received_of(sk, tp));
-	retrans = claim(&s->retrans, tp->total_retrans);
+	sent = cs_claim(&s->sent, sent_of(tp));
+	received = cs_claim(&s->received, received_of(sk, tp));
+	retrans = cs_claim(&s->retrans, tp->total_retrans);
 	if (!sent && !received && !retrans)
 		return;
 	st = stats_of(s->slot, s->peer);

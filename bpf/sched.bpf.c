@@ -32,20 +32,6 @@ static __always_inline struct cs_task *state_of(struct task_struct *task)
 	return bpf_task_storage_get(&task_state, task, 0, 0);
 }
 
-/* How much of now is not yet counted, claiming it (the iterator may race an exit). */
-static __always_inline __u64 claim(__u64 *done, __u64 now)
-{
-	for (int i = 0; i < 4; i++) {
-		__u64 old = *(volatile __u64 *)done;
-
-		if (now <= old)
-			return 0;
-		if (__sync_val_compare_and_swap(done, old, now) == old)
-			return now - old;
-	}
-	return 0;
-}
-
 /* Add the task's CPU time and switches not counted yet to its label set. */
 static __always_inline void account(struct task_struct *task, struct cs_task *ts)
 {
@@ -53,9 +39,9 @@ static __always_inline void account(struct task_struct *task, struct cs_task *ts
 	struct cs_sched_stats *st = bpf_map_lookup_elem(&sched_stats, &slot);
 	__u64 cpu, vol, invol;
 
-	cpu = claim(&ts->cpu_done_ns, task->se.sum_exec_runtime);
-	vol = claim(&ts->nvcsw_done, task->nvcsw);
-	invol = claim(&ts->nivcsw_done, task->nivcsw);
+	cpu = cs_claim(&ts->cpu_done_ns, task->se.sum_exec_runtime);
+	vol = cs_claim(&ts->nvcsw_done, task->nvcsw);
+	invol = cs_claim(&ts->nivcsw_done, task->nivcsw);
 	if (!st)
 		return;	   /* a slot beyond the label sets the map was sized for */
 	st->cpu_ns += cpu; /* per-CPU value */

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -99,6 +100,38 @@ int attach_record(const char *module, struct bpf_program *prog, struct bpf_link 
 	ret = record(module, prog, link, err);
 	pthread_mutex_unlock(&lock);
 	return ret;
+}
+
+struct bpf_link *attach_iter(const char *module, struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	int err = link ? 0 : -errno;
+
+	if (err)
+		log_warn("module %s: cannot attach iterator %s: %s", module,
+			 bpf_program__name(prog), strerror(-err));
+	if (attach_record(module, prog, link, err)) {
+		bpf_link__destroy(link);
+		return NULL;
+	}
+	return link;
+}
+
+int attach_run_iter(struct bpf_link *link)
+{
+	char sink[64];
+	ssize_t n;
+	int fd;
+
+	if (!link)
+		return -ENOENT;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, sink, sizeof(sink))) > 0)
+		;
+	close(fd);
+	return n < 0 ? -errno : 0;
 }
 
 void attach_detach_module(const char *module)

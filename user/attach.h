@@ -20,6 +20,11 @@ int attach_object(const char *module, struct bpf_object *obj, const char *const 
 /* Record a program the module attached itself (link NULL and err < 0 when that failed),
  * for the self-metrics and attach_detach_module. */
 int attach_record(const char *module, struct bpf_program *prog, struct bpf_link *link, int err);
+/* Attach an iterator program (no parameters) under module's name, logging a failure.
+ * The registry owns the link; NULL when it could not be attached. */
+struct bpf_link *attach_iter(const char *module, struct bpf_program *prog);
+/* Run an iterator once to its end (its programs act; their output is discarded). */
+int attach_run_iter(struct bpf_link *link);
 /* Destroy the links of module's programs (they detach) and forget them. */
 void attach_detach_module(const char *module);
 /* ctrlscope_program_attached, and run counts and time when kernel.bpf_stats_enabled. */

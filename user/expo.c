@@ -115,6 +115,14 @@ void expo_format_pow2_ns(char *out, size_t size, unsigned int exp)
 		 frac_len ? "." : "", frac);
 }
 
+void expo_pow2_ns_bounds(struct expo_bounds *b, unsigned int min_exp, size_t n)
+{
+	for (size_t i = 0; i < n && i < EXPO_MAX_BOUNDS; i++) {
+		expo_format_pow2_ns(b->text[i], sizeof(b->text[i]), min_exp + (unsigned int)i);
+		b->le[i] = b->text[i];
+	}
+}
+
 void expo_family(struct expo *e, const char *name, const char *type, const char *help)
 {
 	e->family = name;

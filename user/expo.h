@@ -47,4 +47,13 @@ void expo_format_f64(struct buf *b, double v);
 /* 2^exp nanoseconds in seconds, as an exact decimal ("0.000000256"). */
 void expo_format_pow2_ns(char *out, size_t size, unsigned int exp);
 
+/* The `le` bounds of a log2 nanosecond histogram, formatted once. */
+#define EXPO_MAX_BOUNDS 64
+struct expo_bounds {
+	char text[EXPO_MAX_BOUNDS][24];
+	const char *le[EXPO_MAX_BOUNDS];
+};
+/* n bounds (at most EXPO_MAX_BOUNDS): 2^min_exp, 2^(min_exp+1), ... nanoseconds. */
+void expo_pow2_ns_bounds(struct expo_bounds *b, unsigned int min_exp, size_t n);
+
 #endif

@@ -3,12 +3,54 @@
 #include "mapread.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #define BATCH 256
+
+int map_delete_slot_keys(int fd, size_t key_size, uint32_t slot)
+{
+	unsigned char *key = malloc(key_size), *next = malloc(key_size);
+	bool started = false;
+	int n = 0;
+
+	if (!key || !next) {
+		free(key);
+		free(next);
+		return -ENOMEM;
+	}
+	while (!bpf_map_get_next_key(fd, started ? key : NULL, next)) {
+		uint32_t s;
+
+		memcpy(key, next, key_size);
+		memcpy(&s, key, sizeof(s));
+		if (s == slot && !bpf_map_delete_elem(fd, key)) {
+			n++;
+			started = false; /* start over: the walk's position was the deleted key */
+			continue;
+		}
+		started = true;
+	}
+	free(key);
+	free(next);
+	return n;
+}
+
+int map_zero_percpu(int fd, const void *key, size_t value_size)
+{
+	int n_cpus = libbpf_num_possible_cpus();
+	void *zero = calloc(n_cpus > 0 ? (size_t)n_cpus : 1, value_size);
+	int err;
+
+	if (!zero)
+		return -ENOMEM;
+	err = bpf_map_update_elem(fd, key, zero, BPF_ANY) ? -errno : 0;
+	free(zero);
+	return err;
+}
 
 struct reader {
 	size_t key_size;

@@ -1,5 +1,6 @@
 /* Reading whole BPF hash maps from user space: batched where the kernel allows it (one
- * syscall per batch instead of two per key), per-CPU values summed. */
+ * syscall per batch instead of two per key), per-CPU values summed; and clearing a label
+ * set's entries. */
 #ifndef CTRLSCOPE_MAPREAD_H
 #define CTRLSCOPE_MAPREAD_H
 
@@ -21,5 +22,11 @@ int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, v
  * bytes, summed over CPUs for a per-CPU map (values are then u64 counters). Returns 0 or
  * -errno. */
 int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu, void *out);
+
+/* Forgetting a label set's entries (every key of these maps starts with its __u32 slot):
+ * delete the hash map's keys whose first four bytes are slot; returns how many. */
+int map_delete_slot_keys(int fd, size_t key_size, uint32_t slot);
+/* Set the per-CPU value of key to zeroes on every CPU. */
+int map_zero_percpu(int fd, const void *key, size_t value_size);
 
 #endif

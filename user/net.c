@@ -50,9 +50,8 @@ struct state {
 	/* Iterator over targets' files: brings open connections' counts up to date and
 	 * tags the sockets of tasks that became targets. Owned by the attach registry. */
 	struct bpf_link *walk;
-	uint64_t walked_gen; /* target_gen at the last walk */
-	char le_text[CS_HIST_BUCKETS - 1][32];
-	const char *le[CS_HIST_BUCKETS - 1];
+	uint64_t walked_gen;	   /* target_gen at the last walk */
+	struct expo_bounds bounds; /* of the histograms */
 };
 
 struct row {
@@ -149,11 +148,7 @@ static int net_open(const struct module_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	*out = st;
-	for (int i = 0; i < CS_HIST_BUCKETS - 1; i++) {
-		expo_format_pow2_ns(st->le_text[i], sizeof(st->le_text[i]),
-				    (unsigned int)(CS_HIST_MIN_EXP + i));
-		st->le[i] = st->le_text[i];
-	}
+	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->cfg = env->cfg;
 	st->max_entries = (uint32_t)env->options[OPT_MAX_ENTRIES];
 	max_peers = (uint32_t)env->options[OPT_MAX_PEERS];
@@ -208,24 +203,6 @@ static void attach_sockops(struct state *st)
 		bpf_link__destroy(link);
 }
 
-static struct bpf_link *attach_iter(struct bpf_program *prog)
-{
-	struct bpf_link *link;
-	int err;
-
-	link = bpf_program__attach_iter(prog, NULL);
-	err = link ? 0 : -errno;
-	if (err)
-		log_warn("net: cannot attach iterator %s: %s", bpf_program__name(prog),
-			 strerror(-err));
-	/* The registry owns the link (attach_detach_module destroys it). */
-	if (attach_record(MODULE_NAME, prog, link, err)) {
-		bpf_link__destroy(link);
-		return NULL;
-	}
-	return link;
-}
-
 static int net_attach(void *state)
 {
 	struct state *st = state;
@@ -233,36 +210,26 @@ static int net_attach(void *state)
 
 	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
 	attach_sockops(st);
-	st->walk = attach_iter(st->skel->progs.cs_net_walk);
+	st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_net_walk);
 	/* Without the walk, open connections would count only at close. */
 	return ok && st->walk ? 0 : -ENOTSUP;
 }
 
-static int run_iter(struct bpf_link *link)
-{
-	char sink[64];
-	ssize_t n;
-	int fd;
-
-	if (!link)
-		return -ENOENT;
-	fd = bpf_iter_create(bpf_link__fd(link));
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, sink, sizeof(sink))) > 0)
-		;
-	close(fd);
-	return n < 0 ? -errno : 0;
-}
-
-static void walk(struct state *st)
+static uint64_t target_gen(struct state *st)
 {
 	uint32_t zero = 0;
 	uint64_t gen = 0;
-	int err;
 
 	bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.target_gen), &zero, &gen);
-	err = run_iter(st->walk);
+	return gen;
+}
+
+/* gen: target_gen read before the walk, so that a target appearing during it is walked
+ * again at the next tick. */
+static void walk(struct state *st, uint64_t gen)
+{
+	int err = attach_run_iter(st->walk);
+
 	if (err)
 		log_warn("net: cannot walk the sockets of targets: %s", strerror(-err));
 	st->walked_gen = gen;
@@ -274,12 +241,10 @@ static void walk(struct state *st)
 static void net_tick(void *state)
 {
 	struct state *st = state;
-	uint32_t zero = 0;
-	uint64_t gen;
+	uint64_t gen = target_gen(st);
 
-	if (!bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.target_gen), &zero, &gen) &&
-	    gen != st->walked_gen)
-		walk(st);
+	if (gen != st->walked_gen)
+		walk(st, gen);
 }
 
 /* --- collection ---------------------------------------------------------------------- */
@@ -488,7 +453,7 @@ static void write_hist(struct collector *c, struct state *st, struct peer_names 
 		const struct cs_net_stats *s = &r->items[i].stats;
 		const uint64_t *b = (const uint64_t *)(rtt ? s->rtt_buckets : s->connect_buckets);
 		uint64_t sum = rtt ? s->rtt_sum_ns : s->connect_sum_ns;
-		struct expo_hist h = { st->le, b, CS_HIST_BUCKETS, (double)sum / 1e9 };
+		struct expo_hist h = { st->bounds.le, b, CS_HIST_BUCKETS, (double)sum / 1e9 };
 		size_t n = hist_count(b) ? row_labels(c, p, &r->items[i], labels) : 0;
 
 		if (n)
@@ -517,7 +482,7 @@ static void net_collect(void *state, struct collector *c)
 	struct peer_names peers = { 0 };
 	int err, n;
 
-	walk(st);
+	walk(st, target_gen(st));
 	n = mapread_u64s(bpf_map__fd(st->skel->maps.net_stats), sizeof(struct cs_net_key),
 			 sizeof(struct cs_net_stats) / 8, 0, add_row, &rows);
 	err = n < 0 ? n : rows.failed ? -ENOMEM : 0;
@@ -562,18 +527,9 @@ out:
 static void net_forget_slot(void *state, uint32_t slot)
 {
 	struct state *st = state;
-	int fd = bpf_map__fd(st->skel->maps.net_stats);
-	struct cs_net_key key, next, *prev = NULL;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		if (key.slot == slot) {
-			bpf_map_delete_elem(fd, &key);
-			prev = NULL; /* start over: the walk's position was the deleted key */
-			continue;
-		}
-		prev = &key;
-	}
+	map_delete_slot_keys(bpf_map__fd(st->skel->maps.net_stats), sizeof(struct cs_net_key),
+			     slot);
 }
 
 static void net_close(void *state)

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -28,9 +27,8 @@ static const char *const required_programs[] = { "cs_sched_switch", "cs_sched_wa
 struct state {
 	struct sched_bpf *skel;
 	uint32_t max_slots;
-	struct bpf_link *walk; /* owned by the attach registry */
-	char le_text[CS_HIST_BUCKETS - 1][32];
-	const char *le[CS_HIST_BUCKETS - 1];
+	struct bpf_link *walk;	   /* owned by the attach registry */
+	struct expo_bounds bounds; /* of the histograms */
 };
 
 static int sched_open(const struct module_env *env, void **out)
@@ -41,11 +39,7 @@ static int sched_open(const struct module_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	*out = st;
-	for (int i = 0; i < CS_HIST_BUCKETS - 1; i++) {
-		expo_format_pow2_ns(st->le_text[i], sizeof(st->le_text[i]),
-				    (unsigned int)(CS_HIST_MIN_EXP + i));
-		st->le[i] = st->le_text[i];
-	}
+	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->max_slots = env->max_slots;
 	st->skel = sched_bpf__open_opts(env->open_opts);
 	if (!st->skel)
@@ -63,36 +57,12 @@ static int sched_open(const struct module_env *env, void **out)
 static int sched_attach(void *state)
 {
 	struct state *st = state;
-	struct bpf_program *prog = st->skel->progs.cs_sched_walk;
 	bool ok;
-	int err;
 
 	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
-	st->walk = bpf_program__attach_iter(prog, NULL);
-	err = st->walk ? 0 : -errno;
-	if (err)
-		log_warn("sched: cannot attach iterator %s: %s", bpf_program__name(prog),
-			 strerror(-err));
-	if (attach_record(MODULE_NAME, prog, st->walk, err)) {
-		bpf_link__destroy(st->walk);
-		st->walk = NULL;
-	}
+	st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_sched_walk);
 	/* Without the walk, running threads' CPU time would only count when they exit. */
 	return ok && st->walk ? 0 : -ENOTSUP;
-}
-
-static int walk(struct state *st)
-{
-	char sink[64];
-	ssize_t n;
-	int fd = bpf_iter_create(bpf_link__fd(st->walk));
-
-	if (fd < 0)
-		return -errno;
-	while ((n = read(fd, sink, sizeof(sink))) > 0)
-		;
-	close(fd);
-	return n < 0 ? -errno : 0;
 }
 
 static void add(struct cs_sched_stats *dst, const struct cs_sched_stats *src)
@@ -122,7 +92,7 @@ static void sched_collect(void *state, struct collector *c)
 	struct cs_sched_stats *rows;
 	int err;
 
-	err = walk(st);
+	err = attach_run_iter(st->walk);
 	if (err)
 		log_warn("sched: cannot bring running threads up to date: %s", strerror(-err));
 	rows = calloc(st->max_slots, sizeof(*rows));
@@ -172,7 +142,7 @@ static void sched_collect(void *state, struct collector *c)
 		    "Time a target's threads waited for a CPU, from wakeup or preemption to "
 		    "running.");
 	for (uint32_t s = 0; s < st->max_slots; s++) {
-		struct expo_hist h = { st->le, (const uint64_t *)rows[s].wait_buckets,
+		struct expo_hist h = { st->bounds.le, (const uint64_t *)rows[s].wait_buckets,
 				       CS_HIST_BUCKETS, (double)rows[s].wait_sum_ns / 1e9 };
 		size_t n = empty(&rows[s]) ? 0 : slot_labels(c->slots, s, labels);
 
@@ -186,16 +156,10 @@ static void sched_collect(void *state, struct collector *c)
 static void sched_forget_slot(void *state, uint32_t slot)
 {
 	struct state *st = state;
-	int n_cpus = libbpf_num_possible_cpus();
-	struct cs_sched_stats *zero;
 
-	if (slot >= st->max_slots)
-		return;
-	zero = calloc(n_cpus > 0 ? (size_t)n_cpus : 1, sizeof(*zero));
-	if (!zero)
-		return;
-	bpf_map_update_elem(bpf_map__fd(st->skel->maps.sched_stats), &slot, zero, BPF_ANY);
-	free(zero);
+	if (slot < st->max_slots)
+		map_zero_percpu(bpf_map__fd(st->skel->maps.sched_stats), &slot,
+				sizeof(struct cs_sched_stats));
 }
 
 static void sched_close(void *state)

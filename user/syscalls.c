@@ -34,8 +34,7 @@ struct state {
 	struct syscalls_bpf *skel;
 	uint32_t max_entries;
 	uint32_t max_error_entries;
-	char le_text[CS_HIST_BUCKETS - 1][32];
-	const char *le[CS_HIST_BUCKETS - 1];
+	struct expo_bounds bounds; /* of the histograms */
 };
 
 struct stat_row {
@@ -145,11 +144,7 @@ static int syscalls_open(const struct module_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	*out = st;
-	for (int i = 0; i < CS_HIST_BUCKETS - 1; i++) {
-		expo_format_pow2_ns(st->le_text[i], sizeof(st->le_text[i]),
-				    (unsigned int)(CS_HIST_MIN_EXP + i));
-		st->le[i] = st->le_text[i];
-	}
+	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->max_entries = (uint32_t)env->options[OPT_MAX_ENTRIES];
 	st->max_error_entries = (uint32_t)env->options[OPT_MAX_ERROR_ENTRIES];
 	st->skel = syscalls_bpf__open_opts(env->open_opts);
@@ -210,7 +205,7 @@ static void write_durations(struct collector *c, const struct state *st, const s
 		    "Time from entry to exit of a target's system calls.");
 	for (size_t i = 0; i < stats->n; i++) {
 		const struct stat_row *row = (const struct stat_row *)stats->items + i;
-		struct expo_hist h = { st->le, (const uint64_t *)row->stats.buckets,
+		struct expo_hist h = { st->bounds.le, (const uint64_t *)row->stats.buckets,
 				       CS_HIST_BUCKETS, (double)row->stats.sum_ns / 1e9 };
 		size_t n = slot_labels(c->slots, row->key.slot, labels);
 
@@ -340,33 +335,18 @@ out:
 static void syscalls_forget_slot(void *state, uint32_t slot)
 {
 	struct state *st = state;
-	int n_cpus = libbpf_num_possible_cpus();
 	uint32_t used = __atomic_load_n(&st->skel->data->next_row, __ATOMIC_ACQUIRE);
 	int keys_fd = bpf_map__fd(st->skel->maps.sys_row_keys);
 	int stats_fd = bpf_map__fd(st->skel->maps.sys_stats);
-	int errors_fd = bpf_map__fd(st->skel->maps.sys_errors);
-	struct cs_sys_err_key key, next, *prev = NULL;
-	struct cs_sys_stats *zero;
 
-	zero = calloc(n_cpus > 0 ? (size_t)n_cpus : 1, sizeof(*zero));
-	if (!zero)
-		return;
 	for (uint32_t row = 1; row < used; row++) {
 		struct cs_sys_key k;
 
 		if (!bpf_map_lookup_elem(keys_fd, &row, &k) && k.slot == slot)
-			bpf_map_update_elem(stats_fd, &row, zero, BPF_ANY);
+			map_zero_percpu(stats_fd, &row, sizeof(struct cs_sys_stats));
 	}
-	free(zero);
-	while (!bpf_map_get_next_key(errors_fd, prev, &next)) {
-		key = next;
-		if (key.slot == slot) {
-			bpf_map_delete_elem(errors_fd, &key);
-			prev = NULL; /* start over: the walk's position was the deleted key */
-			continue;
-		}
-		prev = &key;
-	}
+	map_delete_slot_keys(bpf_map__fd(st->skel->maps.sys_errors), sizeof(struct cs_sys_err_key),
+			     slot);
 }
 
 static void syscalls_close(void *state)

@@ -66,8 +66,7 @@ static int resync(struct targets *t, uint32_t tgid)
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	union bpf_iter_link_info info = {};
 	struct bpf_link *link;
-	char sink[64];
-	int fd, err = 0;
+	int err;
 
 	if (tgid && !t->whole_iterations) {
 		info.task.pid = tgid;
@@ -84,16 +83,9 @@ static int resync(struct targets *t, uint32_t tgid)
 	}
 	if (!link)
 		return -errno; /* ESRCH: the process is gone */
-	fd = bpf_iter_create(bpf_link__fd(link));
-	if (fd < 0) {
-		err = -errno;
-		goto out_link;
-	}
-	while (read(fd, sink, sizeof(sink)) > 0)
-		;
-	close(fd);
-	atomic_fetch_add(&t->resyncs, 1);
-out_link:
+	err = attach_run_iter(link);
+	if (!err)
+		atomic_fetch_add(&t->resyncs, 1);
 	bpf_link__destroy(link);
 	return err;
 }
