@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Decides which tasks are targets. Keeps the task_state filter that every module's hot
  * path reads in step with exec, fork, exit, rename and cgroup moves, and tells user space
- * about the lifecycle events it needs to evaluate process selectors. Counts nothing. */
+ * about the lifecycle events it needs to evaluate process selectors. Counts only program
+ * starts, for the proc module: the exec's classification happens here. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -49,6 +50,16 @@ struct {
 	__uint(max_entries, 1);
 	__type(value, __u32);
 } free_slots SEC(".maps");
+
+/* Per label set: programs started (exec) by processes that were targets right after the
+ * exec. The proc module reports them; counted here because only here the exec's
+ * classification is known. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1); /* label sets */
+	__type(key, __u32);
+	__type(value, __u64);
+} starts SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -161,7 +172,8 @@ not_target:
 }
 
 /* comm is the leader's new comm on a rename, else NULL for the current one. */
-static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgid, const char *comm)
+static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgid, const char *comm,
+				 __u32 slot)
 {
 	struct cs_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 
@@ -173,6 +185,7 @@ static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgi
 	ev->tgid = task->tgid;
 	ev->cgroup_id = cgid;
 	ev->parent_id = 0;
+	ev->slot = slot;
 	ev->name[0] = 0;
 	if (comm)
 		bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), comm);
@@ -207,9 +220,20 @@ int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
+	struct cs_task *state;
+	__u32 slot = CS_SLOT_NONE;
+	__u64 *n;
+
 	classify(task, NULL);
+	state = bpf_task_storage_get(&task_state, task, 0, 0);
+	if (state) {
+		slot = state->slot;
+		n = bpf_map_lookup_elem(&starts, &slot);
+		if (n)
+			*n += 1; /* per-CPU value */
+	}
 	if (exec_events)
-		emit(CS_EV_EXEC, task, task_cgroup_id(task), NULL);
+		emit(CS_EV_EXEC, task, task_cgroup_id(task), NULL, slot);
 	return 0;
 }
 
@@ -237,7 +261,7 @@ int BPF_PROG(cs_rename, struct task_struct *task, const char *comm)
 		return 0;
 	classify(task, comm);
 	if (exec_events)
-		emit(CS_EV_RENAME, task, task_cgroup_id(task), comm);
+		emit(CS_EV_RENAME, task, task_cgroup_id(task), comm, CS_SLOT_NONE);
 	return 0;
 }
 
@@ -249,7 +273,7 @@ int BPF_PROG(cs_attach, struct cgroup *dst, const char *path, struct task_struct
 		return 0;
 	classify(task, NULL);
 	/* User space re-evaluates the process and reclassifies its other threads. */
-	emit(CS_EV_ATTACH, task, BPF_CORE_READ(dst, kn, id), NULL);
+	emit(CS_EV_ATTACH, task, BPF_CORE_READ(dst, kn, id), NULL, CS_SLOT_NONE);
 	return 0;
 }
 
@@ -269,6 +293,7 @@ static __always_inline void emit_cgroup(__u32 type, struct cgroup *cgrp)
 	ev->comm[0] = 0;
 	ev->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
 	ev->parent_id = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
+	ev->slot = CS_SLOT_NONE;
 	bpf_probe_read_kernel_str(ev->name, sizeof(ev->name), BPF_CORE_READ(cgrp, kn, name));
 	bpf_ringbuf_submit(ev, 0);
 }

@@ -134,6 +134,45 @@ int attach_run_iter(struct bpf_link *link)
 	return n < 0 ? -errno : 0;
 }
 
+int attach_read_iter(struct bpf_link *link, size_t rec_size, void (*fn)(const void *rec, void *ctx),
+		     void *ctx)
+{
+	size_t cap = rec_size > 4096 ? rec_size : 65536 / rec_size * rec_size, have = 0;
+	char *buf;
+	ssize_t n;
+	int fd, err = 0;
+
+	if (!link)
+		return -ENOENT;
+	if (!rec_size)
+		return -EINVAL;
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		err = -errno;
+		free(buf);
+		return err;
+	}
+	while ((n = read(fd, buf + have, cap - have)) > 0) {
+		size_t whole;
+
+		have += (size_t)n;
+		whole = have / rec_size * rec_size;
+		for (size_t off = 0; off < whole; off += rec_size)
+			fn(buf + off, ctx);
+		/* A record split by read() waits at the start of the buffer for its rest. */
+		memmove(buf, buf + whole, have - whole);
+		have -= whole;
+	}
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	free(buf);
+	return err;
+}
+
 void attach_detach_module(const char *module)
 {
 	size_t kept = 0;

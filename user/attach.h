@@ -25,6 +25,10 @@ int attach_record(const char *module, struct bpf_program *prog, struct bpf_link 
 struct bpf_link *attach_iter(const char *module, struct bpf_program *prog);
 /* Run an iterator once to its end (its programs act; their output is discarded). */
 int attach_run_iter(struct bpf_link *link);
+/* Run an iterator once to its end and call fn for every rec_size-byte record its programs
+ * wrote (bpf_seq_write), however read() splits them. */
+int attach_read_iter(struct bpf_link *link, size_t rec_size, void (*fn)(const void *rec, void *ctx),
+		     void *ctx);
 /* Destroy the links of module's programs (they detach) and forget them. */
 void attach_detach_module(const char *module);
 /* ctrlscope_program_attached, and run counts and time when kernel.bpf_stats_enabled. */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -42,6 +43,9 @@ struct targets {
 	atomic_ullong resyncs;
 	atomic_ullong rescans;
 	atomic_ullong map_full;
+	/* Per label set: starts the kernel could not count at the exec, because only user
+	 * space's evaluation of the new program made the process a target. */
+	atomic_ullong *late_starts;
 };
 
 /* The lifecycle programs without which no target would ever be found. */
@@ -105,6 +109,21 @@ static void set_tgid(struct targets *t, uint32_t tgid, int target)
 				 "(limits.processes = %lld)",
 				 tgid, t->cfg->limits[CFG_LIMIT_PROCESSES]);
 	}
+}
+
+/* A process became a target only after its exec, when user space evaluated it: count the
+ * start for the slot its task storage now holds (a pidfd is the storage map's key). */
+static void count_late_start(struct targets *t, uint32_t tgid)
+{
+	struct cs_task state;
+	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+
+	if (pidfd < 0)
+		return; /* gone already */
+	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.task_state), &pidfd, &state) &&
+	    state.slot < (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS])
+		atomic_fetch_add(&t->late_starts[state.slot], 1);
+	close(pidfd);
 }
 
 /* Evaluate the process selectors for one process; returns whether its target changed. */
@@ -241,8 +260,9 @@ static int handle_event(void *ctx, void *data, size_t size)
 	switch (ev->type) {
 	case CS_EV_EXEC:
 		/* The kernel already classified the (single-threaded) new program. */
-		if (t->process_selectors && evaluate(t, ev->tgid, ev->comm, ev->cgroup_id))
-			resync(t, ev->tgid);
+		if (t->process_selectors && evaluate(t, ev->tgid, ev->comm, ev->cgroup_id) &&
+		    !resync(t, ev->tgid) && ev->slot == CS_SLOT_NONE)
+			count_late_start(t, ev->tgid);
 		break;
 	case CS_EV_RENAME:
 	case CS_EV_ATTACH:
@@ -261,35 +281,24 @@ static int handle_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+static void census_record(const void *data, void *ctx)
+{
+	const struct cs_census *rec = data;
+	struct targets *t = ctx;
+
+	if (t->process_selectors)
+		evaluate(t, rec->tgid, rec->comm, rec->cgroup_id);
+}
+
 /* Evaluate every existing process, from the census iterator's records. */
 static int census(struct targets *t)
 {
 	struct bpf_link *link = bpf_program__attach_iter(t->skel->progs.cs_census_iter, NULL);
-	struct cs_census rec;
-	size_t have = 0;
-	ssize_t n;
-	int fd, err = 0;
+	int err;
 
 	if (!link)
 		return -errno;
-	fd = bpf_iter_create(bpf_link__fd(link));
-	if (fd < 0) {
-		err = -errno;
-		goto out_link;
-	}
-	/* Records may straddle read() boundaries: collect whole records. */
-	while ((n = read(fd, (char *)&rec + have, sizeof(rec) - have)) > 0) {
-		have += (size_t)n;
-		if (have < sizeof(rec))
-			continue;
-		have = 0;
-		if (t->process_selectors)
-			evaluate(t, rec.tgid, rec.comm, rec.cgroup_id);
-	}
-	if (n < 0)
-		err = -errno;
-	close(fd);
-out_link:
+	err = attach_read_iter(link, sizeof(struct cs_census), census_record, t);
 	bpf_link__destroy(link);
 	return err;
 }
@@ -333,6 +342,11 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		log_info("watching the pods of node %s", node);
 	}
 	t->self = (uint32_t)getpid();
+	t->late_starts = calloc((size_t)cfg->limits[CFG_LIMIT_LABEL_SETS], sizeof(*t->late_starts));
+	if (!t->late_starts) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	for (size_t i = 0; i < cfg->n_targets; i++)
 		t->any_exe |= selector_needs_exe(&cfg->targets[i].process);
 	/* Every exec is evaluated, cgroup-only selectors included: the first matching target
@@ -362,6 +376,7 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 				 (uint32_t)cfg->limits[CFG_LIMIT_CGROUPS]);
 	bpf_map__set_max_entries(t->skel->maps.free_slots,
 				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
+	bpf_map__set_max_entries(t->skel->maps.starts, (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
 	err = targets_bpf__load(t->skel);
@@ -441,6 +456,7 @@ void targets_close(struct targets *t)
 	ring_buffer__free(t->rb);
 	targets_bpf__destroy(t->skel);
 	cgroups_close(t->cgroups);
+	free(t->late_starts);
 	free(t);
 }
 
@@ -515,9 +531,29 @@ size_t targets_expire(struct targets *t, double now, uint32_t **slots)
 void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n)
 {
 	int fd = bpf_map__fd(t->skel->maps.free_slots);
+	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];
 
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (slots[i] < max) {
+			map_zero_percpu(bpf_map__fd(t->skel->maps.starts), &slots[i],
+					sizeof(uint64_t));
+			atomic_store(&t->late_starts[slots[i]], 0);
+		}
 		bpf_map_update_elem(fd, NULL, &slots[i], BPF_ANY);
+	}
+}
+
+int targets_read_starts(const struct targets *t, uint64_t *out)
+{
+	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];
+	int err =
+		mapread_array(bpf_map__fd(t->skel->maps.starts), 0, max, sizeof(uint64_t), 1, out);
+
+	if (err)
+		return err;
+	for (uint32_t s = 0; s < max; s++)
+		out[s] += atomic_load(&t->late_starts[s]);
+	return 0;
 }
 
 int targets_read_slots(const struct targets *t, struct slot_table *table)

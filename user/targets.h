@@ -47,6 +47,8 @@ size_t targets_expire(struct targets *t, double now, uint32_t **slots);
 void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n);
 
 int targets_read_slots(const struct targets *t, struct slot_table *table);
+/* Programs started (exec) per label set: out has limits.label_sets entries. */
+int targets_read_starts(const struct targets *t, uint64_t *out);
 
 /* Self-metrics: selected processes and cgroups per target, label sets, lost events. */
 void targets_collect(const struct targets *t, struct expo *e);

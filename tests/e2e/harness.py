@@ -25,14 +25,61 @@ def cgroup2_mount():
     raise RuntimeError("no cgroup2 mount")
 
 
+def cgroup1_mount(controller):
+    """The mount point of the cgroup v1 hierarchy that has controller, or None."""
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields = right.split()
+            if fields[0] == "cgroup" and controller in fields[2].split(","):
+                return left.split(" ")[4].replace("\\040", " ")
+    return None
+
+
+def _write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
 class Cgroups:
-    """A private subtree under the cgroup2 root, removed (with its processes) at the end."""
+    """A private subtree under the cgroup2 root, removed (with its processes) at the end;
+    and the same subtree in the cgroup v1 hierarchies of the controllers a test limits,
+    where the node has them there."""
 
     def __init__(self, name):
         self.mount = cgroup2_mount()
         self.base = "/%s-%d" % (name, os.getpid())
         self.made = []
+        self.v1_tops = []
         self.make("")
+
+    def v2_has(self, controller):
+        with open(self.mount + "/cgroup.controllers") as f:
+            return controller in f.read().split()
+
+    def limit(self, rel, controller, v2_files, v1_files):
+        """Set a controller's limits for the cgroup rel: in cgroup v2 when the controller
+        is there (writes v2_files in rel, returns None), else in its v1 hierarchy (writes
+        v1_files in a cgroup of the same name; returns its cgroup.procs to join)."""
+        if self.v2_has(controller):
+            parts = [""] + [p for p in (self.base + "/" + rel).split("/") if p]
+            for i in range(1, len(parts)):
+                _write(self.mount + "/".join(parts[:i]) + "/cgroup.subtree_control",
+                       "+" + controller)
+            for name, value in v2_files.items():
+                _write(self.mount + self.base + "/" + rel + "/" + name, value)
+            return None
+        mount = cgroup1_mount(controller)
+        if not mount:
+            raise RuntimeError("no cgroup hierarchy has the %s controller" % controller)
+        path = mount + self.base + "/" + rel
+        os.makedirs(path, exist_ok=True)
+        if mount + self.base not in self.v1_tops:
+            self.v1_tops.append(mount + self.base)
+        for name, value in v1_files.items():
+            if os.path.exists(path + "/" + name):
+                _write(path + "/" + name, value)
+        return path + "/cgroup.procs"
 
     def make(self, rel):
         path = self.base + ("/" + rel if rel else "")
@@ -48,8 +95,12 @@ class Cgroups:
             f.write("%d\n" % pid)
 
     def cleanup(self):
-        """Kill what runs in the subtree, then remove every directory, deepest first."""
-        top = self.mount + self.base
+        """Kill what runs in the subtrees, then remove every directory, deepest first."""
+        for top in [self.mount + self.base] + self.v1_tops:
+            self._remove(top)
+
+    @staticmethod
+    def _remove(top):
         for root, dirs, _ in os.walk(top, topdown=False):
             for d in [os.path.join(root, d) for d in dirs] + ([top] if root == top else []):
                 try:
@@ -188,12 +239,13 @@ class Fixture:
     """A fixture (tests/fixtures/sysload, netload): prints "ready <pid> [<port>]", waits for
     go, does its work, prints "done [<results>]", and exits when its stdin closes."""
 
-    def __init__(self, args, cgroups=None, cgroup=None, binary="sysload", netns=None):
-        procs = cgroups.procs_file(cgroup) if cgroup else None
+    def __init__(self, args, cgroups=None, cgroup=None, binary="sysload", netns=None,
+                 join=()):
+        procs = ([cgroups.procs_file(cgroup)] if cgroup else []) + [p for p in join if p]
 
         def setup():
-            if procs:
-                with open(procs, "w") as f:
+            for path in procs:
+                with open(path, "w") as f:
                     f.write("0\n")
             if netns:
                 netns.enter()
@@ -350,8 +402,9 @@ class Scene:
         self.apis.append(api)
         return api
 
-    def fixture(self, args, cgroup=None, binary="sysload", netns=None):
-        f = Fixture(args, self.cgroups, cgroup, binary, netns)
+    def fixture(self, args, cgroup=None, binary="sysload", netns=None, join=()):
+        """join: more cgroup.procs files (v1 hierarchies) the fixture enters before exec."""
+        f = Fixture(args, self.cgroups, cgroup, binary, netns, join)
         self.fixtures.append(f)
         return f
 

@@ -74,7 +74,7 @@ def test_config_errors_name_file_position_and_key():
         ("targets: [{name: a, process: {comm: [x]}}]\nmodules: {syscalls: {enabled: yes}}\n",
          ':2:31: modules.syscalls.enabled: expected true or false, got \\"yes\\"'),
         ("targets: [{name: a, process: {comm: [x]}}]\nmodules: {network: {}}\n",
-         ':2:11: modules: unknown module \\"network\\" (expected syscalls, net, sched)'),
+         ':2:11: modules: unknown module \\"network\\" (expected syscalls, net, sched, proc)'),
         ("targets: [\n", ":2:1: invalid YAML:"),
         ("targets:\n  - name: k\n    kubernetes:\n      pod_selector: \"app in ()\"\n",
          ":4:21: targets[0].kubernetes.pod_selector: invalid label selector: at offset"),

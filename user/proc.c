@@ -1,0 +1,358 @@
+/* proc module, user side: program starts (counted by the targets core at exec), exits by
+ * reason and code, OOM kills and the live thread count per label set:
+ * ctrlscope_process_starts_total, ctrlscope_process_exits_total,
+ * ctrlscope_oom_kills_total and ctrlscope_threads. The counting is in bpf/proc.bpf.c. */
+#include <ctrlscope/proc.h> /* before the skeleton, which uses its types */
+
+#include "attach.h"
+#include "log.h"
+#include "mapread.h"
+#include "module.h"
+#include "proc.skel.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#define MODULE_NAME "proc"
+
+enum { OPT_MAX_EXITS };
+
+static const struct cfg_option options[] = {
+	[OPT_MAX_EXITS] = { "max_exit_entries", 16, 1 << 20, 1024,
+			    "(label set, reason, code) triples counted" },
+	{ 0 },
+};
+
+static const char *const required_programs[] = { "cs_proc_exit", NULL };
+
+struct state {
+	struct proc_bpf *skel;
+	uint32_t max_slots;
+	uint32_t max_exits;
+	struct bpf_link *walk; /* owned by the attach registry */
+};
+
+struct exit_row {
+	struct cs_exit_key key;
+	uint64_t count;
+};
+
+struct exits {
+	struct exit_row *rows;
+	size_t n, cap;
+	bool failed;
+};
+
+/* Per label set, everything but the exits. */
+struct slot_row {
+	uint64_t starts;
+	uint64_t oom_kills;
+	uint64_t threads;
+};
+
+/* Linux's signal numbers 1-31 (the same on x86 and arm64); real-time signals go by
+ * number. */
+static const char *const signal_names[32] = {
+	NULL,	     "SIGHUP",	"SIGINT",    "SIGQUIT", "SIGILL",   "SIGTRAP", "SIGABRT", "SIGBUS",
+	"SIGFPE",    "SIGKILL", "SIGUSR1",   "SIGSEGV", "SIGUSR2",  "SIGPIPE", "SIGALRM", "SIGTERM",
+	"SIGSTKFLT", "SIGCHLD", "SIGCONT",   "SIGSTOP", "SIGTSTP",  "SIGTTIN", "SIGTTOU", "SIGURG",
+	"SIGXCPU",   "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",   "SIGPWR",  "SIGSYS",
+};
+
+/* Whether the kernel's oom:mark_victim passes the victim's task (Linux 6.8 and later;
+ * before, only its pid, which cs_proc_oom cannot use). */
+static bool mark_victim_has_task(const struct module_env *env)
+{
+	const char *path = env->open_opts ? env->open_opts->btf_custom_path : NULL;
+	struct btf *btf = path ? btf__parse(path, NULL) : btf__load_vmlinux_btf();
+	const struct btf_type *t;
+	const struct btf_param *params;
+	bool yes = false;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, btf__resolve_type(btf, (uint32_t)id)) : NULL;
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	/* void (*)(void *, struct task_struct *, ...): the second parameter is the first
+	 * argument of the tracepoint. */
+	if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
+		params = btf_params(t);
+		t = btf__type_by_id(btf, btf__resolve_type(btf, params[1].type));
+		yes = t && btf_is_ptr(t);
+	}
+	btf__free(btf);
+	return yes;
+}
+
+static int proc_open(const struct module_env *env, void **out)
+{
+	struct state *st = calloc(1, sizeof(*st));
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	*out = st;
+	st->max_slots = env->max_slots;
+	st->max_exits = (uint32_t)env->options[OPT_MAX_EXITS];
+	st->skel = proc_bpf__open_opts(env->open_opts);
+	if (!st->skel)
+		return -errno;
+	bpf_map__set_max_entries(st->skel->maps.proc_stats, st->max_slots);
+	bpf_map__set_max_entries(st->skel->maps.proc_exits, st->max_exits);
+	bpf_program__set_autoattach(st->skel->progs.cs_proc_walk, false);
+	if (!mark_victim_has_task(env)) {
+		log_warn("proc: this kernel's oom:mark_victim does not name the victim's task: "
+			 "OOM kills are not counted");
+		bpf_program__set_autoload(st->skel->progs.cs_proc_oom, false);
+	}
+	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
+	if (!err)
+		err = bpf_map__reuse_fd(st->skel->maps.target_gen, env->target_gen_fd);
+	if (err)
+		return err;
+	return proc_bpf__load(st->skel);
+}
+
+static int proc_attach(void *state)
+{
+	struct state *st = state;
+	bool ok;
+
+	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
+	st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_proc_walk);
+	return ok && st->walk ? 0 : -ENOTSUP;
+}
+
+static void add_exit(const void *key, const void *value, void *ctx)
+{
+	struct exits *x = ctx;
+
+	if (x->n == x->cap) {
+		size_t cap = x->cap ? 2 * x->cap : 64;
+		struct exit_row *rows = realloc(x->rows, cap * sizeof(*rows));
+
+		if (!rows) {
+			x->failed = true;
+			return;
+		}
+		x->rows = rows;
+		x->cap = cap;
+	}
+	memcpy(&x->rows[x->n].key, key, sizeof(struct cs_exit_key));
+	memcpy(&x->rows[x->n].count, value, sizeof(uint64_t));
+	x->n++;
+}
+
+static int cmp_exit(const void *a, const void *b)
+{
+	const struct cs_exit_key *x = &((const struct exit_row *)a)->key;
+	const struct cs_exit_key *y = &((const struct exit_row *)b)->key;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	if (x->reason != y->reason)
+		return x->reason < y->reason ? -1 : 1;
+	return x->code < y->code ? -1 : x->code > y->code;
+}
+
+struct walk_ctx {
+	struct slot_row *rows;
+	uint32_t max_slots;
+};
+
+static void count_thread(const void *rec, void *ctx)
+{
+	struct walk_ctx *w = ctx;
+	uint32_t slot;
+
+	memcpy(&slot, rec, sizeof(slot));
+	if (slot < w->max_slots)
+		w->rows[slot].threads++;
+}
+
+/* Everything per label set but the exits, aliased slots folded into the lowest. */
+static int read_slots(struct state *st, struct collector *c, struct slot_row *rows)
+{
+	struct walk_ctx w = { rows, st->max_slots };
+	uint64_t *vals = calloc(st->max_slots, sizeof(*vals));
+	int err;
+
+	if (!vals)
+		return -ENOMEM;
+	err = targets_read_starts(c->targets, vals);
+	for (uint32_t s = 0; !err && s < st->max_slots; s++)
+		rows[s].starts = vals[s];
+	if (!err)
+		err = mapread_array(bpf_map__fd(st->skel->maps.proc_stats), 0, st->max_slots,
+				    sizeof(uint64_t), 1, vals);
+	for (uint32_t s = 0; !err && s < st->max_slots; s++)
+		rows[s].oom_kills = vals[s];
+	free(vals);
+	if (!err)
+		err = attach_read_iter(st->walk, sizeof(uint32_t), count_thread, &w);
+	if (err)
+		return err;
+	for (uint32_t s = 0; s < st->max_slots; s++) {
+		uint32_t a = slot_alias(c->slots, s);
+
+		if (a != s && a < st->max_slots) {
+			rows[a].starts += rows[s].starts;
+			rows[a].oom_kills += rows[s].oom_kills;
+			rows[a].threads += rows[s].threads;
+			memset(&rows[s], 0, sizeof(rows[s]));
+		}
+	}
+	return 0;
+}
+
+static int read_exits(struct state *st, struct collector *c, struct exits *x)
+{
+	size_t kept = 0;
+	int n = mapread_raw(bpf_map__fd(st->skel->maps.proc_exits), sizeof(struct cs_exit_key),
+			    sizeof(uint64_t), add_exit, x);
+
+	if (n < 0)
+		return n;
+	if (x->failed)
+		return -ENOMEM;
+	for (size_t i = 0; i < x->n; i++)
+		x->rows[i].key.slot = slot_alias(c->slots, x->rows[i].key.slot);
+	if (!x->n)
+		return 0;
+	qsort(x->rows, x->n, sizeof(*x->rows), cmp_exit);
+	for (size_t i = 0; i < x->n; i++) {
+		if (kept && !cmp_exit(&x->rows[kept - 1], &x->rows[i]))
+			x->rows[kept - 1].count += x->rows[i].count;
+		else
+			x->rows[kept++] = x->rows[i];
+	}
+	x->n = kept;
+	return 0;
+}
+
+/* Label sets with no process seen by this module have no proc series at all. */
+static bool seen(const struct slot_row *r, const struct exits *x, uint32_t slot)
+{
+	if (r->starts || r->oom_kills || r->threads)
+		return true;
+	for (size_t i = 0; i < x->n; i++) {
+		if (x->rows[i].key.slot == slot)
+			return true;
+	}
+	return false;
+}
+
+static void write_exits(struct collector *c, const struct exits *x)
+{
+	struct label labels[SLOT_MAX_LABELS + 2];
+	char code[16];
+
+	expo_family(c->e, "ctrlscope_process_exits_total", "counter",
+		    "Processes of a target that ended: reason=\"exited\" with code the exit "
+		    "status, or reason=\"signaled\" with code the signal's name.");
+	for (size_t i = 0; i < x->n; i++) {
+		const struct cs_exit_key *k = &x->rows[i].key;
+		size_t n = slot_labels(c->slots, k->slot, labels);
+
+		if (!n)
+			continue;
+		if (k->reason == CS_EXIT_SIGNALED && k->code < 32 && signal_names[k->code])
+			snprintf(code, sizeof(code), "%s", signal_names[k->code]);
+		else
+			snprintf(code, sizeof(code), "%u", k->code);
+		labels[n] = (struct label){ "code", code };
+		labels[n + 1] =
+			(struct label){ "reason",
+					k->reason == CS_EXIT_SIGNALED ? "signaled" : "exited" };
+		expo_u64(c->e, labels, n + 2, x->rows[i].count);
+	}
+}
+
+static void proc_collect(void *state, struct collector *c)
+{
+	struct state *st = state;
+	struct label labels[SLOT_MAX_LABELS];
+	struct slot_row *rows = calloc(st->max_slots, sizeof(*rows));
+	struct exits x = {};
+	bool *show = calloc(st->max_slots, sizeof(*show));
+	int err = rows && show ? 0 : -ENOMEM;
+
+	if (!err)
+		err = read_slots(st, c, rows);
+	if (!err)
+		err = read_exits(st, c, &x);
+	if (err) {
+		log_warn("proc: cannot read the maps: %s", strerror(-err));
+		c->failed = true;
+		goto out;
+	}
+	for (uint32_t s = 0; s < st->max_slots; s++)
+		show[s] = seen(&rows[s], &x, s) && slot_labels(c->slots, s, labels);
+	expo_family(c->e, "ctrlscope_process_starts_total", "counter",
+		    "Programs a target's processes started (exec).");
+	for (uint32_t s = 0; s < st->max_slots; s++) {
+		if (show[s])
+			expo_u64(c->e, labels, slot_labels(c->slots, s, labels), rows[s].starts);
+	}
+	write_exits(c, &x);
+	expo_family(c->e, "ctrlscope_oom_kills_total", "counter",
+		    "Processes of a target the OOM killer chose as its victim.");
+	for (uint32_t s = 0; s < st->max_slots; s++) {
+		if (show[s])
+			expo_u64(c->e, labels, slot_labels(c->slots, s, labels), rows[s].oom_kills);
+	}
+	expo_family(c->e, "ctrlscope_threads", "gauge", "Threads of a target alive now.");
+	for (uint32_t s = 0; s < st->max_slots; s++) {
+		if (show[s])
+			expo_u64(c->e, labels, slot_labels(c->slots, s, labels), rows[s].threads);
+	}
+	collector_report_map(c, "proc_exits", x.n, st->max_exits,
+			     __atomic_load_n(&st->skel->bss->exits_full, __ATOMIC_RELAXED));
+out:
+	free(x.rows);
+	free(rows);
+	free(show);
+}
+
+/* The slot's series are gone: clear its counters for the slot's next owner. (Starts are
+ * the targets core's, which clears them itself.) */
+static void proc_forget_slot(void *state, uint32_t slot)
+{
+	struct state *st = state;
+
+	if (slot >= st->max_slots)
+		return;
+	map_zero_percpu(bpf_map__fd(st->skel->maps.proc_stats), &slot,
+			sizeof(struct cs_proc_stats));
+	map_delete_slot_keys(bpf_map__fd(st->skel->maps.proc_exits), sizeof(struct cs_exit_key),
+			     slot);
+}
+
+static void proc_close(void *state)
+{
+	struct state *st = state;
+
+	if (!st)
+		return;
+	attach_detach_module(MODULE_NAME); /* destroys the iterator link too */
+	proc_bpf__destroy(st->skel);
+	free(st);
+}
+
+const struct module proc_module = {
+	.name = MODULE_NAME,
+	.options = options,
+	.open = proc_open,
+	.attach = proc_attach,
+	.collect = proc_collect,
+	.forget_slot = proc_forget_slot,
+	.close = proc_close,
+};
