@@ -10,6 +10,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "maps.bpf.h"
 #include <ctrlscope/sched.h>
 
@@ -110,17 +111,26 @@ int BPF_PROG(cs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	return 0;
 }
 
-/* Scrape time: every target thread's CPU time and switches up to now. */
+/* Scrape time: every target thread's CPU time and switches up to now; and per target
+ * process, its label set and cgroup, for user space to read the cgroup's throttling. */
 SEC("iter/task")
 int cs_sched_walk(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
+	struct cs_sched_proc rec;
 	struct cs_task *ts;
 
 	if (!task || !task->bpf_storage)
 		return 0;
 	ts = bpf_task_storage_get(&task_state, task, 0, 0);
-	if (ts)
-		account(task, ts);
+	if (!ts)
+		return 0;
+	account(task, ts);
+	if (task->pid != task->tgid)
+		return 0;
+	rec.slot = ts->slot;
+	rec.tgid = task->tgid;
+	rec.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }

@@ -128,35 +128,65 @@ static void unescape_octal(char *s)
 	*out = 0;
 }
 
-int cgroups_find_mount(const char *text, char *out, size_t size)
+/* Whether the comma-separated list has the token. */
+static bool has_token(const char *list, const char *token)
+{
+	size_t n = strlen(token);
+
+	for (const char *p = list; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (!strncmp(p, token, n) && (p[n] == ',' || p[n] == 0))
+			return true;
+	}
+	return false;
+}
+
+int cgroups_find_mount_of(const char *text, const char *controller, char *out, size_t size)
 {
 	/* mountinfo(5): id parent major:minor root mountpoint options [optional...] - fstype
 	 * source superoptions */
 	while (text && *text) {
 		const char *eol = strchr(text, '\n');
 		size_t len = eol ? (size_t)(eol - text) : strlen(text);
-		char line[4096], *fields[6], *save = NULL, *sep;
-		int n = 0;
+		char line[4096], *fields[6], *tail[2], *save = NULL, *sep = NULL;
+		int n = 0, m = 0;
 
 		if (len < sizeof(line)) {
 			memcpy(line, text, len);
 			line[len] = 0;
 			sep = strstr(line, " - ");
-			if (sep && !strncmp(sep + 3, "cgroup2 ", 8)) {
-				*sep = 0;
-				for (char *f = strtok_r(line, " ", &save); f && n < 6;
-				     f = strtok_r(NULL, " ", &save))
-					fields[n++] = f;
-				if (n >= 5 && strlen(fields[4]) < size) {
-					unescape_octal(fields[4]);
-					snprintf(out, size, "%s", fields[4]);
-					return 0;
-				}
-			}
 		}
 		text = eol ? eol + 1 : NULL;
+		if (!sep ||
+		    strncmp(sep + 3, controller ? "cgroup " : "cgroup2 ", controller ? 7 : 8))
+			continue;
+		if (controller) {
+			/* A v1 hierarchy names its controllers in the super options. */
+			for (char *f = strtok_r(sep + 10, " ", &save); f && m < 2;
+			     f = strtok_r(NULL, " ", &save))
+				tail[m++] = f;
+			if (m < 2 || !has_token(tail[1], controller))
+				continue;
+		}
+		*sep = 0;
+		save = NULL;
+		for (char *f = strtok_r(line, " ", &save); f && n < 6;
+		     f = strtok_r(NULL, " ", &save))
+			fields[n++] = f;
+		/* A mount point too long for out is skipped, not cut into a wrong path. */
+		if (n >= 5 && strlen(fields[4]) < size) {
+			unescape_octal(fields[4]);
+			snprintf(out, size, "%s", fields[4]);
+			return 0;
+		}
 	}
 	return -ENOENT;
+}
+
+int cgroups_find_mount(const char *text, char *out, size_t size)
+{
+	return cgroups_find_mount_of(text, NULL, out, size);
 }
 
 static int walk(struct cgroups *cg, int dirfd, struct buf *path, int depth)
@@ -230,7 +260,7 @@ int cgroups_rescan(struct cgroups *cg)
 	return err;
 }
 
-static int find_mount_in(const char *mountinfo, char *out, size_t size)
+static int find_mount_in(const char *mountinfo, const char *controller, char *out, size_t size)
 {
 	struct buf text;
 	char chunk[4096];
@@ -245,14 +275,19 @@ static int find_mount_in(const char *mountinfo, char *out, size_t size)
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		buf_append(&text, chunk, n);
 	fclose(f);
-	err = buf_cstr(&text) ? cgroups_find_mount(text.data, out, size) : -ENOMEM;
+	err = buf_cstr(&text) ? cgroups_find_mount_of(text.data, controller, out, size) : -ENOMEM;
 	buf_free(&text);
 	return err;
 }
 
 int cgroups_self_mount(char *out, size_t size)
 {
-	return find_mount_in("/proc/self/mountinfo", out, size);
+	return find_mount_in("/proc/self/mountinfo", NULL, out, size);
+}
+
+int cgroups_self_mount_v1(const char *controller, char *out, size_t size)
+{
+	return find_mount_in("/proc/self/mountinfo", controller, out, size);
 }
 
 int cgroups_open(const char *mountinfo, struct cgroups **out)
@@ -261,7 +296,8 @@ int cgroups_open(const char *mountinfo, struct cgroups **out)
 	char mount[4096];
 	int err;
 
-	err = find_mount_in(mountinfo ? mountinfo : "/proc/self/mountinfo", mount, sizeof(mount));
+	err = find_mount_in(mountinfo ? mountinfo : "/proc/self/mountinfo", NULL, mount,
+			    sizeof(mount));
 	if (err)
 		return err;
 

@@ -32,7 +32,14 @@ int cgroups_foreach_proc(const struct cgroups *cg, uint64_t id,
 /* The cgroup2 mount point of this process (from /proc/self/mountinfo), or -errno. */
 int cgroups_self_mount(char *out, size_t size);
 
+/* The mount point of the cgroup v1 hierarchy that has controller (hybrid and v1 hosts),
+ * or -errno. */
+int cgroups_self_mount_v1(const char *controller, char *out, size_t size);
+
 /* Exposed for tests: the cgroup2 mount point in mountinfo text, or -ENOENT. */
 int cgroups_find_mount(const char *mountinfo_text, char *out, size_t size);
+/* The same for the v1 hierarchy with controller (NULL: the cgroup2 mount). */
+int cgroups_find_mount_of(const char *mountinfo_text, const char *controller, char *out,
+			  size_t size);
 
 #endif

@@ -1,18 +1,28 @@
 /* sched module, user side: sizes the per-label-set counters, brings running threads' CPU
  * time up to date at every scrape (an iterator) and writes ctrlscope_cpu_seconds_total,
- * ctrlscope_context_switches_total and ctrlscope_runqueue_wait_seconds. The counting is in
- * bpf/sched.bpf.c. */
+ * ctrlscope_context_switches_total and ctrlscope_runqueue_wait_seconds; the counting is in
+ * bpf/sched.bpf.c. Reads the CPU throttling of the targets' cgroups (cgroup v2, or the v1
+ * cpu hierarchy where the node has it) for ctrlscope_cpu_throttled_seconds_total and
+ * ctrlscope_cpu_throttled_periods_total. */
 #include <ctrlscope/sched.h> /* before the skeleton, which uses its types */
 
 #include "attach.h"
+#include "cgroups.h"
+#include "cpustat.h"
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
 #include "sched.skel.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -24,12 +34,178 @@ static const struct cfg_option options[] = {
 
 static const char *const required_programs[] = { "cs_sched_switch", "cs_sched_wakeup", NULL };
 
+/* Where the CPU controller, and so cpu.stat's throttling, lives on this node. */
+enum cpu_source {
+	CPU_NONE,
+	CPU_V2, /* the cgroup v2 tree: a target's cgroup by its id */
+	CPU_V1, /* a v1 hierarchy: a process's cgroup from /proc/<pid>/cgroup */
+};
+
+/* A cgroup read for the last time this long ago is forgotten. */
+#define THROTTLE_KEEP_S 600.0
+
+struct procs {
+	struct cs_sched_proc *items;
+	size_t n, cap;
+	bool failed;
+};
+
 struct state {
 	struct sched_bpf *skel;
 	uint32_t max_slots;
 	struct bpf_link *walk;	   /* owned by the attach registry */
 	struct expo_bounds bounds; /* of the histograms */
+	enum cpu_source cpu;
+	int v2_fd; /* the cgroup2 mount, for open_by_handle_at */
+	char v1_mount[PATH_MAX];
+	struct throttle_table *throttle;
 };
+
+/* Up to size - 1 bytes of a small file under dirfd, NUL-terminated; -errno. */
+static int read_at(int dirfd, const char *name, char *out, size_t size)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, out, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	out[n] = 0;
+	return 0;
+}
+
+static void find_cpu_controller(struct state *st)
+{
+	char mount[PATH_MAX], text[512];
+	int fd;
+
+	if (!cgroups_self_mount(mount, sizeof(mount)) &&
+	    (fd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		if (!read_at(fd, "cgroup.controllers", text, sizeof(text))) {
+			for (char *save = NULL, *w = strtok_r(text, " \n", &save); w;
+			     w = strtok_r(NULL, " \n", &save)) {
+				if (!strcmp(w, "cpu")) {
+					st->v2_fd = fd;
+					st->cpu = CPU_V2;
+					return;
+				}
+			}
+		}
+		close(fd);
+	}
+	if (!cgroups_self_mount_v1("cpu", st->v1_mount, sizeof(st->v1_mount))) {
+		st->cpu = CPU_V1;
+		log_info("sched: CPU throttling from the cgroup v1 cpu hierarchy at %s",
+			 st->v1_mount);
+		return;
+	}
+	log_info("sched: no cgroup hierarchy has the cpu controller: no throttling metrics");
+}
+
+/* The directory of the cgroup v2 cgroup with this id: kernfs file handles are the id. */
+static int open_v2(const struct state *st, uint64_t id)
+{
+	union {
+		struct file_handle fh;
+		char bytes[sizeof(struct file_handle) + sizeof(uint64_t)];
+	} h = { .fh = { .handle_bytes = sizeof(uint64_t),
+			.handle_type = 0xfe /* FILEID_KERNFS */ } };
+
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	return open_by_handle_at(st->v2_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The directory of the process's cgroup in the v1 cpu hierarchy. */
+static int open_v1(const struct state *st, uint32_t tgid)
+{
+	char file[64], text[4096], rel[PATH_MAX], path[2 * PATH_MAX];
+
+	snprintf(file, sizeof(file), "/proc/%u/cgroup", tgid);
+	if (read_at(AT_FDCWD, file, text, sizeof(text)) ||
+	    cpustat_v1_path(text, "cpu", rel, sizeof(rel)))
+		return -1;
+	snprintf(path, sizeof(path), "%s%s", st->v1_mount, rel);
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* The throttling of the process's cgroup when it has a CPU limit: 1 and *r, *cgroup (an
+ * id unique for the cgroup's life); 0 without a limit, or when the process or its cgroup
+ * is gone. */
+static int read_throttling(const struct state *st, const struct cs_sched_proc *p, uint64_t *cgroup,
+			   struct throttling *r)
+{
+	char text[1024];
+	struct stat sb;
+	int dirfd = st->cpu == CPU_V2 ? open_v2(st, p->cgroup_id) : open_v1(st, p->tgid);
+	int limited = 0;
+
+	if (dirfd < 0)
+		return 0;
+	if (st->cpu == CPU_V2 && !read_at(dirfd, "cpu.max", text, sizeof(text)))
+		limited = cpustat_limited_v2(text);
+	else if (st->cpu == CPU_V1 && !read_at(dirfd, "cpu.cfs_quota_us", text, sizeof(text)))
+		limited = cpustat_limited_v1(text);
+	if (limited == 1 && !fstat(dirfd, &sb) && !read_at(dirfd, "cpu.stat", text, sizeof(text)) &&
+	    !cpustat_parse(text, r))
+		*cgroup = (uint64_t)sb.st_ino;
+	else
+		limited = 0;
+	close(dirfd);
+	return limited;
+}
+
+static void add_proc(const void *rec, void *ctx)
+{
+	struct procs *p = ctx;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		struct cs_sched_proc *items = realloc(p->items, cap * sizeof(*items));
+
+		if (!items) {
+			p->failed = true;
+			return;
+		}
+		p->items = items;
+		p->cap = cap;
+	}
+	memcpy(&p->items[p->n++], rec, sizeof(*p->items));
+}
+
+static int cmp_proc(const void *a, const void *b)
+{
+	const struct cs_sched_proc *x = a, *y = b;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	return x->cgroup_id < y->cgroup_id ? -1 : x->cgroup_id > y->cgroup_id;
+}
+
+/* Read the throttling of every (label set, cgroup) the walk found, once each. */
+static void update_throttling(struct state *st, struct procs *p)
+{
+	struct timespec ts;
+	double now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (p->n)
+		qsort(p->items, p->n, sizeof(*p->items), cmp_proc);
+	for (size_t i = 0; i < p->n; i++) {
+		struct throttling r;
+		uint64_t cgroup;
+
+		if (i && !cmp_proc(&p->items[i - 1], &p->items[i]))
+			continue;
+		if (read_throttling(st, &p->items[i], &cgroup, &r) == 1 &&
+		    throttle_observe(st->throttle, p->items[i].slot, cgroup, &r, now) == -ENOMEM)
+			log_warn("sched: out of memory for the cgroups' throttling");
+	}
+	throttle_expire(st->throttle, now - THROTTLE_KEEP_S);
+}
 
 static int sched_open(const struct module_env *env, void **out)
 {
@@ -39,8 +215,13 @@ static int sched_open(const struct module_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	*out = st;
+	st->v2_fd = -1;
 	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->max_slots = env->max_slots;
+	st->throttle = throttle_new(st->max_slots);
+	if (!st->throttle)
+		return -ENOMEM;
+	find_cpu_controller(st);
 	st->skel = sched_bpf__open_opts(env->open_opts);
 	if (!st->skel)
 		return -errno;
@@ -85,16 +266,62 @@ static bool empty(const struct cs_sched_stats *s)
 	return true;
 }
 
+static void write_throttling(struct state *st, struct collector *c)
+{
+	struct label labels[SLOT_MAX_LABELS];
+	struct throttling *sum = calloc(st->max_slots, sizeof(*sum));
+	bool *limited = calloc(st->max_slots, sizeof(*limited));
+
+	if (!sum || !limited) {
+		c->failed = true;
+		goto out;
+	}
+	for (uint32_t s = 0; s < st->max_slots; s++) {
+		uint32_t a = slot_alias(c->slots, s);
+		struct throttling t;
+
+		if (a < st->max_slots && throttle_total(st->throttle, s, &t)) {
+			sum[a].periods += t.periods;
+			sum[a].ns += t.ns;
+			limited[a] = true;
+		}
+	}
+	expo_family(c->e, "ctrlscope_cpu_throttled_seconds_total", "counter",
+		    "Time a target's cgroups were held back by their CPU limit (cpu.stat).");
+	for (uint32_t s = 0; s < st->max_slots; s++) {
+		size_t n = limited[s] ? slot_labels(c->slots, s, labels) : 0;
+
+		if (n)
+			expo_f64(c->e, labels, n, (double)sum[s].ns / 1e9);
+	}
+	expo_family(c->e, "ctrlscope_cpu_throttled_periods_total", "counter",
+		    "Scheduling periods in which a target's cgroups used up their CPU limit.");
+	for (uint32_t s = 0; s < st->max_slots; s++) {
+		size_t n = limited[s] ? slot_labels(c->slots, s, labels) : 0;
+
+		if (n)
+			expo_u64(c->e, labels, n, sum[s].periods);
+	}
+out:
+	free(sum);
+	free(limited);
+}
+
 static void sched_collect(void *state, struct collector *c)
 {
 	struct state *st = state;
 	struct label labels[SLOT_MAX_LABELS + 1];
 	struct cs_sched_stats *rows;
+	struct procs procs = {};
 	int err;
 
-	err = attach_run_iter(st->walk);
-	if (err)
-		log_warn("sched: cannot bring running threads up to date: %s", strerror(-err));
+	err = attach_read_iter(st->walk, sizeof(struct cs_sched_proc), add_proc, &procs);
+	if (err || procs.failed)
+		log_warn("sched: cannot bring running threads up to date: %s",
+			 strerror(err ? -err : ENOMEM));
+	else if (st->cpu != CPU_NONE)
+		update_throttling(st, &procs);
+	free(procs.items);
 	rows = calloc(st->max_slots, sizeof(*rows));
 	if (!rows) {
 		c->failed = true;
@@ -150,6 +377,7 @@ static void sched_collect(void *state, struct collector *c)
 			expo_histogram(c->e, labels, n, &h);
 	}
 	free(rows);
+	write_throttling(st, c);
 }
 
 /* The slot's series are gone: zero its counters for the slot's next owner. */
@@ -160,6 +388,7 @@ static void sched_forget_slot(void *state, uint32_t slot)
 	if (slot < st->max_slots)
 		map_zero_percpu(bpf_map__fd(st->skel->maps.sched_stats), &slot,
 				sizeof(struct cs_sched_stats));
+	throttle_forget_slot(st->throttle, slot);
 }
 
 static void sched_close(void *state)
@@ -170,6 +399,9 @@ static void sched_close(void *state)
 		return;
 	attach_detach_module(MODULE_NAME); /* destroys the iterator link too */
 	sched_bpf__destroy(st->skel);
+	throttle_free(st->throttle);
+	if (st->v2_fd >= 0)
+		close(st->v2_fd);
 	free(st);
 }
 

@@ -20,4 +20,12 @@ struct cs_sched_stats {
 	__u64 wait_buckets[CS_HIST_BUCKETS];
 };
 
+/* One record of the scrape-time walk per target process (its thread-group leader): the
+ * cgroup whose CPU throttling user space reads for the label set. */
+struct cs_sched_proc {
+	__u32 slot;
+	__u32 tgid;
+	__u64 cgroup_id; /* cgroup v2 id (the hierarchy's directory inode) */
+};
+
 #endif

@@ -2,6 +2,7 @@
 cgroups this test creates; CPU time, context switches and run-queue waits read back over
 HTTP."""
 
+import os
 import time
 
 from harness import Scene, key
@@ -99,3 +100,38 @@ def test_two_burners_on_one_cpu_wait_for_each_other():
             # Each ran about half the time and waited for the other the rest.
             assert waited > 0.3, (walls, d)
             assert 0.6 * waited <= d["wait_sum"] <= 1.4 * waited, (t, walls[t], d)
+
+
+def test_throttling_of_a_cpu_limited_cgroup_is_the_cgroups_own():
+    """10% of a CPU (quota 10 ms per 100 ms period) and 200 ms to burn: about 2 s held
+    back over about 20 periods. The agent reports exactly what the cgroup's cpu.stat
+    says; a target without a limit has no throttling series."""
+    with Scene() as s:
+        limited, free = s.cgroup("limited"), s.cgroup("free")
+        v1 = s.cgroups.limit("limited", "cpu", {"cpu.max": "10000 100000"},
+                             {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "10000"})
+        stat = (os.path.dirname(v1) if v1 else s.cgroups.mount + limited) + "/cpu.stat"
+        agent = s.agent(config(limited, free))
+        fl = s.fixture(["--burn-ms", "200", "--hold"], limited, join=[v1])
+        ff = s.fixture(["--burn-ms", "200", "--hold"], free)
+        agent.wait_for("ctrlscope_target_processes", 1, target="t0")
+        agent.wait_for("ctrlscope_target_processes", 1, target="t1")
+        fl.go()
+        ff.go()
+        fl.read_done()
+        ff.read_done()
+        m = agent.metrics()
+        with open(stat) as f:
+            own = dict(line.split() for line in f.read().splitlines())
+        periods = int(own["nr_throttled"])
+        seconds = (int(own["throttled_usec"]) / 1e6 if "throttled_usec" in own
+                   else int(own["throttled_time"]) / 1e9)
+        labels = dict(target="t0", comm="sysload")
+        assert m[key("ctrlscope_cpu_throttled_periods_total", **labels)] == periods
+        assert abs(m[key("ctrlscope_cpu_throttled_seconds_total", **labels)] - seconds) < 1e-6
+        assert periods >= 10, own
+        assert seconds >= 0.8, own
+        assert not [k for k in m if k[0].startswith("ctrlscope_cpu_throttled")
+                    and dict(k[1]).get("target") == "t1"]
+        fl.wait_done(words=[])
+        ff.wait_done(words=[])

@@ -1,4 +1,5 @@
-/* libFuzzer target for the mountinfo parser (cgroups_find_mount in user/cgroups.c): on
+/* libFuzzer target for the mountinfo parser (cgroups_find_mount in user/cgroups.c; and
+ * cgroups_find_mount_of for a v1 hierarchy, checked for its bounds only): on
  * arbitrary text and output sizes it returns 0 or -ENOENT, never writes past the output
  * buffer, and on 0 returns what mountinfo(5) says: the mount point (field 5, octal escapes
  * undone) of the first line whose file system type is cgroup2. Not for the tree walk. */
@@ -106,6 +107,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(ret == want_ret);
 	if (!ret)
 		CHECK(!strcmp(out, want));
+	/* The v1 lookup (no model): a result only from a "cgroup" line naming "cpu" as a
+	 * super option, terminated within the buffer. */
+	memset(out, 0xa5, out_size);
+	ret = cgroups_find_mount_of(text, "cpu", out, out_size);
+	CHECK(ret == 0 || ret == -ENOENT);
+	if (!ret) {
+		CHECK(memchr(out, 0, out_size));
+		CHECK(strstr(text, " - cgroup ") && strstr(text, "cpu"));
+	}
 	free(want);
 	free(out);
 	free(text);
