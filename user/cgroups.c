@@ -280,6 +280,18 @@ static int find_mount_in(const char *mountinfo, const char *controller, char *ou
 	return err;
 }
 
+int cgroups_open_id(int mount_fd, uint64_t id)
+{
+	/* kernfs encodes a node as its 64-bit id, of handle type FILEID_KERNFS. */
+	union {
+		struct file_handle fh;
+		char bytes[sizeof(struct file_handle) + sizeof(uint64_t)];
+	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = 0xfe } };
+
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	return open_by_handle_at(mount_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int cgroups_self_mount(char *out, size_t size)
 {
 	return find_mount_in("/proc/self/mountinfo", NULL, out, size);

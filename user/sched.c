@@ -105,19 +105,6 @@ static void find_cpu_controller(struct state *st)
 	log_info("sched: no cgroup hierarchy has the cpu controller: no throttling metrics");
 }
 
-/* The directory of the cgroup v2 cgroup with this id: kernfs file handles are the id. */
-static int open_v2(const struct state *st, uint64_t id)
-{
-	union {
-		struct file_handle fh;
-		char bytes[sizeof(struct file_handle) + sizeof(uint64_t)];
-	} h = { .fh = { .handle_bytes = sizeof(uint64_t),
-			.handle_type = 0xfe /* FILEID_KERNFS */ } };
-
-	memcpy(h.fh.f_handle, &id, sizeof(id));
-	return open_by_handle_at(st->v2_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
 /* The directory of the process's cgroup in the v1 cpu hierarchy. */
 static int open_v1(const struct state *st, uint32_t tgid)
 {
@@ -139,7 +126,8 @@ static int read_throttling(const struct state *st, const struct cs_sched_proc *p
 {
 	char text[1024];
 	struct stat sb;
-	int dirfd = st->cpu == CPU_V2 ? open_v2(st, p->cgroup_id) : open_v1(st, p->tgid);
+	int dirfd =
+		st->cpu == CPU_V2 ? cgroups_open_id(st->v2_fd, p->cgroup_id) : open_v1(st, p->tgid);
 	int limited = 0;
 
 	if (dirfd < 0)

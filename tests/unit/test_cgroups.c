@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -450,6 +451,34 @@ static void test_open_errors(void **state)
 	cgroups_close(NULL);
 }
 
+/* A real cgroup of the real cgroup2 mount, opened by its id. */
+static void test_open_id(void **state)
+{
+	char mount[4096], path[4200];
+	struct stat want, got;
+	int mfd, fd;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip(); /* file handles need CAP_DAC_READ_SEARCH */
+	assert_int_equal(cgroups_self_mount(mount, sizeof(mount)), 0);
+	snprintf(path, sizeof(path), "%s/ctrlscope-unit-%d", mount, (int)getpid());
+	assert_int_equal(mkdir(path, 0755), 0);
+	assert_int_equal(stat(path, &want), 0);
+	mfd = open(mount, O_RDONLY | O_DIRECTORY);
+	assert_true(mfd >= 0);
+	fd = cgroups_open_id(mfd, (uint64_t)want.st_ino);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &got), 0);
+	assert_int_equal(got.st_ino, want.st_ino);
+	assert_int_equal(faccessat(fd, "cgroup.procs", F_OK, 0), 0);
+	close(fd);
+	assert_int_equal(rmdir(path), 0);
+	/* Gone: no directory comes back for its id. */
+	assert_true(cgroups_open_id(mfd, (uint64_t)want.st_ino) < 0);
+	close(mfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_find_mount_octal_escapes),
 		cmocka_unit_test(test_find_mount_absent),
 		cmocka_unit_test(test_find_mount_small_buffer),
+		cmocka_unit_test(test_open_id),
 		cmocka_unit_test_setup_teardown(test_open_reads_tree, setup_tree_with_space,
 						teardown_tree),
 		cmocka_unit_test_setup_teardown(test_add_and_remove, setup_tree, teardown_tree),
