@@ -180,13 +180,20 @@ demo: deps
 	@examples/demo.sh $(BUILD)
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/getppid $(BUILD)/fixtures/netload
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/getppid $(BUILD)/bench/pingpong \
+		$(BUILD)/fixtures/netload
 	@bench/run.sh $(BUILD)
 
 $(BUILD)/bench/getppid: bench/getppid.c bench/floor.bpf.c | $(BUILD)/bench
 	$(CLANG) $(BPF_CFLAGS) -Ibench -c bench/floor.bpf.c -o $(BUILD)/bench/floor.bpf.o
 	$(BPFTOOL) gen skeleton $(BUILD)/bench/floor.bpf.o name floor_bpf > $(BUILD)/bench/floor.skel.h
 	$(CC) $(CFLAGS) -I$(BUILD)/bench -o $@ bench/getppid.c $(LDLIBS)
+
+$(BUILD)/bench/pingpong: bench/pingpong.c bench/schedfloor.bpf.c | $(BUILD)/bench
+	$(CLANG) $(BPF_CFLAGS) -Ibench -c bench/schedfloor.bpf.c -o $(BUILD)/bench/schedfloor.bpf.o
+	$(BPFTOOL) gen skeleton $(BUILD)/bench/schedfloor.bpf.o name schedfloor_bpf \
+		> $(BUILD)/bench/schedfloor.skel.h
+	$(CC) $(CFLAGS) -I$(BUILD)/bench -o $@ bench/pingpong.c $(LDLIBS)
 
 $(BUILD)/bench:
 	@mkdir -p $@
