@@ -56,7 +56,8 @@ int BPF_PROG(cs_proc_exit, struct task_struct *task)
 	__u64 zero = 0, *n;
 	__u32 status;
 
-	if (!ts)
+	/* A helper a process of the label set forked is not the label set's own exit. */
+	if (!ts || !(ts->flags & CS_TASK_ROOT))
 		return 0;
 	/* Only the process's last thread: signal->live is already decremented for it. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)

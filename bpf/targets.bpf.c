@@ -116,6 +116,19 @@ static __always_inline void bump_target_gen(void)
 		__sync_fetch_and_add(gen, 1);
 }
 
+/* Whether the task's process belongs to the label set slot on its own account: its parent
+ * is not a target of the same label set. (Threads share their leader's parent.) */
+static __always_inline bool is_root(struct task_struct *task, __u32 slot)
+{
+	struct task_struct *parent = task->real_parent;
+	struct cs_task *ps;
+
+	if (!parent || !parent->bpf_storage)
+		return true;
+	ps = bpf_task_storage_get(&task_state, parent, 0, 0);
+	return !ps || ps->slot != slot;
+}
+
 /* Decide whether task is a target and record its slot in its task storage. A process
  * selector (tgid) wins over a cgroup, as user space evaluated every selector in order.
  * leader_comm is the new comm of a renaming leader (the task still has the old one). */
@@ -162,6 +175,7 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	if (state) {
 		state->slot = slot;
 		state->target = key.target;
+		state->flags = is_root(task, slot) ? CS_TASK_ROOT : 0;
 		bump_target_gen();
 	}
 	return;
@@ -204,9 +218,11 @@ int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
 	pstate = bpf_task_storage_get(&task_state, parent, 0, 0);
 	if (!pstate)
 		return 0;
-	/* Threads and forked children measure with their parent until they exec. */
+	/* Threads and forked children measure with their parent until they exec; a forked
+	 * child is its parent's helper, not a process of the label set's own. */
 	init.slot = pstate->slot;
 	init.target = pstate->target;
+	init.flags = ctgid == ptgid ? pstate->flags : 0;
 	if (bpf_task_storage_get(&task_state, child, &init, BPF_LOCAL_STORAGE_GET_F_CREATE))
 		bump_target_gen();
 	if (ctgid == ptgid)
@@ -221,13 +237,22 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct cs_task *state;
-	__u32 slot = CS_SLOT_NONE;
+	__u32 slot = CS_SLOT_NONE, was_slot = CS_SLOT_NONE, was_flags = 0;
 	__u64 *n;
 
+	state = task->bpf_storage ? bpf_task_storage_get(&task_state, task, 0, 0) : NULL;
+	if (state) {
+		was_slot = state->slot;
+		was_flags = state->flags;
+	}
 	classify(task, NULL);
 	state = bpf_task_storage_get(&task_state, task, 0, 0);
-	if (state) {
+	if (state)
 		slot = state->slot;
+	/* A start of the label set's own process; not its helpers' programs, nor a process
+	 * of the label set executing its next program (an entrypoint script's exec). */
+	if (state && (state->flags & CS_TASK_ROOT) &&
+	    !(was_slot == slot && (was_flags & CS_TASK_ROOT))) {
 		n = bpf_map_lookup_elem(&starts, &slot);
 		if (n)
 			*n += 1; /* per-CPU value */

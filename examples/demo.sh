@@ -65,6 +65,9 @@ curl -fsS "$url" | grep -E '^ctrlscope_tcp_(connects_total|sent_bytes_total|rece
 	grep -v 'result="\(refused\|timeout\|reset\|other\)"' || true
 curl -fsS "$url" | grep -E '^ctrlscope_tcp_rtt_seconds_(sum|count)\{target="demo"' || true
 echo
+echo "== CPU and scheduling, process lifecycle =="
+curl -fsS "$url" | grep -E '^ctrlscope_(cpu_seconds_total|context_switches_total|runqueue_wait_seconds_(sum|count)|process_starts_total|process_exits_total|threads)\{target="demo"' || true
+echo
 echo "== The agent's own health =="
 curl -fsS "$url" | grep -E '^ctrlscope_(build_info|module_up|program_attached|target_processes)' || true
 

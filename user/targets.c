@@ -121,6 +121,7 @@ static void count_late_start(struct targets *t, uint32_t tgid)
 	if (pidfd < 0)
 		return; /* gone already */
 	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.task_state), &pidfd, &state) &&
+	    (state.flags & CS_TASK_ROOT) &&
 	    state.slot < (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS])
 		atomic_fetch_add(&t->late_starts[state.slot], 1);
 	close(pidfd);

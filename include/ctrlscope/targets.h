@@ -37,9 +37,9 @@ struct cs_slot_key {
 /* Task-local storage: present only on target tasks, so a miss is the non-target path. */
 struct cs_task {
 	__u32 slot;
-	__u32 target; /* the config's target the slot belongs to */
-	__u32 sys_nr; /* syscalls: number of the syscall in flight */
-	__u32 pad;
+	__u32 target;	    /* the config's target the slot belongs to */
+	__u32 sys_nr;	    /* syscalls: number of the syscall in flight */
+	__u32 flags;	    /* CS_TASK_* */
 	__u64 sys_start_ns; /* syscalls: its start, 0 when none is in flight */
 	/* sched: the task's own counters (se.sum_exec_runtime, nvcsw, nivcsw) already
 	 * counted; set to their values when the task becomes a target, so that a process
@@ -48,6 +48,13 @@ struct cs_task {
 	__u64 nvcsw_done;
 	__u64 nivcsw_done;
 	__u64 queued_ns; /* sched: when it became runnable and waits for a CPU, else 0 */
+};
+
+/* cs_task.flags */
+enum {
+	/* The task's process is one of its label set's own, not a child a process of the same
+	 * label set forked (a helper it runs, a worker): its starts and exits are counted. */
+	CS_TASK_ROOT = 1,
 };
 
 enum cs_event_type {

@@ -129,3 +129,21 @@ def test_oom_in_a_memory_limited_cgroup_is_one_kill():
         assert f.proc.wait(30) == -signal.SIGKILL
         m = agent.wait_for("ctrlscope_oom_kills_total", 1, **LABELS)
         assert exits(m, **LABELS) == {("signaled", "SIGKILL"): 1}
+
+
+def test_helpers_of_a_target_are_not_its_starts_or_exits():
+    """Three helper children (the same program, so the same label set) that exit with
+    status 1, and an exec of the next program in the same process (as an entrypoint
+    script does): one start and one exit, the target's own."""
+    with Scene() as s:
+        path = s.cgroup("helpers")
+        agent = s.agent(config(path))
+        f = s.fixture(["--reexec", "--spawn", "3", "--exit", "3"], path)
+        agent.wait_for("ctrlscope_threads", 1, **LABELS)
+        f.go()
+        f.read_done()
+        f.proc.stdin.close()
+        assert f.proc.wait(10) == 3
+        m, got = wait_exits(agent, {("exited", "3"): 1}, **LABELS)
+        assert got == {("exited", "3"): 1}, got
+        assert m[key("ctrlscope_process_starts_total", **LABELS)] == 1
