@@ -48,7 +48,7 @@ FIXTURES   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(wildcard tests
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS ?= 10
 
-.PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format demo bench fuzz \
+.PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
 	format clean vmlinux
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
@@ -148,7 +148,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(BPF_TESTS) $(FIXTURES) $(FUZZERS)
 	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results
 	@$(MAKE) --no-print-directory -k test-format test-unit test-go test-bpf test-e2e test-fuzz \
-		|| true
+		test-chart || true
 	@tests/summary.sh $(BUILD)/results
 
 test-format: | $(BUILD)/results
@@ -166,6 +166,11 @@ test-bpf: $(BPF_TESTS) $(FIXTURES) | $(BUILD)/results
 
 test-e2e: all $(FIXTURES) | $(BUILD)/results
 	@$(PYTHON) tests/e2e/run.py --build $(BUILD) > $(BUILD)/results/e2e.tap
+
+# The Helm chart (lint, every ci/ scenario, helm-unittest), the alerts (promtool) and the
+# dashboard; helm and the plugin come from make deps.
+test-chart: | $(BUILD)/results
+	@tests/run-chart.sh $(BUILD)/tools > $(BUILD)/results/chart.tap
 
 test-fuzz: $(FUZZERS) | $(BUILD)/results
 	@tests/run-fuzz.sh $(FUZZ_SECONDS) $(FUZZERS) > $(BUILD)/results/fuzz.tap
