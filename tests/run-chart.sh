@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The chart, its dashboard and its alerts, as TAP: the dashboard JSON is what
+# The chart, its dashboard and its alerts, and the image recipe, as TAP: the dashboard JSON is what
 # tools/dashboard.py writes; promtool checks the rules and runs their unit tests
 # (tests/rules); helm lints the chart and renders every scenario of helm/ctrlscope/ci; and
-# every helm-unittest case (helm/ctrlscope/tests) is one line.
+# every helm-unittest case (helm/ctrlscope/tests) is one line. The Dockerfile's runtime
+# stage must install a package for every library the agent links.
 #
 # Usage (from the repository root): tests/run-chart.sh TOOLS_DIR
 # TOOLS_DIR holds bin/helm and helm-plugins/unittest (built by `make deps`).
@@ -39,6 +40,8 @@ check() { # check NAME COMMAND...
 }
 
 check "dashboard.json is what tools/dashboard.py writes" python3 tools/dashboard.py --check
+check "the Dockerfile's runtime stage installs every library build/ctrlscope links" \
+	tests/check-image-libs.sh Dockerfile build/ctrlscope
 check "promtool check rules" promtool check rules $chart/files/alerts.yaml
 check "promtool test rules (every alert)" sh -c 'cd tests/rules && promtool test rules alerts_test.yaml'
 if [ ! -x "$helm" ] || [ ! -x "$HELM_PLUGINS/unittest/untt" ]; then
