@@ -2,7 +2,8 @@
 # The chart, its dashboard and its alerts, and the image recipe, as TAP: the dashboard JSON is what
 # tools/dashboard.py writes; promtool checks the rules and runs their unit tests
 # (tests/rules); helm lints the chart and renders every scenario of helm/ctrlscope/ci; and
-# every helm-unittest case (helm/ctrlscope/tests) is one line. The Dockerfile's runtime
+# every helm-unittest case (helm/ctrlscope/tests) is one line; the agent itself checks the
+# configuration each scenario renders (--check-config). The Dockerfile's runtime
 # stage must install a package for every library the agent links.
 #
 # Usage (from the repository root): tests/run-chart.sh TOOLS_DIR
@@ -51,9 +52,24 @@ if [ ! -x "$helm" ] || [ ! -x "$HELM_PLUGINS/unittest/untt" ]; then
 	exit 1
 fi
 check "helm lint --strict" "$helm" lint --strict --kube-version $kube $chart
+# Every scenario renders, and the agent accepts the configuration it renders.
+agent_accepts() { # agent_accepts RENDERED_CONFIGMAP
+	python3 - "$1" "$work" <<'PY' || return 1
+import sys, yaml
+cm = yaml.safe_load(open(sys.argv[1]))
+for key in ("config.yaml", "web.yaml"):
+    open("%s/%s" % (sys.argv[2], key), "w").write(cm["data"][key])
+PY
+	build/ctrlscope --check-config --config.file="$work/config.yaml" \
+		--web.config.file="$work/web.yaml"
+}
 for values in $chart/ci/*-values.yaml; do
 	check "helm template $(basename "$values")" \
 		"$helm" template ctrlscope $chart --namespace monitoring --kube-version $kube -f "$values"
+	"$helm" template ctrlscope $chart --namespace monitoring --kube-version $kube -f "$values" \
+		--show-only templates/configmap.yaml >"$work/cm.yaml" 2>"$work/log"
+	check "the agent accepts the configuration $(basename "$values") renders" \
+		agent_accepts "$work/cm.yaml"
 done
 # helm-unittest: one line per test case, from its JUnit report.
 "$helm" unittest --strict --output-type JUnit --output-file "$work/junit.xml" $chart \

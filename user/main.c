@@ -32,6 +32,7 @@ struct options {
 	const char *log_format;
 	bool allow_unauthenticated;
 	bool strict;
+	bool check_config;
 	bool help;
 	bool version;
 };
@@ -68,6 +69,9 @@ static const struct flag {
 	  "Least severe level logged: debug, info, warn or error." },
 	{ "log.format", FLAG_STRING, offsetof(struct options, log_format), "logfmt", "FORMAT",
 	  "Log line format: logfmt or json." },
+	{ "check-config", FLAG_BOOL, offsetof(struct options, check_config), NULL, NULL,
+	  "Check --config.file and --web.config.file (files they name are not read) and "
+	  "exit." },
 	{ "help", FLAG_BOOL, offsetof(struct options, help), NULL, NULL,
 	  "Show this help and exit." },
 	{ "version", FLAG_BOOL, offsetof(struct options, version), NULL, NULL,
@@ -316,6 +320,22 @@ int main(int argc, char **argv)
 	if (ret) {
 		log_error("%s", err);
 		return 1;
+	}
+	if (o.check_config) {
+		struct web_config web = { 0 };
+
+		ret = o.web_config_file ? webconfig_load(o.web_config_file, &web, err, sizeof(err))
+					: 0;
+		if (o.web_config_file)
+			webconfig_free(&web);
+		config_free(&a.cfg);
+		if (ret) {
+			log_error("%s", err);
+			return 1;
+		}
+		printf("%s%s%s: valid\n", o.config_file, o.web_config_file ? ", " : "",
+		       o.web_config_file ? o.web_config_file : "");
+		return 0;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ret = setup_web(&a, &o, err, sizeof(err));

@@ -30,7 +30,8 @@ def test_help_and_version():
     assert rc == 0 and not err, (rc, err)
     flags = re.findall(r"^\s+--([a-z.-]+)", out, re.M)
     assert {"config.file", "web.listen-address", "web.config.file", "kubeconfig",
-            "web.allow-unauthenticated", "btf.path", "strict", "log.level", "log.format", "help",
+            "web.allow-unauthenticated", "btf.path", "strict", "log.level", "log.format",
+            "check-config", "help",
             "version"} == set(flags), flags
     rc, out, _ = run(["--version"])
     assert rc == 0 and out.startswith("ctrlscope "), out
@@ -96,6 +97,23 @@ def test_missing_config_file():
     rc, _, err = run(["--config.file=/nonexistent/ctrlscope.yaml"])
     assert rc == 1
     assert "/nonexistent/ctrlscope.yaml: cannot open the configuration file: No such file or directory" in err, err
+
+
+def test_check_config_validates_without_starting_anything():
+    good = config_file("targets:\n  - name: a\n    process:\n      comm: [x]\n")
+    web = config_file("tls_server_config:\n  cert_file: /nonexistent/tls.crt\n"
+                      "  key_file: /nonexistent/tls.key\n"
+                      "authentication:\n  kubernetes: {}\n")
+    rc, out, err = run(["--check-config", "--config.file=" + good, "--web.config.file=" + web])
+    assert (rc, out, err) == (0, "%s, %s: valid\n" % (good, web), ""), (rc, out, err)
+    bad_web = config_file("authentication:\n  kubernetes:\n    cache_ttl: forever\n")
+    rc, out, err = run(["--check-config", "--config.file=" + good, "--web.config.file=" + bad_web])
+    assert rc == 1 and not out and len(err.strip().split("\n")) == 1, (rc, out, err)
+    assert "cache_ttl" in err, err
+    bad = config_file("targets: []\n")
+    rc, out, err = run(["--check-config", "--config.file=" + bad])
+    assert rc == 1 and not out, (rc, out, err)
+    assert "%s:1:10: targets: expected at least one target" % bad in err, err
 
 
 def test_refuses_non_loopback_without_flag():
