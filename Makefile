@@ -169,7 +169,7 @@ test-e2e: all $(FIXTURES) | $(BUILD)/results
 
 # The Helm chart (lint, every ci/ scenario, helm-unittest), the alerts (promtool) and the
 # dashboard; helm and the plugin come from make deps.
-test-chart: all | $(BUILD)/results
+test-chart: all $(BUILD)/fixtures/fakeapi | $(BUILD)/results
 	@tests/run-chart.sh $(BUILD)/tools > $(BUILD)/results/chart.tap
 
 test-fuzz: $(FUZZERS) | $(BUILD)/results

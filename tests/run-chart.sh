@@ -63,6 +63,14 @@ PY
 	build/ctrlscope --check-config --config.file="$work/config.yaml" \
 		--web.config.file="$work/web.yaml"
 }
+# Every object of a scenario, strictly decoded into its k8s.io/api type (fakeapi
+# check-manifests): a misspelled or misplaced field fails here as on a real API server.
+strict_types() { # strict_types VALUES
+	"$helm" template ctrlscope $chart --namespace monitoring --kube-version $kube -f "$1" |
+		python3 -c 'import json, sys, yaml
+print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))' |
+		build/fixtures/fakeapi check-manifests
+}
 for values in $chart/ci/*-values.yaml; do
 	check "helm template $(basename "$values")" \
 		"$helm" template ctrlscope $chart --namespace monitoring --kube-version $kube -f "$values"
@@ -70,6 +78,8 @@ for values in $chart/ci/*-values.yaml; do
 		--show-only templates/configmap.yaml >"$work/cm.yaml" 2>"$work/log"
 	check "the agent accepts the configuration $(basename "$values") renders" \
 		agent_accepts "$work/cm.yaml"
+	check "$(basename "$values") decodes strictly into the real Kubernetes API types" \
+		strict_types "$values"
 done
 # helm-unittest: one line per test case, from its JUnit report.
 "$helm" unittest --strict --output-type JUnit --output-file "$work/junit.xml" $chart \
