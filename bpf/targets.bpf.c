@@ -250,9 +250,11 @@ int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	if (state)
 		slot = state->slot;
 	/* A start of the label set's own process; not its helpers' programs, nor a process
-	 * of the label set executing its next program (an entrypoint script's exec). */
+	 * of the label set that started already executing its next program (an entrypoint
+	 * script's exec). */
 	if (state && (state->flags & CS_TASK_ROOT) &&
-	    !(was_slot == slot && (was_flags & CS_TASK_ROOT))) {
+	    !(was_slot == slot && (was_flags & CS_TASK_STARTED))) {
+		state->flags |= CS_TASK_STARTED;
 		n = bpf_map_lookup_elem(&starts, &slot);
 		if (n)
 			*n += 1; /* per-CPU value */

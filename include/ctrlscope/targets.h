@@ -55,6 +55,10 @@ enum {
 	/* The task's process is one of its label set's own, not a child a process of the same
 	 * label set forked (a helper it runs, a worker): its starts and exits are counted. */
 	CS_TASK_ROOT = 1,
+	/* Its start was counted at an exec: a later exec in place (an entrypoint script
+	 * executing the real program) is not another start. A process that joined a
+	 * target's cgroup before executing (a container's runc init) has not started yet. */
+	CS_TASK_STARTED = 2,
 };
 
 enum cs_event_type {

@@ -162,6 +162,41 @@ def test_restart_continues_series_and_deletion_removes_it():
         assert m[("ctrlscope_kube_containers", ())] == 0
 
 
+def test_container_starts_and_exits_are_counted_per_container():
+    """A container's process joins its cgroup before it executes its program (runc init):
+    the exec is its start. Two runs of the container (a restart into a new cgroup), each
+    exiting 3: two starts, two exits, one label set."""
+    with Scene() as s:
+        api, agent = start(s)
+        uid, first = str(uuid.uuid4()), secrets.token_hex(32)
+        api.put_pod(pod("ctl-7d4b9c-s", uid, {"manager": (first, 0)}))
+        path = s.cgroup(layout("systemd-containerd", uid, first))
+        agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
+        labels = labels_of("cert-manager", "ctl-7d4b9c-s")
+        for run, (cid, cgroup) in enumerate(((first, path), (None, None))):
+            if cid is None:
+                # The restart: the old cgroup goes, the new one is known before it runs.
+                os.rmdir(s.cgroups.mount + path)
+                agent.wait_for("ctrlscope_target_cgroups", 0, target="controllers")
+                cid = secrets.token_hex(32)
+                cgroup = s.cgroup(layout("systemd-containerd", uid, cid))
+                api.put_pod(pod("ctl-7d4b9c-s", uid, {"manager": (cid, 1)}))
+                agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
+            f = s.fixture(["--reexec", "--exit", "3"], cgroup)
+            agent.wait_for("ctrlscope_threads", 1, **labels)
+            f.go()
+            f.read_done()
+            f.proc.stdin.close()
+            assert f.proc.wait(10) == 3
+            want_exits = run + 1
+            agent.wait_for("ctrlscope_process_exits_total", want_exits, reason="exited", code="3",
+                           **labels)
+        m = agent.metrics()
+        assert m[key("ctrlscope_process_starts_total", **labels)] == 2
+        assert series(m, "ctrlscope_process_exits_total", pod="ctl-7d4b9c-s") == {
+            key("ctrlscope_process_exits_total", reason="exited", code="3", **labels)[1]: 2}
+
+
 def test_one_list_one_watch_and_recovery_without_loss_or_duplicates():
     with Scene() as s:
         api, agent = start(s)
