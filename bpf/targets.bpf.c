@@ -19,6 +19,7 @@ __u32 next_slot;
 __u64 slots_exhausted;
 __u64 events_lost;
 __u64 tgid_full;
+__u32 start_tgid; /* cs_start_iter: the process whose start user space counts */
 
 /* Processes chosen by user space (process selectors) and their forked children. */
 struct {
@@ -186,8 +187,7 @@ not_target:
 }
 
 /* comm is the leader's new comm on a rename, else NULL for the current one. */
-static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgid, const char *comm,
-				 __u32 slot)
+static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgid, const char *comm)
 {
 	struct cs_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 
@@ -199,7 +199,6 @@ static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgi
 	ev->tgid = task->tgid;
 	ev->cgroup_id = cgid;
 	ev->parent_id = 0;
-	ev->slot = slot;
 	ev->name[0] = 0;
 	if (comm)
 		bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), comm);
@@ -260,7 +259,7 @@ int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 			*n += 1; /* per-CPU value */
 	}
 	if (exec_events)
-		emit(CS_EV_EXEC, task, task_cgroup_id(task), NULL, slot);
+		emit(CS_EV_EXEC, task, task_cgroup_id(task), NULL);
 	return 0;
 }
 
@@ -288,7 +287,7 @@ int BPF_PROG(cs_rename, struct task_struct *task, const char *comm)
 		return 0;
 	classify(task, comm);
 	if (exec_events)
-		emit(CS_EV_RENAME, task, task_cgroup_id(task), comm, CS_SLOT_NONE);
+		emit(CS_EV_RENAME, task, task_cgroup_id(task), comm);
 	return 0;
 }
 
@@ -300,7 +299,7 @@ int BPF_PROG(cs_attach, struct cgroup *dst, const char *path, struct task_struct
 		return 0;
 	classify(task, NULL);
 	/* User space re-evaluates the process and reclassifies its other threads. */
-	emit(CS_EV_ATTACH, task, BPF_CORE_READ(dst, kn, id), NULL, CS_SLOT_NONE);
+	emit(CS_EV_ATTACH, task, BPF_CORE_READ(dst, kn, id), NULL);
 	return 0;
 }
 
@@ -320,7 +319,6 @@ static __always_inline void emit_cgroup(__u32 type, struct cgroup *cgrp)
 	ev->comm[0] = 0;
 	ev->cgroup_id = BPF_CORE_READ(cgrp, kn, id);
 	ev->parent_id = BPF_CORE_READ(cgrp, self.parent, cgroup, kn, id);
-	ev->slot = CS_SLOT_NONE;
 	bpf_probe_read_kernel_str(ev->name, sizeof(ev->name), BPF_CORE_READ(cgrp, kn, name));
 	bpf_ringbuf_submit(ev, 0);
 }
@@ -348,6 +346,31 @@ int cs_classify_iter(struct bpf_iter__task *ctx)
 
 	if (task)
 		classify(task, NULL);
+	return 0;
+}
+
+/* Run by user space for start_tgid right after only its own evaluation made that process a
+ * target (a name or exe selector decided after the exec, or a container whose cgroup was
+ * selected after its program started): counts the start the exec could not. */
+SEC("iter/task")
+int cs_start_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct cs_task *state;
+	__u32 slot;
+	__u64 *n;
+
+	if (!task || task->pid != task->tgid || (__u32)task->tgid != start_tgid ||
+	    !task->bpf_storage)
+		return 0;
+	state = bpf_task_storage_get(&task_state, task, 0, 0);
+	if (!state || !(state->flags & CS_TASK_ROOT) || (state->flags & CS_TASK_STARTED))
+		return 0;
+	state->flags |= CS_TASK_STARTED;
+	slot = state->slot;
+	n = bpf_map_lookup_elem(&starts, &slot);
+	if (n)
+		*n += 1; /* per-CPU value */
 	return 0;
 }
 

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -43,10 +42,15 @@ struct targets {
 	atomic_ullong resyncs;
 	atomic_ullong rescans;
 	atomic_ullong map_full;
-	/* Per label set: starts the kernel could not count at the exec, because only user
-	 * space's evaluation of the new program made the process a target. */
-	atomic_ullong *late_starts;
+	/* cgroups created while the agent runs and not selected yet: a container's cgroup
+	 * usually gets selected only after its program started (the pod's status names the
+	 * container after that), so its start is counted when it is selected. */
+	uint64_t *new_cgroups;
+	size_t n_new_cgroups;
 };
+
+/* At most this many unselected new cgroups are remembered (oldest forgotten first). */
+#define NEW_CGROUPS_MAX 4096
 
 /* The lifecycle programs without which no target would ever be found. */
 static const char *const required_programs[] = { "cs_fork", "cs_exec", "cs_exit", NULL };
@@ -64,8 +68,9 @@ static int read_exe(uint32_t tgid, char *out, size_t size)
 	return 0;
 }
 
-/* Rerun the kernel's classification for tgid's threads (all tasks when tgid is 0). */
-static int resync(struct targets *t, uint32_t tgid)
+/* Run a task iterator program over tgid's threads (all tasks when tgid is 0, or when the
+ * kernel cannot iterate one process). */
+static int run_task_iter(struct targets *t, struct bpf_program *prog, uint32_t tgid)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
 	union bpf_iter_link_info info = {};
@@ -77,21 +82,38 @@ static int resync(struct targets *t, uint32_t tgid)
 		opts.link_info = &info;
 		opts.link_info_len = sizeof(info);
 	}
-	link = bpf_program__attach_iter(t->skel->progs.cs_classify_iter, &opts);
+	link = bpf_program__attach_iter(prog, &opts);
 	if (!link && tgid && !t->whole_iterations && errno == EINVAL) {
 		/* Task iterator parameters arrived in Linux 6.1: walk every task instead. */
 		log_info("this kernel cannot iterate the tasks of one process: "
 			 "every target change walks all tasks");
 		t->whole_iterations = true;
-		return resync(t, 0);
+		return run_task_iter(t, prog, 0);
 	}
 	if (!link)
 		return -errno; /* ESRCH: the process is gone */
 	err = attach_run_iter(link);
-	if (!err)
-		atomic_fetch_add(&t->resyncs, 1);
 	bpf_link__destroy(link);
 	return err;
+}
+
+/* Rerun the kernel's classification for tgid's threads (all tasks when tgid is 0). */
+static int resync(struct targets *t, uint32_t tgid)
+{
+	int err = run_task_iter(t, t->skel->progs.cs_classify_iter, tgid);
+
+	if (!err)
+		atomic_fetch_add(&t->resyncs, 1);
+	return err;
+}
+
+/* Only user space's decision made process tgid a target after its program started:
+ * count that start, unless the kernel counted it at the exec (cs_start_iter). */
+static void count_start(struct targets *t, uint32_t tgid)
+{
+	t->skel->bss->start_tgid = tgid;
+	run_task_iter(t, t->skel->progs.cs_start_iter, tgid);
+	t->skel->bss->start_tgid = 0;
 }
 
 static void set_tgid(struct targets *t, uint32_t tgid, int target)
@@ -109,22 +131,6 @@ static void set_tgid(struct targets *t, uint32_t tgid, int target)
 				 "(limits.processes = %lld)",
 				 tgid, t->cfg->limits[CFG_LIMIT_PROCESSES]);
 	}
-}
-
-/* A process became a target only after its exec, when user space evaluated it: count the
- * start for the slot its task storage now holds (a pidfd is the storage map's key). */
-static void count_late_start(struct targets *t, uint32_t tgid)
-{
-	struct cs_task state;
-	int pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
-
-	if (pidfd < 0)
-		return; /* gone already */
-	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.task_state), &pidfd, &state) &&
-	    (state.flags & CS_TASK_ROOT) &&
-	    state.slot < (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS])
-		atomic_fetch_add(&t->late_starts[state.slot], 1);
-	close(pidfd);
 }
 
 /* Evaluate the process selectors for one process; returns whether its target changed. */
@@ -195,6 +201,41 @@ static bool cgroup_decide(struct targets *t, const char *path, struct cs_match *
 
 static void resync_proc(uint32_t tgid, void *ctx);
 
+/* Whether id is a cgroup created while the agent runs and not selected yet; forgets it. */
+static bool take_new_cgroup(struct targets *t, uint64_t id)
+{
+	for (size_t i = 0; i < t->n_new_cgroups; i++) {
+		if (t->new_cgroups[i] == id) {
+			memmove(&t->new_cgroups[i], &t->new_cgroups[i + 1],
+				(t->n_new_cgroups - i - 1) * sizeof(*t->new_cgroups));
+			t->n_new_cgroups--;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void remember_new_cgroup(struct targets *t, uint64_t id)
+{
+	if (!t->new_cgroups)
+		t->new_cgroups = calloc(NEW_CGROUPS_MAX, sizeof(*t->new_cgroups));
+	if (!t->new_cgroups)
+		return;
+	if (t->n_new_cgroups == NEW_CGROUPS_MAX)
+		take_new_cgroup(t, t->new_cgroups[0]);
+	t->new_cgroups[t->n_new_cgroups++] = id;
+}
+
+/* A new cgroup's process, selected after its program started: classify, count its
+ * start. */
+static void resync_started_proc(uint32_t tgid, void *ctx)
+{
+	struct targets *t = ctx;
+
+	if (!resync(t, tgid))
+		count_start(t, tgid);
+}
+
 /* Put the cgroup's verdict in the kernel's map; a newly selected cgroup's processes are
  * reclassified (they may have started before). */
 static void select_cgroup(uint64_t id, const char *path, void *ctx)
@@ -223,7 +264,8 @@ static void select_cgroup(uint64_t id, const char *path, void *ctx)
 	if (want.key_by == CS_KEY_BY_CONTAINER)
 		log_debug("cgroup %s: container of target %s", path,
 			  t->cfg->targets[want.target].name);
-	cgroups_foreach_proc(t->cgroups, id, resync_proc, t);
+	cgroups_foreach_proc(t->cgroups, id,
+			     !had && take_new_cgroup(t, id) ? resync_started_proc : resync_proc, t);
 }
 
 static void resync_proc(uint32_t tgid, void *ctx)
@@ -241,13 +283,15 @@ static void cgroup_created(struct targets *t, const struct cs_event *ev)
 	if (!path)
 		return; /* outside this agent's view of the tree */
 	/* Processes may have moved in before this event was read: select_cgroup
-	 * reclassifies them. */
+	 * reclassifies them (and counts their starts). */
+	remember_new_cgroup(t, ev->cgroup_id);
 	select_cgroup(ev->cgroup_id, path, t);
 }
 
 static void cgroup_removed(struct targets *t, uint64_t id)
 {
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.cgroup_targets), &id);
+	take_new_cgroup(t, id);
 	cgroups_remove(t->cgroups, id);
 }
 
@@ -262,8 +306,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	case CS_EV_EXEC:
 		/* The kernel already classified the (single-threaded) new program. */
 		if (t->process_selectors && evaluate(t, ev->tgid, ev->comm, ev->cgroup_id) &&
-		    !resync(t, ev->tgid) && ev->slot == CS_SLOT_NONE)
-			count_late_start(t, ev->tgid);
+		    !resync(t, ev->tgid))
+			count_start(t, ev->tgid);
 		break;
 	case CS_EV_RENAME:
 	case CS_EV_ATTACH:
@@ -343,11 +387,6 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		log_info("watching the pods of node %s", node);
 	}
 	t->self = (uint32_t)getpid();
-	t->late_starts = calloc((size_t)cfg->limits[CFG_LIMIT_LABEL_SETS], sizeof(*t->late_starts));
-	if (!t->late_starts) {
-		err = -ENOMEM;
-		goto fail;
-	}
 	for (size_t i = 0; i < cfg->n_targets; i++)
 		t->any_exe |= selector_needs_exe(&cfg->targets[i].process);
 	/* Every exec is evaluated, cgroup-only selectors included: the first matching target
@@ -380,6 +419,7 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	bpf_map__set_max_entries(t->skel->maps.starts, (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
+	bpf_program__set_autoattach(t->skel->progs.cs_start_iter, false);
 	err = targets_bpf__load(t->skel);
 	if (err) {
 		log_error("cannot load the targets BPF object: %s", strerror(-err));
@@ -457,7 +497,7 @@ void targets_close(struct targets *t)
 	ring_buffer__free(t->rb);
 	targets_bpf__destroy(t->skel);
 	cgroups_close(t->cgroups);
-	free(t->late_starts);
+	free(t->new_cgroups);
 	free(t);
 }
 
@@ -535,11 +575,9 @@ void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n)
 	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];
 
 	for (size_t i = 0; i < n; i++) {
-		if (slots[i] < max) {
+		if (slots[i] < max)
 			map_zero_percpu(bpf_map__fd(t->skel->maps.starts), &slots[i],
 					sizeof(uint64_t));
-			atomic_store(&t->late_starts[slots[i]], 0);
-		}
 		bpf_map_update_elem(fd, NULL, &slots[i], BPF_ANY);
 	}
 }
@@ -547,14 +585,7 @@ void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n)
 int targets_read_starts(const struct targets *t, uint64_t *out)
 {
 	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];
-	int err =
-		mapread_array(bpf_map__fd(t->skel->maps.starts), 0, max, sizeof(uint64_t), 1, out);
-
-	if (err)
-		return err;
-	for (uint32_t s = 0; s < max; s++)
-		out[s] += atomic_load(&t->late_starts[s]);
-	return 0;
+	return mapread_array(bpf_map__fd(t->skel->maps.starts), 0, max, sizeof(uint64_t), 1, out);
 }
 
 int targets_read_slots(const struct targets *t, struct slot_table *table)

@@ -74,8 +74,6 @@ struct cs_event {
 	__u32 tgid;
 	__u64 cgroup_id; /* the process's cgroup, or the created/removed cgroup */
 	__u64 parent_id; /* MKDIR: the parent cgroup */
-	__u32 slot;	 /* EXEC: the slot the kernel gave the new program, or CS_SLOT_NONE */
-	__u32 pad;
 	char comm[CS_COMM_LEN];
 	char name[CS_NAME_LEN]; /* MKDIR: the directory's name */
 };
