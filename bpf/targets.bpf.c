@@ -130,6 +130,22 @@ static __always_inline bool is_root(struct task_struct *task, __u32 slot)
 	return !ps || ps->slot != slot;
 }
 
+/* Whether task's process is the first of its PID namespace: a container's init. */
+static __always_inline bool is_pid_ns_init(struct task_struct *task)
+{
+	struct pid *pid = BPF_CORE_READ(task, group_leader, thread_pid);
+	unsigned int level;
+	int nr = 0;
+
+	if (!pid)
+		return false;
+	level = BPF_CORE_READ(pid, level);
+	if (level > 32) /* MAX_PID_NS_LEVEL */
+		return false;
+	bpf_core_read(&nr, sizeof(nr), &pid->numbers[level].nr);
+	return nr == 1;
+}
+
 /* Decide whether task is a target and record its slot in its task storage. A process
  * selector (tgid) wins over a cgroup, as user space evaluated every selector in order.
  * leader_comm is the new comm of a renaming leader (the task still has the old one). */
@@ -176,7 +192,12 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	if (state) {
 		state->slot = slot;
 		state->target = key.target;
-		state->flags = is_root(task, slot) ? CS_TASK_ROOT : 0;
+		/* A container's own process is its init: what `kubectl exec` runs in it is
+		 * not a start of the container. */
+		state->flags = is_root(task, slot) && (key.key_by != CS_KEY_BY_CONTAINER ||
+						       is_pid_ns_init(task))
+				       ? CS_TASK_ROOT
+				       : 0;
 		bump_target_gen();
 	}
 	return;

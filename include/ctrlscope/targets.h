@@ -53,7 +53,8 @@ struct cs_task {
 /* cs_task.flags */
 enum {
 	/* The task's process is one of its label set's own, not a child a process of the same
-	 * label set forked (a helper it runs, a worker): its starts and exits are counted. */
+	 * label set forked (a helper it runs, a worker): its starts and exits are counted. In
+	 * a container, only its init (PID 1 of its PID namespace) is. */
 	CS_TASK_ROOT = 1,
 	/* Its start was counted at an exec: a later exec in place (an entrypoint script
 	 * executing the real program) is not another start. A process that joined a

@@ -162,12 +162,21 @@ def test_restart_continues_series_and_deletion_removes_it():
         assert m[("ctrlscope_kube_containers", ())] == 0
 
 
+def init(scene, cgroup):
+    """The fixture as a container's init: PID 1 of its own PID namespace, joining cgroup
+    itself, then executing its program again like an entrypoint script."""
+    return scene.fixture(["--pidns-init", scene.cgroups.procs_file(cgroup), "--reexec",
+                          "--exit", "3"])
+
+
 def test_container_starts_and_exits_are_counted_per_container():
-    """A container's process joins its cgroup before it executes its program (runc init):
-    the exec is its start. Two runs of the container, each re-executing itself like an
-    entrypoint script and exiting 3: two starts, two exits, one label set. The restart
-    runs in a new cgroup that the pod's status names only after the program started (as
-    kubelet reports it): its start is counted when the agent selects the cgroup."""
+    """A container's init (PID 1 of a new PID namespace) joins its cgroup before it
+    executes its program, as runc's does: the exec is its start. Two runs of the
+    container, each re-executing itself like an entrypoint script and exiting 3: two
+    starts, two exits, one label set. The restart runs in a new cgroup that the pod's
+    status names only after the program started (as kubelet reports it): its start is
+    counted when the agent selects the cgroup. A process run in the container beside its
+    init (kubectl exec) is neither a start nor an exit of the container."""
     with Scene() as s:
         api, agent = start(s)
         uid, first = str(uuid.uuid4()), secrets.token_hex(32)
@@ -182,12 +191,21 @@ def test_container_starts_and_exits_are_counted_per_container():
                 agent.wait_for("ctrlscope_target_cgroups", 0, target="controllers")
                 cid = secrets.token_hex(32)
                 cgroup = s.cgroup(layout("systemd-containerd", uid, cid))
-                f = s.fixture(["--reexec", "--exit", "3"], cgroup)
+                f = init(s, cgroup)
                 api.put_pod(pod("ctl-7d4b9c-s", uid, {"manager": (cid, 1)}))
                 agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
             else:
-                f = s.fixture(["--reexec", "--exit", "3"], cgroup)
+                f = init(s, cgroup)
             agent.wait_for("ctrlscope_threads", 1, **labels)
+            if run == 0:
+                # kubectl exec: a process beside the init, exiting 5.
+                session = s.fixture(["--exit", "5"], cgroup)
+                agent.wait_for("ctrlscope_threads", 2, **labels)
+                session.go()
+                session.read_done()
+                session.proc.stdin.close()
+                assert session.proc.wait(10) == 5
+                agent.wait_for("ctrlscope_threads", 1, **labels)
             f.go()
             f.read_done()
             f.proc.stdin.close()
@@ -196,7 +214,7 @@ def test_container_starts_and_exits_are_counted_per_container():
             agent.wait_for("ctrlscope_process_exits_total", want_exits, reason="exited", code="3",
                            **labels)
         m = agent.metrics()
-        assert m[key("ctrlscope_process_starts_total", **labels)] == 2
+        assert m[key("ctrlscope_process_starts_total", **labels)] == 2, series(m, "ctrlscope_process_starts_total")
         assert series(m, "ctrlscope_process_exits_total", pod="ctl-7d4b9c-s") == {
             key("ctrlscope_process_exits_total", reason="exited", code="3", **labels)[1]: 2}
 
