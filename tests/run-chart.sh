@@ -19,6 +19,8 @@ helm=$tools/bin/helm
 export HELM_PLUGINS=$tools/helm-plugins
 chart=helm/ctrlscope
 kube=1.30.0
+# Debian's Python, which has python3-yaml and python3-jsonschema from make deps.
+py=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -40,7 +42,7 @@ check() { # check NAME COMMAND...
 	result "$name" $? "$work/log"
 }
 
-check "dashboard.json is what tools/dashboard.py writes" python3 tools/dashboard.py --check
+check "dashboard.json is what tools/dashboard.py writes" $py tools/dashboard.py --check
 check "the Dockerfile's runtime stage installs every library build/ctrlscope links" \
 	tests/check-image-libs.sh Dockerfile build/ctrlscope
 check "promtool check rules" promtool check rules $chart/files/alerts.yaml
@@ -54,7 +56,7 @@ fi
 check "helm lint --strict" "$helm" lint --strict --kube-version $kube $chart
 # Every scenario renders, and the agent accepts the configuration it renders.
 agent_accepts() { # agent_accepts RENDERED_CONFIGMAP
-	python3 - "$1" "$work" <<'PY' || return 1
+	$py - "$1" "$work" <<'PY' || return 1
 import sys, yaml
 cm = yaml.safe_load(open(sys.argv[1]))
 for key in ("config.yaml", "web.yaml"):
@@ -63,13 +65,19 @@ PY
 	build/ctrlscope --check-config --config.file="$work/config.yaml" \
 		--web.config.file="$work/web.yaml"
 }
-# Every object of a scenario, strictly decoded into its k8s.io/api type (fakeapi
-# check-manifests): a misspelled or misplaced field fails here as on a real API server.
-strict_types() { # strict_types VALUES
+# Every object of a scenario, as JSON.
+render_json() { # render_json VALUES
 	"$helm" template ctrlscope $chart --namespace monitoring --kube-version $kube -f "$1" |
-		python3 -c 'import json, sys, yaml
-print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))' |
-		build/fixtures/fakeapi check-manifests
+		$py -c 'import json, sys, yaml
+print(json.dumps([d for d in yaml.safe_load_all(sys.stdin) if d]))'
+}
+# Built-in kinds strictly decoded into their k8s.io/api types (fakeapi check-manifests),
+# custom resources validated against their CRDs (tests/check-crds.py): a misspelled or
+# misplaced field fails here as on a real API server with strict field validation.
+strict_types() { # strict_types VALUES
+	render_json "$1" >"$work/objects.json" &&
+		build/fixtures/fakeapi check-manifests <"$work/objects.json" &&
+		$py tests/check-crds.py "$tools/crds" <"$work/objects.json"
 }
 for values in $chart/ci/*-values.yaml; do
 	check "helm template $(basename "$values")" \
@@ -78,7 +86,7 @@ for values in $chart/ci/*-values.yaml; do
 		--show-only templates/configmap.yaml >"$work/cm.yaml" 2>"$work/log"
 	check "the agent accepts the configuration $(basename "$values") renders" \
 		agent_accepts "$work/cm.yaml"
-	check "$(basename "$values") decodes strictly into the real Kubernetes API types" \
+	check "$(basename "$values"): every object valid for the real API types and CRDs" \
 		strict_types "$values"
 done
 # helm-unittest: one line per test case, from its JUnit report.
@@ -90,7 +98,7 @@ if [ -s "$work/junit.xml" ]; then
 		echo "$name" >"$work/case"
 		[ "$verdict" = pass ] && result "helm unittest: $name" 0 "$work/case" ||
 			result "helm unittest: $name" 1 "$work/unittest.log"
-	done < <(python3 - "$work/junit.xml" <<'PY'
+	done < <($py - "$work/junit.xml" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
 for case in ET.parse(sys.argv[1]).iter("testcase"):
