@@ -3,6 +3,7 @@ test creates under the cgroup2 mount, and a parser for the text exposition forma
 
 Everything here talks to loopback only and cleans up what it creates."""
 
+import json
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 BUILD = os.environ.get("CTRLSCOPE_BUILD", "build")
@@ -283,10 +285,65 @@ class Fixture:
         assert self.proc.returncode == 0, "fixture exited with %d" % self.proc.returncode
         return words
 
+    def run_to_exit(self, timeout=10):
+        """Go, wait for "done", close stdin; returns the exit status (a negative signal
+        number when killed)."""
+        self.go()
+        self.read_done()
+        self.proc.stdin.close()
+        return self.proc.wait(timeout)
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class Prometheus:
+    """Debian's Prometheus scraping one agent over HTTPS with a bearer token every second
+    (job "ctrlscope"), on a free loopback port, with optional rule files."""
+
+    def __init__(self, agent_port, token, ca_file, server_name, rule_files=()):
+        self.dir = tempfile.mkdtemp(prefix="ctrlscope-prometheus-")
+        token_file = os.path.join(self.dir, "token")
+        with open(token_file, "w") as f:
+            f.write(token + "\n")
+        config = os.path.join(self.dir, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("""global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
+rule_files: [%s]
+scrape_configs:
+  - job_name: ctrlscope
+    scheme: https
+    authorization: {credentials_file: %s}
+    tls_config: {ca_file: %s, server_name: %s}
+    static_configs: [{targets: ["127.0.0.1:%d"]}]
+""" % (", ".join(rule_files), token_file, ca_file, server_name, agent_port))
+        port = free_port()
+        self.base = "http://127.0.0.1:%d" % port
+        self.log = open(os.path.join(self.dir, "log"), "w")
+        self.proc = subprocess.Popen(
+            ["prometheus", "--config.file=" + config,
+             "--storage.tsdb.path=" + os.path.join(self.dir, "data"),
+             "--web.listen-address=127.0.0.1:%d" % port],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def api(self, path, **params):
+        """The data of a successful answer of the HTTP API; OSError while not up yet."""
+        url = self.base + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body = json.loads(resp.read())
+        assert body["status"] == "success", body
+        return body["data"]
+
+    def query(self, expr):
+        return self.api("/api/v1/query", query=expr)["result"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(20)
+        self.log.close()
 
 
 def _unescape(value):
@@ -381,6 +438,7 @@ class Scene:
         self.fixtures = []
         self.apis = []
         self.namespaces = []
+        self.prometheuses = []
 
     def __enter__(self):
         return self
@@ -402,6 +460,11 @@ class Scene:
         self.apis.append(api)
         return api
 
+    def prometheus(self, agent_port, token, ca_file, server_name, rule_files=()):
+        p = Prometheus(agent_port, token, ca_file, server_name, rule_files)
+        self.prometheuses.append(p)
+        return p
+
     def fixture(self, args, cgroup=None, binary="sysload", netns=None, join=()):
         """join: more cgroup.procs files (v1 hierarchies) the fixture enters before exec."""
         f = Fixture(args, self.cgroups, cgroup, binary, netns, join)
@@ -414,6 +477,8 @@ class Scene:
         return ns
 
     def __exit__(self, *exc):
+        for p in self.prometheuses:
+            p.stop()
         for f in self.fixtures:
             f.kill()
         for api in self.apis:
@@ -542,7 +607,6 @@ class FakeAPI:
     SubjectAccessReview, over TLS on loopback, with a plain-HTTP control port."""
 
     def __init__(self, pki, ca, config):
-        import json
         self.pki = pki
         self.cert = pki.cert("fakeapi", ca, "fakeapi", usage="serverAuth")
         self.config = pki.path("fakeapi.json")
@@ -572,7 +636,6 @@ class FakeAPI:
         self.log.close()
 
     def _control(self, path, body=None, method=None):
-        import json
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.control + path, data=data,
                                      method=method or ("POST" if data is not None else "GET"))

@@ -10,21 +10,11 @@ import os
 import subprocess
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 
 from harness import BUILD, PKI, Scene, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = os.path.join(ROOT, "helm", "ctrlscope", "files")
-
-
-def api(base, path, **params):
-    url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
-    with urllib.request.urlopen(url, timeout=10) as resp:
-        body = json.loads(resp.read())
-    assert body["status"] == "success", body
-    return body["data"]
 
 
 def dashboard_queries():
@@ -89,27 +79,8 @@ def test_every_dashboard_query_returns_data_and_every_rule_evaluates():
         cli.go()
         burner.go()
 
-        prom_dir = tempfile.mkdtemp(prefix="ctrlscope-prometheus-")
-        token_file = os.path.join(prom_dir, "token")
-        with open(token_file, "w") as f:
-            f.write("prom-secret\n")
-        with open(os.path.join(prom_dir, "prometheus.yml"), "w") as f:
-            f.write("""global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
-rule_files: [%s]
-scrape_configs:
-  - job_name: ctrlscope
-    scheme: https
-    authorization: {credentials_file: %s}
-    tls_config: {ca_file: %s, server_name: ctrlscope.test}
-    static_configs: [{targets: ["127.0.0.1:%d"]}]
-""" % (os.path.join(FILES, "alerts.yaml"), token_file, ca[0], agent.port))
-        port = free_port()
-        prom = subprocess.Popen(
-            ["prometheus", "--config.file=" + os.path.join(prom_dir, "prometheus.yml"),
-             "--storage.tsdb.path=" + os.path.join(prom_dir, "data"),
-             "--web.listen-address=127.0.0.1:%d" % port],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(prom_dir, "log"), "w"))
-        base = "http://127.0.0.1:%d" % port
+        prom = s.prometheus(agent.port, "prom-secret", ca[0], "ctrlscope.test",
+                            rule_files=[os.path.join(FILES, "alerts.yaml")])
         try:
             cli.read_done()
             burner.proc.stdin.close()
@@ -122,7 +93,7 @@ scrape_configs:
                 empty = []
                 try:
                     for title, expr in queries:
-                        if not api(base, "/api/v1/query", query=expr)["result"]:
+                        if not prom.query(expr):
                             empty.append((title, expr))
                 except OSError:
                     empty = ["prometheus not up yet"]
@@ -130,14 +101,12 @@ scrape_configs:
                     break
                 time.sleep(1)
             assert not empty, "dashboard queries without data: %s" % json.dumps(empty, indent=1)
-            rules = [r for g in api(base, "/api/v1/rules")["groups"] for r in g["rules"]]
+            rules = [r for g in prom.api("/api/v1/rules")["groups"] for r in g["rules"]]
             assert len(rules) == 10, [r["name"] for r in rules]
             bad = [(r["name"], r.get("lastError")) for r in rules
                    if r["health"] != "ok" or r.get("lastError")]
             assert not bad, bad
         finally:
-            prom.terminate()
-            prom.wait(20)
             workload.terminate()
             workload.wait(5)
             cli.proc.stdin.close()

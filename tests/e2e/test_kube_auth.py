@@ -2,15 +2,11 @@
 (tests/fixtures/fakeapi, real k8s.io/api types) and Debian's real Prometheus, all on
 loopback."""
 
-import json
 import os
 import subprocess
-import tempfile
 import time
-import urllib.parse
-import urllib.request
 
-from harness import BUILD, PKI, Scene, free_port
+from harness import BUILD, PKI, Scene
 
 TARGETS = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
 
@@ -111,12 +107,6 @@ def test_hung_api_server_costs_one_timeout():
         api.fault(mode="none")
 
 
-def prometheus_query(base, query):
-    url = base + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        return json.loads(resp.read())["data"]["result"]
-
-
 def test_real_prometheus_scrapes_over_https_with_a_token():
     with Scene() as s:
         pki = PKI()
@@ -131,33 +121,14 @@ def test_real_prometheus_scrapes_over_https_with_a_token():
                         web_config=web, ca=ca[0], args=["--kubeconfig=" + api.kubeconfig()],
                         scrape_headers=bearer("prom-token"))
         workload = subprocess.Popen([os.path.join(BUILD, "demo-workload")])
-        prom_dir = tempfile.mkdtemp(prefix="ctrlscope-prometheus-")
-        token_file = os.path.join(prom_dir, "token")
-        with open(token_file, "w") as f:
-            f.write("prom-token\n")
-        with open(os.path.join(prom_dir, "prometheus.yml"), "w") as f:
-            f.write("""global: {scrape_interval: 1s, scrape_timeout: 1s}
-scrape_configs:
-  - job_name: ctrlscope
-    scheme: https
-    authorization: {credentials_file: %s}
-    tls_config: {ca_file: %s, server_name: ctrlscope.test}
-    static_configs: [{targets: ["127.0.0.1:%d"]}]
-""" % (token_file, ca[0], agent.port))
-        port = free_port()
-        prom = subprocess.Popen(
-            ["prometheus", "--config.file=" + os.path.join(prom_dir, "prometheus.yml"),
-             "--storage.tsdb.path=" + os.path.join(prom_dir, "data"),
-             "--web.listen-address=127.0.0.1:%d" % port],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(prom_dir, "log"), "w"))
-        base = "http://127.0.0.1:%d" % port
+        prom = s.prometheus(agent.port, "prom-token", ca[0], "ctrlscope.test")
         try:
             deadline = time.time() + 60
             up = series = None
             while time.time() < deadline:
                 try:
-                    up = prometheus_query(base, 'up{job="ctrlscope"}')
-                    series = prometheus_query(base, 'ctrlscope_syscalls_total{target="demo"}')
+                    up = prom.query('up{job="ctrlscope"}')
+                    series = prom.query('ctrlscope_syscalls_total{target="demo"}')
                 except OSError:
                     pass
                 if up and up[0]["value"][1] == "1" and series:
@@ -167,8 +138,6 @@ scrape_configs:
             assert series, "no syscall series in Prometheus"
             assert {r["metric"]["comm"] for r in series} == {"demo-workload"}
         finally:
-            prom.terminate()
-            prom.wait(20)
             workload.terminate()
             workload.wait(5)
 

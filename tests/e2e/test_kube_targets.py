@@ -201,15 +201,9 @@ def test_container_starts_and_exits_are_counted_per_container():
                 # kubectl exec: a process beside the init, exiting 5.
                 session = s.fixture(["--exit", "5"], cgroup)
                 agent.wait_for("ctrlscope_threads", 2, **labels)
-                session.go()
-                session.read_done()
-                session.proc.stdin.close()
-                assert session.proc.wait(10) == 5
+                assert session.run_to_exit() == 5
                 agent.wait_for("ctrlscope_threads", 1, **labels)
-            f.go()
-            f.read_done()
-            f.proc.stdin.close()
-            assert f.proc.wait(10) == 3
+            assert f.run_to_exit() == 3
             want_exits = run + 1
             agent.wait_for("ctrlscope_process_exits_total", want_exits, reason="exited", code="3",
                            **labels)

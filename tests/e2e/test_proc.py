@@ -41,10 +41,7 @@ def test_exit_status_is_counted_once_with_its_code():
         agent = s.agent(config(path))
         f = s.fixture(["--exit", "3"], path)
         agent.wait_for("ctrlscope_threads", 1, **LABELS)
-        f.go()
-        f.read_done()
-        f.proc.stdin.close()
-        assert f.proc.wait(10) == 3
+        assert f.run_to_exit() == 3
         m, got = wait_exits(agent, {("exited", "3"): 1}, **LABELS)
         assert got == {("exited", "3"): 1}, got
         assert m[key("ctrlscope_process_starts_total", **LABELS)] == 1
@@ -72,10 +69,7 @@ def test_restarts_count_every_start_and_exit():
         agent = s.agent(config(path))
         for _ in range(3):
             f = s.fixture(["--exit", "1"], path)
-            f.go()
-            f.read_done()
-            f.proc.stdin.close()
-            assert f.proc.wait(10) == 1
+            assert f.run_to_exit() == 1
         m, got = wait_exits(agent, {("exited", "1"): 3}, **LABELS)
         assert got == {("exited", "1"): 3}, got
         assert m[key("ctrlscope_process_starts_total", **LABELS)] == 3
@@ -89,10 +83,7 @@ def test_a_process_selected_after_its_exec_counts_its_start():
         f = s.fixture(["--exit", "4"])
         labels = dict(target="byname", comm="sysload")
         agent.wait_for("ctrlscope_threads", 1, **labels)
-        f.go()
-        f.read_done()
-        f.proc.stdin.close()
-        assert f.proc.wait(10) == 4
+        assert f.run_to_exit() == 4
         m, got = wait_exits(agent, {("exited", "4"): 1}, **labels)
         assert got == {("exited", "4"): 1}, got
         assert m[key("ctrlscope_process_starts_total", **labels)] == 1
@@ -140,10 +131,7 @@ def test_helpers_of_a_target_are_not_its_starts_or_exits():
         agent = s.agent(config(path))
         f = s.fixture(["--reexec", "--spawn", "3", "--exit", "3"], path)
         agent.wait_for("ctrlscope_threads", 1, **LABELS)
-        f.go()
-        f.read_done()
-        f.proc.stdin.close()
-        assert f.proc.wait(10) == 3
+        assert f.run_to_exit() == 3
         m, got = wait_exits(agent, {("exited", "3"): 1}, **LABELS)
         assert got == {("exited", "3"): 1}, got
         assert m[key("ctrlscope_process_starts_total", **LABELS)] == 1
