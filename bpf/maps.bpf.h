@@ -35,15 +35,19 @@ static __always_inline __u64 cs_target_gen(void)
 	return gen ? *(volatile __u64 *)gen : 0;
 }
 
-/* The calling task's state, or NULL for a non-target. The bpf_storage test skips the
- * storage lookup on the many tasks that carry no local storage at all. */
-static __always_inline struct cs_task *cs_current_task_state(void)
+/* A task's state, or NULL for a non-target. The bpf_storage test skips the storage lookup
+ * on the many tasks that carry no local storage at all. */
+static __always_inline struct cs_task *cs_task_state(struct task_struct *task)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-
 	if (!task->bpf_storage)
 		return NULL;
 	return bpf_task_storage_get(&task_state, task, 0, 0);
+}
+
+/* The calling task's state, or NULL for a non-target. */
+static __always_inline struct cs_task *cs_current_task_state(void)
+{
+	return cs_task_state(bpf_get_current_task_btf());
 }
 
 /* A per-CPU memo of the last task found not to be a target, by a key unique to a live

@@ -455,9 +455,9 @@ int cs_net_walk(struct bpf_iter__task_file *ctx)
 	int state;
 	__u16 lport, rport;
 
-	if (!task || !file || !task->bpf_storage)
+	if (!task || !file)
 		return 0;
-	ts = bpf_task_storage_get(&task_state, task, 0, 0);
+	ts = cs_task_state(task);
 	if (!ts)
 		return 0;
 	sock = bpf_sock_from_file(file);

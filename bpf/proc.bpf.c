@@ -32,13 +32,6 @@ struct {
 	__type(value, struct cs_proc_stats);
 } proc_stats SEC(".maps");
 
-static __always_inline struct cs_task *state_of(struct task_struct *task)
-{
-	if (!task->bpf_storage)
-		return NULL;
-	return bpf_task_storage_get(&task_state, task, 0, 0);
-}
-
 /* The status wait(2) reports for the process: the group's on exit_group() or a fatal
  * signal, else the leader's own exit code (its threads all left with exit()). */
 static __always_inline __u32 exit_status(struct task_struct *task)
@@ -52,7 +45,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(cs_proc_exit, struct task_struct *task)
 {
 	struct cs_exit_key key = {};
-	struct cs_task *ts = state_of(task);
+	struct cs_task *ts = cs_task_state(task);
 	__u64 zero = 0, *n;
 	__u32 status;
 
@@ -81,7 +74,7 @@ int BPF_PROG(cs_proc_exit, struct task_struct *task)
 SEC("tp_btf/mark_victim")
 int BPF_PROG(cs_proc_oom, struct task_struct *task)
 {
-	struct cs_task *ts = state_of(task);
+	struct cs_task *ts = cs_task_state(task);
 	struct cs_proc_stats *st;
 	__u32 slot;
 
@@ -103,9 +96,9 @@ int cs_proc_walk(struct bpf_iter__task *ctx)
 	__u32 slot;
 
 	/* A zombie (exited, not yet reaped by its parent) is no longer a live thread. */
-	if (!task || !task->bpf_storage || task->exit_state)
+	if (!task || task->exit_state)
 		return 0;
-	ts = bpf_task_storage_get(&task_state, task, 0, 0);
+	ts = cs_task_state(task);
 	if (!ts)
 		return 0;
 	slot = ts->slot;

@@ -26,13 +26,6 @@ struct {
 	__type(value, struct cs_sched_stats);
 } sched_stats SEC(".maps");
 
-static __always_inline struct cs_task *state_of(struct task_struct *task)
-{
-	if (!task->bpf_storage)
-		return NULL;
-	return bpf_task_storage_get(&task_state, task, 0, 0);
-}
-
 /* Add the task's CPU time and switches not counted yet to its label set. */
 static __always_inline void account(struct task_struct *task, struct cs_task *ts)
 {
@@ -52,7 +45,7 @@ static __always_inline void account(struct task_struct *task, struct cs_task *ts
 
 static __always_inline void queued(struct task_struct *p)
 {
-	struct cs_task *ts = state_of(p);
+	struct cs_task *ts = cs_task_state(p);
 
 	if (ts)
 		ts->queued_ns = bpf_ktime_get_ns();
@@ -81,7 +74,7 @@ int BPF_PROG(cs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 	__u64 now = 0, wait;
 	__u32 slot, b;
 
-	ts = state_of(prev);
+	ts = cs_task_state(prev);
 	if (ts) {
 		if (prev_state & TASK_DEAD) {
 			account(prev, ts); /* its last switch: the counters are final */
@@ -93,7 +86,7 @@ int BPF_PROG(cs_sched_switch, bool preempt, struct task_struct *prev, struct tas
 			ts->queued_ns = 0; /* sleeping: its wakeup starts the wait */
 		}
 	}
-	ts = state_of(next);
+	ts = cs_task_state(next);
 	if (!ts || !ts->queued_ns)
 		return 0;
 	if (!now)
@@ -120,9 +113,7 @@ int cs_sched_walk(struct bpf_iter__task *ctx)
 	struct cs_sched_proc rec;
 	struct cs_task *ts;
 
-	if (!task || !task->bpf_storage)
-		return 0;
-	ts = bpf_task_storage_get(&task_state, task, 0, 0);
+	ts = task ? cs_task_state(task) : NULL;
 	if (!ts)
 		return 0;
 	account(task, ts);

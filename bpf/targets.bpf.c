@@ -124,9 +124,9 @@ static __always_inline bool is_root(struct task_struct *task, __u32 slot)
 	struct task_struct *parent = task->real_parent;
 	struct cs_task *ps;
 
-	if (!parent || !parent->bpf_storage)
+	if (!parent)
 		return true;
-	ps = bpf_task_storage_get(&task_state, parent, 0, 0);
+	ps = cs_task_state(parent);
 	return !ps || ps->slot != slot;
 }
 
@@ -178,7 +178,7 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	slot = slot_get(&key);
 	if (slot == CS_SLOT_NONE)
 		goto not_target;
-	state = bpf_task_storage_get(&task_state, task, 0, 0);
+	state = cs_task_state(task);
 	if (state && state->slot == slot)
 		return;
 	if (!state) {
@@ -228,6 +228,17 @@ static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgi
 	bpf_ringbuf_submit(ev, 0);
 }
 
+/* The process of state (its leader's) started: count it once for its label set. */
+static __always_inline void count_start(struct cs_task *state)
+{
+	__u32 slot = state->slot;
+	__u64 *n = bpf_map_lookup_elem(&starts, &slot);
+
+	state->flags |= CS_TASK_STARTED;
+	if (n)
+		*n += 1; /* per-CPU value */
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
 {
@@ -235,7 +246,7 @@ int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
 	struct cs_match *match;
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 
-	pstate = bpf_task_storage_get(&task_state, parent, 0, 0);
+	pstate = cs_task_state(parent);
 	if (!pstate)
 		return 0;
 	/* Threads and forked children measure with their parent until they exec; a forked
@@ -257,28 +268,21 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	struct cs_task *state;
-	__u32 slot = CS_SLOT_NONE, was_slot = CS_SLOT_NONE, was_flags = 0;
-	__u64 *n;
+	__u32 was_slot = CS_SLOT_NONE, was_flags = 0;
 
-	state = task->bpf_storage ? bpf_task_storage_get(&task_state, task, 0, 0) : NULL;
+	state = cs_task_state(task);
 	if (state) {
 		was_slot = state->slot;
 		was_flags = state->flags;
 	}
 	classify(task, NULL);
-	state = bpf_task_storage_get(&task_state, task, 0, 0);
-	if (state)
-		slot = state->slot;
+	state = cs_task_state(task);
 	/* A start of the label set's own process; not its helpers' programs, nor a process
 	 * of the label set that started already executing its next program (an entrypoint
 	 * script's exec). */
 	if (state && (state->flags & CS_TASK_ROOT) &&
-	    !(was_slot == slot && (was_flags & CS_TASK_STARTED))) {
-		state->flags |= CS_TASK_STARTED;
-		n = bpf_map_lookup_elem(&starts, &slot);
-		if (n)
-			*n += 1; /* per-CPU value */
-	}
+	    !(was_slot == state->slot && (was_flags & CS_TASK_STARTED)))
+		count_start(state);
 	if (exec_events)
 		emit(CS_EV_EXEC, task, task_cgroup_id(task), NULL);
 	return 0;
@@ -378,20 +382,12 @@ int cs_start_iter(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct cs_task *state;
-	__u32 slot;
-	__u64 *n;
 
-	if (!task || task->pid != task->tgid || (__u32)task->tgid != start_tgid ||
-	    !task->bpf_storage)
+	if (!task || task->pid != task->tgid || (__u32)task->tgid != start_tgid)
 		return 0;
-	state = bpf_task_storage_get(&task_state, task, 0, 0);
-	if (!state || !(state->flags & CS_TASK_ROOT) || (state->flags & CS_TASK_STARTED))
-		return 0;
-	state->flags |= CS_TASK_STARTED;
-	slot = state->slot;
-	n = bpf_map_lookup_elem(&starts, &slot);
-	if (n)
-		*n += 1; /* per-CPU value */
+	state = cs_task_state(task);
+	if (state && (state->flags & CS_TASK_ROOT) && !(state->flags & CS_TASK_STARTED))
+		count_start(state);
 	return 0;
 }
 

@@ -36,6 +36,18 @@ struct cfg_module_desc *agent_module_descs(size_t *n)
 	return d;
 }
 
+int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *obj)
+{
+	struct bpf_map *state = bpf_object__find_map_by_name(obj, "task_state");
+	struct bpf_map *gen = bpf_object__find_map_by_name(obj, "target_gen");
+	int err;
+
+	if (!state || !gen)
+		return -ENOENT;
+	err = bpf_map__reuse_fd(state, env->task_state_fd);
+	return err ? err : bpf_map__reuse_fd(gen, env->target_gen_fd);
+}
+
 void collector_report_map(struct collector *c, const char *name, uint64_t entries,
 			  uint64_t max_entries, uint64_t full)
 {

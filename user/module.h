@@ -24,6 +24,11 @@ struct module_env {
 	const char *apiserver; /* the API server's URL (https://host:port), or NULL */
 };
 
+/* Point obj's task_state and target_gen maps at the targets core's (before loading), so
+ * that every module reads the one filter. 0 or -errno. */
+struct bpf_object;
+int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *obj);
+
 /* Map fill levels that modules report; the agent writes them as one family each. */
 struct map_report {
 	const char *name;

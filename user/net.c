@@ -165,9 +165,7 @@ static int net_open(const struct module_env *env, void **out)
 	/* Attached by hand below: a cgroup and iterators. */
 	bpf_program__set_autoattach(st->skel->progs.cs_net_sockops, false);
 	bpf_program__set_autoattach(st->skel->progs.cs_net_walk, false);
-	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
-	if (!err)
-		err = bpf_map__reuse_fd(st->skel->maps.target_gen, env->target_gen_fd);
+	err = module_reuse_shared_maps(env, st->skel->obj);
 	if (!err)
 		err = net_bpf__load(st->skel);
 	if (err)

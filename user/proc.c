@@ -113,9 +113,7 @@ static int proc_open(const struct module_env *env, void **out)
 			 "OOM kills are not counted");
 		bpf_program__set_autoload(st->skel->progs.cs_proc_oom, false);
 	}
-	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
-	if (!err)
-		err = bpf_map__reuse_fd(st->skel->maps.target_gen, env->target_gen_fd);
+	err = module_reuse_shared_maps(env, st->skel->obj);
 	if (err)
 		return err;
 	return proc_bpf__load(st->skel);

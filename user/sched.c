@@ -215,9 +215,7 @@ static int sched_open(const struct module_env *env, void **out)
 		return -errno;
 	bpf_map__set_max_entries(st->skel->maps.sched_stats, st->max_slots);
 	bpf_program__set_autoattach(st->skel->progs.cs_sched_walk, false);
-	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
-	if (!err)
-		err = bpf_map__reuse_fd(st->skel->maps.target_gen, env->target_gen_fd);
+	err = module_reuse_shared_maps(env, st->skel->obj);
 	if (err)
 		return err;
 	return sched_bpf__load(st->skel);

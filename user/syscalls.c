@@ -157,9 +157,7 @@ static int syscalls_open(const struct module_env *env, void **out)
 	bpf_map__set_max_entries(st->skel->maps.sys_rows,
 				 (env->max_slots * CS_SYSCALL_NR_MAX + 1) / 2);
 	bpf_map__set_max_entries(st->skel->maps.sys_errors, st->max_error_entries);
-	err = bpf_map__reuse_fd(st->skel->maps.task_state, env->task_state_fd);
-	if (!err)
-		err = bpf_map__reuse_fd(st->skel->maps.target_gen, env->target_gen_fd);
+	err = module_reuse_shared_maps(env, st->skel->obj);
 	if (err)
 		return err;
 	return syscalls_bpf__load(st->skel);
