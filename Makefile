@@ -43,6 +43,7 @@ LIB       := $(BUILD)/libctrlscope.a
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf/test_*.c))
+BPF_TEST_SKELS := $(patsubst tests/bpf/%.bpf.c,$(BUILD)/tests/bpf/%.skel.h,$(wildcard tests/bpf/*.bpf.c))
 FIXTURES   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(wildcard tests/fixtures/*.c)) \
 	      $(BUILD)/fixtures/fakeapi
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -71,7 +72,7 @@ $(GEN)/version.h: FORCE | $(GEN)
 		'$(VERSION)' '$(REVISION)' > $@
 
 # Skeletons and BPF objects are intermediate files: keep them.
-.SECONDARY: $(BPF_OBJS) $(SKELS)
+.SECONDARY: $(BPF_OBJS) $(SKELS) $(BPF_TEST_SKELS)
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/maps.bpf.h $(wildcard include/ctrlscope/*.h) | $(BUILD)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -106,8 +107,15 @@ $(BUILD)/fixtures/%: tests/fixtures/%.c | $(BUILD)/fixtures
 $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB) | $(BUILD)/tests/unit
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(LDLIBS)
 
-$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) | $(BUILD)/tests/bpf
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(LDLIBS)
+# BPF objects the kernel tier loads for its own purposes (not the agent's).
+$(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c | $(BUILD)/tests/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/bpf/%.skel.h: $(BUILD)/tests/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/tests/bpf/%: tests/bpf/%.c $(LIB) $(BPF_TEST_SKELS) | $(BUILD)/tests/bpf
+	$(CC) $(CFLAGS) -Itests -I$(BUILD)/tests/bpf -o $@ $< $(LIB) $(LDFLAGS) -lcmocka $(LDLIBS)
 
 # The fake Kubernetes API server of the e2e tests (Go, the real k8s.io/api types).
 GO ?= $(shell command -v go || echo /usr/local/go/bin/go)

@@ -18,11 +18,21 @@ struct attachment {
 	int err;
 };
 
+/* A kernel feature a module uses, and how (the variant chosen at load time). */
+struct feature {
+	char *module;
+	char *feature;
+	char *variant;
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct attachment *items;
 static size_t n_items;
+static struct feature *features;
+static size_t n_features;
 
-static int record(const char *module, struct bpf_program *prog, struct bpf_link *link, int err)
+static int record(const char *module, const char *program, int prog_fd, struct bpf_link *link,
+		  int err)
 {
 	struct attachment *grown = realloc(items, (n_items + 1) * sizeof(*items));
 	struct attachment *a;
@@ -32,14 +42,14 @@ static int record(const char *module, struct bpf_program *prog, struct bpf_link 
 	items = grown;
 	a = &items[n_items];
 	a->module = strdup(module);
-	a->program = strdup(bpf_program__name(prog));
+	a->program = strdup(program);
 	if (!a->module || !a->program) {
 		free(a->module);
 		free(a->program);
 		return -ENOMEM;
 	}
 	a->link = link;
-	a->prog_fd = bpf_program__fd(prog);
+	a->prog_fd = prog_fd;
 	a->err = err;
 	n_items++;
 	return 0;
@@ -82,7 +92,7 @@ int attach_object(const char *module, struct bpf_object *obj, const char *const 
 				  bpf_program__name(prog));
 		}
 		pthread_mutex_lock(&lock);
-		if (record(module, prog, link, err)) {
+		if (record(module, bpf_program__name(prog), bpf_program__fd(prog), link, err)) {
 			bpf_link__destroy(link);
 			first_err = first_err ? first_err : -ENOMEM;
 			*all_required_ok = false;
@@ -97,7 +107,47 @@ int attach_record(const char *module, struct bpf_program *prog, struct bpf_link 
 	int ret;
 
 	pthread_mutex_lock(&lock);
-	ret = record(module, prog, link, err);
+	ret = record(module, bpf_program__name(prog), bpf_program__fd(prog), link, err);
+	pthread_mutex_unlock(&lock);
+	return ret;
+}
+
+int attach_record_refused(const char *module, const char *program, int err)
+{
+	int ret;
+
+	pthread_mutex_lock(&lock);
+	ret = record(module, program, -1, NULL, err);
+	pthread_mutex_unlock(&lock);
+	return ret;
+}
+
+int attach_feature(const char *module, const char *feature, const char *variant)
+{
+	struct feature *grown, *f;
+	int ret = 0;
+
+	pthread_mutex_lock(&lock);
+	grown = realloc(features, (n_features + 1) * sizeof(*features));
+	if (!grown) {
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	features = grown;
+	f = &features[n_features];
+	f->module = strdup(module);
+	f->feature = strdup(feature);
+	f->variant = strdup(variant);
+	if (!f->module || !f->feature || !f->variant) {
+		free(f->module);
+		free(f->feature);
+		free(f->variant);
+		ret = -ENOMEM;
+		goto out_unlock;
+	}
+	n_features++;
+	log_info("module %s: %s: %s", module, feature, variant);
+out_unlock:
 	pthread_mutex_unlock(&lock);
 	return ret;
 }
@@ -192,7 +242,37 @@ void attach_detach_module(const char *module)
 		free(items);
 		items = NULL;
 	}
+	kept = 0;
+	for (size_t i = 0; i < n_features; i++) {
+		if (strcmp(features[i].module, module)) {
+			features[kept++] = features[i];
+			continue;
+		}
+		free(features[i].module);
+		free(features[i].feature);
+		free(features[i].variant);
+	}
+	n_features = kept;
+	if (!n_features) {
+		free(features);
+		features = NULL;
+	}
 	pthread_mutex_unlock(&lock);
+}
+
+static void write_features(struct expo *e)
+{
+	struct label labels[3] = { { "module", NULL }, { "feature", NULL }, { "variant", NULL } };
+
+	expo_family(e, "ctrlscope_bpf_feature", "gauge",
+		    "A kernel feature a module uses and the variant chosen for this kernel at "
+		    "load time (always 1).");
+	for (size_t i = 0; i < n_features; i++) {
+		labels[0].value = features[i].module;
+		labels[1].value = features[i].feature;
+		labels[2].value = features[i].variant;
+		expo_u64(e, labels, 3, 1);
+	}
 }
 
 void attach_collect(struct expo *e)
@@ -201,6 +281,7 @@ void attach_collect(struct expo *e)
 	struct bpf_prog_info *info;
 
 	pthread_mutex_lock(&lock);
+	write_features(e);
 	expo_family(e, "ctrlscope_program_attached", "gauge",
 		    "Whether a BPF program is attached (1) or could not be attached on this kernel "
 		    "(0).");
@@ -230,6 +311,16 @@ void attach_collect(struct expo *e)
 		labels[0].value = items[i].module;
 		labels[1].value = items[i].program;
 		expo_f64(e, labels, 2, (double)info[i].run_time_ns / 1e9);
+	}
+	/* Runs the kernel skipped because another BPF program was running on the CPU
+	 * (Linux 5.12+): every skip is an event not counted. */
+	expo_family(e, "ctrlscope_bpf_program_recursion_misses_total", "counter",
+		    "Times the kernel skipped a BPF program because a program was already "
+		    "running on that CPU: events that were not counted.");
+	for (size_t i = 0; info && i < n_items; i++) {
+		labels[0].value = items[i].module;
+		labels[1].value = items[i].program;
+		expo_u64(e, labels, 2, info[i].recursion_misses);
 	}
 	free(info);
 	pthread_mutex_unlock(&lock);

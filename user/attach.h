@@ -20,6 +20,11 @@ int attach_object(const char *module, struct bpf_object *obj, const char *const 
 /* Record a program the module attached itself (link NULL and err < 0 when that failed),
  * for the self-metrics and attach_detach_module. */
 int attach_record(const char *module, struct bpf_program *prog, struct bpf_link *link, int err);
+/* Record a program that the kernel refused to load (ctrlscope_program_attached 0). */
+int attach_record_refused(const char *module, const char *program, int err);
+/* Record the variant of a kernel feature the module chose at load time, for
+ * ctrlscope_bpf_feature (and the log). */
+int attach_feature(const char *module, const char *feature, const char *variant);
 /* Attach an iterator program (no parameters) under module's name, logging a failure.
  * The registry owns the link; NULL when it could not be attached. */
 struct bpf_link *attach_iter(const char *module, struct bpf_program *prog);
@@ -31,7 +36,8 @@ int attach_read_iter(struct bpf_link *link, size_t rec_size, void (*fn)(const vo
 		     void *ctx);
 /* Destroy the links of module's programs (they detach) and forget them. */
 void attach_detach_module(const char *module);
-/* ctrlscope_program_attached, and run counts and time when kernel.bpf_stats_enabled. */
+/* ctrlscope_bpf_feature, ctrlscope_program_attached, run counts and time (when
+ * kernel.bpf_stats_enabled) and recursion misses. */
 void attach_collect(struct expo *e);
 
 #endif

@@ -124,12 +124,24 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Where this thread's libbpf warnings go instead of the log, or NULL. */
+static __thread struct buf *libbpf_held;
+
+void log_hold_libbpf_warnings(struct buf *held)
+{
+	libbpf_held = held;
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum log_level ours = level == LIBBPF_WARN   ? LOG_WARN
 			      : level == LIBBPF_INFO ? LOG_DEBUG
 						     : LOG_DEBUG;
 
+	if (ours == LOG_WARN && libbpf_held) {
+		buf_vprintf(libbpf_held, fmt, ap);
+		return 0;
+	}
 	/* libbpf's INFO lines are load details: useful only when debugging. */
 	log_vmsg(ours, fmt, ap);
 	return 0;

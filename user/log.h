@@ -19,6 +19,10 @@ bool log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Route libbpf's own messages through log_msg. */
 void log_hook_libbpf(void);
+/* Until called again with NULL, append this thread's libbpf warnings to *held (a struct
+ * buf) instead of logging them: for a caller that says what went wrong better itself. */
+struct buf;
+void log_hold_libbpf_warnings(struct buf *held);
 
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)

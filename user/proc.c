@@ -5,6 +5,7 @@
 #include <ctrlscope/proc.h> /* before the skeleton, which uses its types */
 
 #include "attach.h"
+#include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
@@ -32,6 +33,8 @@ static const char *const required_programs[] = { "cs_proc_exit", NULL };
 
 struct state {
 	struct proc_bpf *skel;
+	const struct module_env *env; /* during open only */
+	bool oom;		      /* oom:mark_victim names the victim's task */
 	uint32_t max_slots;
 	uint32_t max_exits;
 	struct bpf_link *walk; /* owned by the attach registry */
@@ -92,6 +95,34 @@ static bool mark_victim_has_task(const struct module_env *env)
 	return yes;
 }
 
+/* load_ops.open: a fresh, configured skeleton. */
+static int open_skel(void *ctx, const struct load_refusals *refused,
+		     struct bpf_object_skeleton **skel)
+{
+	struct state *st = ctx;
+
+	(void)refused;
+	st->skel = proc_bpf__open_opts(st->env->open_opts);
+	if (!st->skel)
+		return -errno;
+	bpf_map__set_max_entries(st->skel->maps.proc_stats, st->max_slots);
+	bpf_map__set_max_entries(st->skel->maps.proc_exits, st->max_exits);
+	bpf_program__set_autoattach(st->skel->progs.cs_proc_walk, false);
+	bpf_program__set_autoload(st->skel->progs.cs_proc_oom, st->oom);
+	*skel = st->skel->skeleton;
+	return module_reuse_shared_maps(st->env, st->skel->obj);
+}
+
+static void destroy_skel(void *ctx)
+{
+	struct state *st = ctx;
+
+	proc_bpf__destroy(st->skel);
+	st->skel = NULL;
+}
+
+static const struct load_ops load_ops = { open_skel, destroy_skel };
+
 static int proc_open(const struct module_env *env, void **out)
 {
 	struct state *st = calloc(1, sizeof(*st));
@@ -102,21 +133,14 @@ static int proc_open(const struct module_env *env, void **out)
 	*out = st;
 	st->max_slots = env->max_slots;
 	st->max_exits = (uint32_t)env->options[OPT_MAX_EXITS];
-	st->skel = proc_bpf__open_opts(env->open_opts);
-	if (!st->skel)
-		return -errno;
-	bpf_map__set_max_entries(st->skel->maps.proc_stats, st->max_slots);
-	bpf_map__set_max_entries(st->skel->maps.proc_exits, st->max_exits);
-	bpf_program__set_autoattach(st->skel->progs.cs_proc_walk, false);
-	if (!mark_victim_has_task(env)) {
+	st->oom = mark_victim_has_task(env);
+	if (!st->oom)
 		log_warn("proc: this kernel's oom:mark_victim does not name the victim's task: "
 			 "OOM kills are not counted");
-		bpf_program__set_autoload(st->skel->progs.cs_proc_oom, false);
-	}
-	err = module_reuse_shared_maps(env, st->skel->obj);
-	if (err)
-		return err;
-	return proc_bpf__load(st->skel);
+	st->env = env;
+	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
+	st->env = NULL;
+	return err;
 }
 
 static int proc_attach(void *state)

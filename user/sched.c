@@ -9,6 +9,7 @@
 #include "attach.h"
 #include "cgroups.h"
 #include "cpustat.h"
+#include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
@@ -52,6 +53,7 @@ struct procs {
 
 struct state {
 	struct sched_bpf *skel;
+	const struct module_env *env; /* during open only */
 	uint32_t max_slots;
 	struct bpf_link *walk;	   /* owned by the attach registry */
 	struct expo_bounds bounds; /* of the histograms */
@@ -195,6 +197,32 @@ static void update_throttling(struct state *st, struct procs *p)
 	throttle_expire(st->throttle, now - THROTTLE_KEEP_S);
 }
 
+/* load_ops.open: a fresh, configured skeleton. */
+static int open_skel(void *ctx, const struct load_refusals *refused,
+		     struct bpf_object_skeleton **skel)
+{
+	struct state *st = ctx;
+
+	(void)refused;
+	st->skel = sched_bpf__open_opts(st->env->open_opts);
+	if (!st->skel)
+		return -errno;
+	bpf_map__set_max_entries(st->skel->maps.sched_stats, st->max_slots);
+	bpf_program__set_autoattach(st->skel->progs.cs_sched_walk, false);
+	*skel = st->skel->skeleton;
+	return module_reuse_shared_maps(st->env, st->skel->obj);
+}
+
+static void destroy_skel(void *ctx)
+{
+	struct state *st = ctx;
+
+	sched_bpf__destroy(st->skel);
+	st->skel = NULL;
+}
+
+static const struct load_ops load_ops = { open_skel, destroy_skel };
+
 static int sched_open(const struct module_env *env, void **out)
 {
 	struct state *st = calloc(1, sizeof(*st));
@@ -210,15 +238,10 @@ static int sched_open(const struct module_env *env, void **out)
 	if (!st->throttle)
 		return -ENOMEM;
 	find_cpu_controller(st);
-	st->skel = sched_bpf__open_opts(env->open_opts);
-	if (!st->skel)
-		return -errno;
-	bpf_map__set_max_entries(st->skel->maps.sched_stats, st->max_slots);
-	bpf_program__set_autoattach(st->skel->progs.cs_sched_walk, false);
-	err = module_reuse_shared_maps(env, st->skel->obj);
-	if (err)
-		return err;
-	return sched_bpf__load(st->skel);
+	st->env = env;
+	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
+	st->env = NULL;
+	return err;
 }
 
 static int sched_attach(void *state)

@@ -2,6 +2,7 @@
  * ctrlscope_syscalls_total, ctrlscope_syscall_errors_total and
  * ctrlscope_syscall_duration_seconds. The counting is in bpf/syscalls.bpf.c. */
 #include "attach.h"
+#include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
@@ -32,6 +33,7 @@ static const char *const required_programs[] = { "cs_sys_enter", "cs_sys_exit", 
 
 struct state {
 	struct syscalls_bpf *skel;
+	const struct module_env *env; /* during open only */
 	uint32_t max_entries;
 	uint32_t max_error_entries;
 	struct expo_bounds bounds; /* of the histograms */
@@ -136,6 +138,37 @@ static void merge_errors(struct rows *r)
 	r->n = out;
 }
 
+/* load_ops.open: a fresh, configured skeleton. */
+static int open_skel(void *ctx, const struct load_refusals *refused,
+		     struct bpf_object_skeleton **skel)
+{
+	struct state *st = ctx;
+
+	(void)refused;
+	st->skel = syscalls_bpf__open_opts(st->env->open_opts);
+	if (!st->skel)
+		return -errno;
+	/* Row 0 means "no row": one more than the rows asked for. */
+	st->skel->rodata->max_rows = st->max_entries + 1;
+	bpf_map__set_max_entries(st->skel->maps.sys_stats, st->max_entries + 1);
+	bpf_map__set_max_entries(st->skel->maps.sys_row_keys, st->max_entries + 1);
+	bpf_map__set_max_entries(st->skel->maps.sys_rows,
+				 (st->env->max_slots * CS_SYSCALL_NR_MAX + 1) / 2);
+	bpf_map__set_max_entries(st->skel->maps.sys_errors, st->max_error_entries);
+	*skel = st->skel->skeleton;
+	return module_reuse_shared_maps(st->env, st->skel->obj);
+}
+
+static void destroy_skel(void *ctx)
+{
+	struct state *st = ctx;
+
+	syscalls_bpf__destroy(st->skel);
+	st->skel = NULL;
+}
+
+static const struct load_ops load_ops = { open_skel, destroy_skel };
+
 static int syscalls_open(const struct module_env *env, void **out)
 {
 	struct state *st = calloc(1, sizeof(*st));
@@ -147,20 +180,10 @@ static int syscalls_open(const struct module_env *env, void **out)
 	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->max_entries = (uint32_t)env->options[OPT_MAX_ENTRIES];
 	st->max_error_entries = (uint32_t)env->options[OPT_MAX_ERROR_ENTRIES];
-	st->skel = syscalls_bpf__open_opts(env->open_opts);
-	if (!st->skel)
-		return -errno;
-	/* Row 0 means "no row": one more than the rows asked for. */
-	st->skel->rodata->max_rows = st->max_entries + 1;
-	bpf_map__set_max_entries(st->skel->maps.sys_stats, st->max_entries + 1);
-	bpf_map__set_max_entries(st->skel->maps.sys_row_keys, st->max_entries + 1);
-	bpf_map__set_max_entries(st->skel->maps.sys_rows,
-				 (env->max_slots * CS_SYSCALL_NR_MAX + 1) / 2);
-	bpf_map__set_max_entries(st->skel->maps.sys_errors, st->max_error_entries);
-	err = module_reuse_shared_maps(env, st->skel->obj);
-	if (err)
-		return err;
-	return syscalls_bpf__load(st->skel);
+	st->env = env;
+	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
+	st->env = NULL;
+	return err;
 }
 
 static int syscalls_attach(void *state)

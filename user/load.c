@@ -1,0 +1,220 @@
+/* Loading with refused programs left out: see load.h. */
+#include "load.h"
+#include "attach.h"
+#include "buf.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <bpf/libbpf.h>
+
+/* Per program. A verifier log is seldom longer than the tail we show needs, and kernels
+ * from 6.4 on keep the end of a log that does not fit; older ones keep its start. The
+ * pages are only touched for a program that fails. */
+#define LOG_SIZE (1u << 20)
+/* Objects have a handful of programs: more attempts than that means a loop. */
+#define MAX_ATTEMPTS 32
+
+static bool listed(const char *const *names, const char *name)
+{
+	for (; names && *names; names++) {
+		if (!strcmp(*names, name))
+			return true;
+	}
+	return false;
+}
+
+const struct load_refusal *load_refusal_of(const struct load_refusals *refused, const char *program)
+{
+	for (size_t i = 0; i < refused->n; i++) {
+		if (!strcmp(refused->items[i].program, program))
+			return &refused->items[i];
+	}
+	return NULL;
+}
+
+void load_apply(const struct load_refusals *refused, struct bpf_object_skeleton *skel)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, *skel->obj)
+	{
+		if (load_refusal_of(refused, bpf_program__name(prog)))
+			bpf_program__set_autoload(prog, false);
+	}
+}
+
+void load_refusals_free(struct load_refusals *refused)
+{
+	free(refused->items);
+	refused->items = NULL;
+	refused->n = 0;
+}
+
+/* The verifier's reason: the last lines of its log, less the statistics it ends with. */
+static void log_tail(const char *log, char *out, size_t size)
+{
+	const char *end = log + strlen(log), *line_end, *start;
+	const char *lines[2];
+	size_t lens[2], n = 0, used = 0;
+
+	out[0] = '\0';
+	while (end > log && n < 2) {
+		while (end > log && end[-1] == '\n')
+			end--;
+		line_end = end;
+		start = line_end;
+		while (start > log && start[-1] != '\n')
+			start--;
+		end = start;
+		if (line_end == start || !strncmp(start, "processed ", 10) ||
+		    !strncmp(start, "verification time", 17) || !strncmp(start, "stack depth", 11))
+			continue;
+		lines[n] = start;
+		lens[n] = (size_t)(line_end - start);
+		n++;
+	}
+	while (n-- > 0 && used + 1 < size) {
+		int w = snprintf(out + used, size - used, "%s%.*s", used ? " | " : "", (int)lens[n],
+				 lines[n]);
+
+		if (w < 0)
+			break;
+		used += (size_t)w < size - used ? (size_t)w : size - used - 1;
+	}
+}
+
+static int add_refusal(struct load_refusals *r, const char *program, int err, const char *log)
+{
+	struct load_refusal *grown = realloc(r->items, (r->n + 1) * sizeof(*grown));
+	struct load_refusal *f;
+
+	if (!grown)
+		return -ENOMEM;
+	r->items = grown;
+	f = &r->items[r->n++];
+	snprintf(f->program, sizeof(f->program), "%s", program);
+	f->err = err;
+	log_tail(log, f->why, sizeof(f->why));
+	return 0;
+}
+
+/* One attempt: 0, or -errno with *refused_one naming the program the kernel refused
+ * (NULL when the failure was not a program's). */
+static int attempt(const char *module, struct bpf_object_skeleton *skel, char *logs,
+		   struct load_refusals *refused, const char **refused_one)
+{
+	struct bpf_program *prog;
+	size_t i = 0;
+	int err;
+
+	*refused_one = NULL;
+	bpf_object__for_each_program(prog, *skel->obj)
+	{
+		if (!bpf_program__autoload(prog))
+			continue;
+		logs[i * LOG_SIZE] = '\0';
+		/* With log level 0 libbpf asks for the log only when a load fails, then
+		 * loads again at level 1 into this buffer. */
+		bpf_program__set_log_buf(prog, logs + i * LOG_SIZE, LOG_SIZE);
+		i++;
+	}
+	err = bpf_object__load_skeleton(skel);
+	if (!err)
+		return 0;
+	err = err < 0 ? err : -EINVAL;
+	i = 0;
+	bpf_object__for_each_program(prog, *skel->obj)
+	{
+		const char *log;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		log = logs + i++ * LOG_SIZE;
+		if (!log[0])
+			continue;
+		if (add_refusal(refused, bpf_program__name(prog), err, log))
+			return -ENOMEM;
+		*refused_one = refused->items[refused->n - 1].program;
+		log_warn("module %s: the kernel refused program %s (%s): %s", module, *refused_one,
+			 strerror(-err), refused->items[refused->n - 1].why);
+		break;
+	}
+	return err;
+}
+
+int load_skeleton(const char *module, const struct load_ops *ops, void *ctx,
+		  const char *const *required, struct load_refusals *refused)
+{
+	struct bpf_object_skeleton *skel;
+	size_t n_progs = 0;
+	char *logs = NULL;
+	struct buf held;
+	int err = 0;
+
+	buf_init(&held);
+	*refused = (struct load_refusals){ 0 };
+	for (int tries = 0; tries < MAX_ATTEMPTS; tries++) {
+		struct bpf_program *prog;
+		const char *one;
+
+		err = ops->open(ctx, refused, &skel);
+		if (err)
+			goto out_free;
+		load_apply(refused, skel);
+		if (!logs) {
+			bpf_object__for_each_program(prog, *skel->obj) n_progs++;
+			logs = mmap(NULL, (n_progs ? n_progs : 1) * (size_t)LOG_SIZE,
+				    PROT_READ | PROT_WRITE,
+				    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+			if (logs == MAP_FAILED) {
+				logs = NULL;
+				err = -ENOMEM;
+				goto out_destroy;
+			}
+		}
+		buf_reset(&held);
+		log_hold_libbpf_warnings(&held);
+		err = attempt(module, skel, logs, refused, &one);
+		log_hold_libbpf_warnings(NULL);
+		if (err && !one && buf_cstr(&held))
+			log_warn("module %s: %s", module, held.data);
+		else if (buf_cstr(&held))
+			log_debug("module %s: %s", module, held.data);
+		if (!err)
+			goto out_unmap;
+		if (!one || listed(required, one))
+			goto out_destroy;
+		ops->destroy(ctx);
+	}
+	err = -ELOOP;
+	goto out_unmap;
+
+out_destroy:
+	ops->destroy(ctx);
+out_unmap:
+	if (logs)
+		munmap(logs, (n_progs ? n_progs : 1) * (size_t)LOG_SIZE);
+out_free:
+	buf_free(&held);
+	if (err)
+		load_refusals_free(refused);
+	return err;
+}
+
+int load_module(const char *module, const struct load_ops *ops, void *ctx,
+		const char *const *required)
+{
+	struct load_refusals refused;
+	int err = load_skeleton(module, ops, ctx, required, &refused);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < refused.n; i++)
+		attach_record_refused(module, refused.items[i].program, refused.items[i].err);
+	load_refusals_free(&refused);
+	return 0;
+}

@@ -1,0 +1,55 @@
+/* Loading a module's BPF object so that a program this kernel's verifier refuses costs
+ * that program, not the module: the program is left out, named in the log with the
+ * verifier's own last lines, and the object is loaded again without it. Not for
+ * attaching (attach.h). */
+#ifndef CTRLSCOPE_LOAD_H
+#define CTRLSCOPE_LOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct bpf_object_skeleton;
+
+#define LOAD_WHY_MAX 512
+
+/* A program the kernel refused. */
+struct load_refusal {
+	char program[64];
+	int err;		/* -errno of the load */
+	char why[LOAD_WHY_MAX]; /* the verifier's last lines, joined by " | " */
+};
+
+struct load_refusals {
+	struct load_refusal *items;
+	size_t n;
+};
+
+struct load_ops {
+	/* Make a fresh skeleton in ctx, opened and configured (map sizes, knobs, shared
+	 * maps) but not loaded. refused lists what the kernel refused so far: open leaves
+	 * those programs out (load_apply does) and may choose other variants in their
+	 * place. 0 or -errno. */
+	int (*open)(void *ctx, const struct load_refusals *refused,
+		    struct bpf_object_skeleton **skel);
+	/* Free what open made. */
+	void (*destroy)(void *ctx);
+};
+
+/* Open and load through ops until the kernel accepts the object, leaving out every
+ * program it refuses; *refused says which (free with load_refusals_free). A refusal of a
+ * program listed in required, or a failure that is not one program's (a map the kernel
+ * cannot create, a missing BTF), fails the load: -errno, with the skeleton destroyed. */
+int load_skeleton(const char *module, const struct load_ops *ops, void *ctx,
+		  const char *const *required, struct load_refusals *refused);
+/* load_skeleton, then record every refused program as not attached (the module works
+ * without it). */
+int load_module(const char *module, const struct load_ops *ops, void *ctx,
+		const char *const *required);
+/* Turn off autoload of every refused program of the skeleton. */
+void load_apply(const struct load_refusals *refused, struct bpf_object_skeleton *skel);
+/* The refusal of program, or NULL. */
+const struct load_refusal *load_refusal_of(const struct load_refusals *refused,
+					   const char *program);
+void load_refusals_free(struct load_refusals *refused);
+
+#endif
