@@ -201,18 +201,16 @@ static __always_inline __u64 received_of(const struct sock *sk, const struct tcp
 	return received;
 }
 
-/* Add the socket's bytes and retransmits not counted yet. */
-static __always_inline void account(const struct sock *sk, struct cs_net_sock *s)
+/* Add what of the socket's counters is not counted yet. */
+static __always_inline void claim_counts(struct cs_net_sock *s, __u64 sent_now, __u64 received_now,
+					 __u64 retrans_now)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	struct cs_net_stats *st;
 	__u64 sent, received, retrans;
 
-	if (!tp)
-		return;
-	sent = cs_claim(&s->sent, sent_of(tp));
-	received = cs_claim(&s->received, received_of(sk, tp));
-	retrans = cs_claim(&s->retrans, tp->total_retrans);
+	sent = cs_claim(&s->sent, sent_now);
+	received = cs_claim(&s->received, received_now);
+	retrans = cs_claim(&s->retrans, retrans_now);
 	if (!sent && !received && !retrans)
 		return;
 	st = stats_of(s->slot, s->peer);
@@ -223,7 +221,16 @@ static __always_inline void account(const struct sock *sk, struct cs_net_sock *s
 	__sync_fetch_and_add(&st->retrans, retrans);
 }
 
-/* Start counting from the socket's current counters (a socket found already open). */
+/* Add the socket's bytes and retransmits not counted yet. */
+static __always_inline void account(const struct sock *sk, struct cs_net_sock *s)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+
+	if (tp)
+		claim_counts(s, sent_of(tp), received_of(sk, tp), tp->total_retrans);
+}
+
+/* Start counting from the socket's current counters (a connect starting). */
 static __always_inline void baseline(const struct sock *sk, struct cs_net_sock *s)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
@@ -435,68 +442,187 @@ int cs_net_sockops(struct bpf_sock_ops *ops)
 	}
 }
 
-/* Every file of every target task, at each scrape: bring the counts of its open
+/* --- the scrape-time walk ------------------------------------------------------------
+ * Every file of every target task, at each scrape: bring the counts of its open
  * connections up to date, and tag the sockets it had before it became a target (or
  * before the agent started), counting them from now on. Which side of an adopted
  * connection connected is no longer known: the side whose port is the lower of the two
- * is taken as the server. Task files rather than the storage map or the TCP socket table:
- * a map iterator cannot be loaded on every kernel, and TCP iterators see one network
- * namespace, while each pod has its own. */
-SEC("iter/task_file")
-int cs_net_walk(struct bpf_iter__task_file *ctx)
-{
-	struct task_struct *task = ctx->task;
-	struct file *file = ctx->file;
-	struct cs_net_stats *st;
-	struct cs_net_sock *s;
-	struct cs_task *ts;
-	struct socket *sock;
-	struct sock *sk;
-	int state;
-	__u16 lport, rport;
+ * is taken as the server. Task files rather than the TCP socket table: TCP iterators see
+ * one network namespace, while each pod has its own; and map iterators are refused on
+ * some kernels. */
 
-	if (!task || !file)
-		return 0;
-	ts = cs_task_state(task);
-	if (!ts)
-		return 0;
-	sock = bpf_sock_from_file(file);
-	if (!sock)
-		return 0;
-	sk = sock->sk;
-	if (!sk || !is_tcp(sk))
-		return 0;
-	state = sk->__sk_common.skc_state;
-	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
-		return 0;
-	s = sk->sk_bpf_storage ? bpf_sk_storage_get(&net_socks, sk, 0, 0) : NULL;
+const volatile __u64 sync_secret; /* set by user space before loading */
+__u64 sync_requests;		  /* sync requests acted on */
+
+/* Whether the walk has nothing to do with a socket in this state: an untagged one in the
+ * SYN states is not connected yet and will be tagged by the state changes to come. */
+static __always_inline bool walk_skips(int state, bool has_storage)
+{
+	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV || state == TCP_CLOSE)
+		return true;
+	return !has_storage && (state == TCP_SYN_SENT || state == TCP_SYN_RECV);
+}
+
+/* What the walk needs of sk. The tcp_sock counters are read with BPF_CORE_READ: a socket
+ * pointer loaded from a struct socket is untrusted on strict kernels, where only reads
+ * through it pass the verifier. */
+static __always_inline void read_seen(const struct sock *sk, struct cs_net_seen *v)
+{
+	const struct tcp_sock *tp = (const void *)sk;
+	__u64 received = BPF_CORE_READ(tp, bytes_received);
+
+	v->sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
+	if (received && (sk->__sk_common.skc_flags & (1UL << SOCK_DONE)))
+		received -= 1;
+	v->received = received;
+	v->retrans = BPF_CORE_READ(tp, total_retrans);
+	v->state = sk->__sk_common.skc_state;
+	v->lport = sk->__sk_common.skc_num;
+	v->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	remote_addr(sk, v->addr);
+}
+
+static __always_inline struct cs_net_sock *create_storage(void *sk)
+{
+	return bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+}
+
+/* The walk's action on a target's socket sk, seen as v; s is its storage, or NULL when it
+ * has none. Both variants end here. */
+static __always_inline void walk_socket(void *sk, struct cs_net_sock *s,
+					const struct cs_net_seen *v)
+{
+	struct cs_peer_key key = {};
+	struct cs_net_stats *st;
+
 	if (s) {
 		if (!(s->flags & (CS_NET_LISTENER | CS_NET_CLOSED)))
-			account(sk, s);
-		return 0;
+			claim_counts(s, v->sent, v->received, v->retrans);
+		return;
 	}
-	if (state == TCP_CLOSE || state == TCP_SYN_SENT || state == TCP_SYN_RECV)
-		return 0; /* not connected, or tagged by the state changes still to come */
-	s = bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (v->state == TCP_SYN_SENT || v->state == TCP_SYN_RECV)
+		return;
+	s = create_storage(sk);
 	if (!s)
-		return 0;
-	s->slot = ts->slot;
-	s->target = ts->target;
-	if (state == TCP_LISTEN) {
+		return;
+	s->slot = v->slot;
+	s->target = v->target;
+	if (v->state == TCP_LISTEN) {
 		s->flags = CS_NET_LISTENER;
-		return 0;
+		return;
 	}
-	lport = sk->__sk_common.skc_num;
-	rport = bpf_ntohs(sk->__sk_common.skc_dport);
-	if (lport < rport) {
+	key.target = v->target;
+	if (v->lport < v->rport) {
 		s->flags = CS_NET_INBOUND;
-		s->peer = inbound_peer(sk, ts->target);
+		key.kind = CS_PEER_IN;
+		key.port = v->lport;
 	} else {
-		s->peer = outbound_peer(sk, ts->target);
+		key.kind = CS_PEER_OUT;
+		key.port = v->rport;
+		__builtin_memcpy(key.addr, v->addr, sizeof(key.addr));
 	}
-	baseline(sk, s);
+	s->peer = peer_id(&key);
+	/* Counted from now on: what the socket carried before is not the target's. */
+	s->sent = v->sent;
+	s->received = v->received;
+	s->retrans = v->retrans;
 	st = stats_of(s->slot, s->peer);
 	if (st)
 		opened(s, st);
+}
+
+/* The TCP socket behind a target task's file that the walk has to look at, or NULL;
+ * *v is filled from it. */
+static __always_inline struct sock *walk_target_sock(struct bpf_iter__task_file *ctx,
+						     struct cs_net_seen *v, bool *has_storage)
+{
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct socket *sock;
+	struct cs_task *ts;
+	struct sock *sk;
+
+	if (!task || !file)
+		return NULL;
+	ts = cs_task_state(task);
+	if (!ts)
+		return NULL;
+	sock = bpf_sock_from_file(file);
+	if (!sock)
+		return NULL;
+	sk = sock->sk;
+	if (!sk || !is_tcp(sk))
+		return NULL;
+	*has_storage = sk->sk_bpf_storage != NULL;
+	if (walk_skips(sk->__sk_common.skc_state, *has_storage))
+		return NULL;
+	read_seen(sk, v);
+	v->slot = ts->slot;
+	v->target = ts->target;
+	return sk;
+}
+
+/* The in-place variant: the kernel lets the walk use the storage of a socket it reached
+ * through a task's file (not so where such pointers are untrusted). */
+SEC("iter/task_file")
+int cs_net_walk(struct bpf_iter__task_file *ctx)
+{
+	struct cs_net_seen v = {};
+	struct cs_net_sock *s;
+	bool has_storage;
+	struct sock *sk;
+
+	sk = walk_target_sock(ctx, &v, &has_storage);
+	if (!sk)
+		return 0;
+	s = has_storage ? bpf_sk_storage_get(&net_socks, sk, 0, 0) : NULL;
+	walk_socket(sk, s, &v);
 	return 0;
+}
+
+/* The listing variant: one struct cs_net_seen per socket for user space, which hands
+ * each back to cs_net_sync on the socket itself. */
+SEC("iter/task_file")
+int cs_net_list(struct bpf_iter__task_file *ctx)
+{
+	struct cs_net_seen v = {};
+	bool has_storage;
+
+	if (!walk_target_sock(ctx, &v, &has_storage))
+		return 0;
+	v.tgid = BPF_CORE_READ(ctx, task, tgid);
+	v.fd = ctx->fd;
+	v.ino = BPF_CORE_READ(ctx, file, f_inode, i_ino);
+	bpf_seq_write(ctx->meta->seq, &v, sizeof(v));
+	return 0;
+}
+
+/* A sync request: the agent's setsockopt with a record of cs_net_list, on the socket
+ * itself (an fd taken from its process). Runs for every setsockopt of the node while the
+ * listing variant is in use: for everyone else, two comparisons. */
+SEC("cgroup/setsockopt")
+int cs_net_sync(struct bpf_sockopt *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	void *val, *end;
+	struct cs_net_seen v;
+	struct cs_net_sock *s;
+
+	if (ctx->level != CS_NET_SYNC_LEVEL || ctx->optname != CS_NET_SYNC_NAME)
+		return 1;
+	val = ctx->optval;
+	end = ctx->optval_end;
+	if (!sk || val + sizeof(v) > end)
+		return 1;
+	__builtin_memcpy(&v, val, sizeof(v));
+	/* Only the agent knows the secret: nobody else can tag a socket or move counts. */
+	if (!sync_secret || v.secret != sync_secret)
+		return 1;
+	if (sk->protocol != IPPROTO_TCP || sk->state != v.state)
+		return 1; /* changed since it was listed: the next walk sees it as it is */
+	s = bpf_sk_storage_get(&net_socks, sk, 0, 0);
+	walk_socket(sk, s, &v);
+	__sync_fetch_and_add(&sync_requests, 1);
+	ctx->optlen = -1; /* answered here: the kernel's own handler is not called */
+	return 1;
 }

@@ -6,6 +6,7 @@
 
 #include "attach.h"
 #include "cgroups.h"
+#include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
@@ -19,6 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -42,14 +47,27 @@ static const char *const result_names[CS_NET_RESULTS] = {
 	[CS_NET_RESET] = "reset", [CS_NET_OTHER] = "other",
 };
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434 /* the same number on every architecture */
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
 struct state {
 	struct net_bpf *skel;
+	const struct module_env *env; /* during open only */
 	const struct config *cfg;
 	uint32_t max_entries;
+	uint32_t max_peers;
 	uint32_t max_peer_ids;
+	uint64_t secret; /* of sync requests */
 	/* Iterator over targets' files: brings open connections' counts up to date and
-	 * tags the sockets of tasks that became targets. Owned by the attach registry. */
+	 * tags the sockets of tasks that became targets. Owned by the attach registry.
+	 * With listing, it is cs_net_list and every socket it lists is handed back
+	 * to cs_net_sync; otherwise cs_net_walk does the work in place. */
 	struct bpf_link *walk;
+	bool listing;
 	uint64_t walked_gen;	   /* target_gen at the last walk */
 	struct expo_bounds bounds; /* of the histograms */
 };
@@ -139,46 +157,84 @@ static void set_apiservers(struct state *st, const char *url)
 
 /* --- lifecycle ---------------------------------------------------------------------- */
 
+/* load_ops.open: a fresh, configured skeleton. The walk is done in place unless the
+ * kernel refused cs_net_walk; then by listing and sync requests. */
+static int open_skel(void *ctx, const struct load_refusals *refused,
+		     struct bpf_object_skeleton **skel)
+{
+	struct state *st = ctx;
+	int err;
+
+	st->skel = net_bpf__open_opts(st->env->open_opts);
+	if (!st->skel)
+		return -errno;
+	st->skel->rodata->max_peers = st->max_peers;
+	st->skel->rodata->max_peer_ids = st->max_peer_ids;
+	st->skel->rodata->sync_secret = st->secret;
+	bpf_map__set_max_entries(st->skel->maps.net_stats, st->max_entries);
+	bpf_map__set_max_entries(st->skel->maps.net_peer_ids, st->max_peer_ids);
+	bpf_map__set_max_entries(st->skel->maps.net_peer_keys, st->max_peer_ids);
+	/* Attached by hand: cgroups and iterators. */
+	bpf_program__set_autoattach(st->skel->progs.cs_net_sockops, false);
+	bpf_program__set_autoattach(st->skel->progs.cs_net_walk, false);
+	bpf_program__set_autoattach(st->skel->progs.cs_net_list, false);
+	bpf_program__set_autoattach(st->skel->progs.cs_net_sync, false);
+	st->listing = load_refusal_of(refused, "cs_net_walk") != NULL;
+	bpf_program__set_autoload(st->skel->progs.cs_net_list, st->listing);
+	bpf_program__set_autoload(st->skel->progs.cs_net_sync, st->listing);
+	err = module_reuse_shared_maps(st->env, st->skel->obj);
+	*skel = st->skel->skeleton;
+	return err;
+}
+
+static void destroy_skel(void *ctx)
+{
+	struct state *st = ctx;
+
+	net_bpf__destroy(st->skel);
+	st->skel = NULL;
+}
+
+static const struct load_ops load_ops = { open_skel, destroy_skel };
+
 static int net_open(const struct module_env *env, void **out)
 {
 	struct state *st = calloc(1, sizeof(*st));
-	uint32_t max_peers;
+	struct load_refusals refused;
 	int err;
 
 	if (!st)
 		return -ENOMEM;
 	*out = st;
 	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
+	st->env = env;
 	st->cfg = env->cfg;
 	st->max_entries = (uint32_t)env->options[OPT_MAX_ENTRIES];
-	max_peers = (uint32_t)env->options[OPT_MAX_PEERS];
+	st->max_peers = (uint32_t)env->options[OPT_MAX_PEERS];
 	/* Every target can fill its cap; ids lost to insert races need a little more. */
-	st->max_peer_ids = CS_PEER_FIRST + CS_MAX_TARGETS * max_peers + 64;
-	st->skel = net_bpf__open_opts(env->open_opts);
-	if (!st->skel)
-		return -errno;
-	st->skel->rodata->max_peers = max_peers;
-	st->skel->rodata->max_peer_ids = st->max_peer_ids;
-	bpf_map__set_max_entries(st->skel->maps.net_stats, st->max_entries);
-	bpf_map__set_max_entries(st->skel->maps.net_peer_ids, st->max_peer_ids);
-	bpf_map__set_max_entries(st->skel->maps.net_peer_keys, st->max_peer_ids);
-	/* Attached by hand below: a cgroup and iterators. */
-	bpf_program__set_autoattach(st->skel->progs.cs_net_sockops, false);
-	bpf_program__set_autoattach(st->skel->progs.cs_net_walk, false);
-	err = module_reuse_shared_maps(env, st->skel->obj);
-	if (!err)
-		err = net_bpf__load(st->skel);
+	st->max_peer_ids = CS_PEER_FIRST + CS_MAX_TARGETS * st->max_peers + 64;
+	if (getrandom(&st->secret, sizeof(st->secret), 0) != sizeof(st->secret))
+		return errno ? -errno : -EIO;
+	err = load_skeleton(MODULE_NAME, &load_ops, st, required_programs, &refused);
+	st->env = NULL;
 	if (err)
 		return err;
+	/* The in-place walk has a replacement; anything else refused is reported. */
+	for (size_t i = 0; i < refused.n; i++) {
+		if (strcmp(refused.items[i].program, "cs_net_walk"))
+			attach_record_refused(MODULE_NAME, refused.items[i].program,
+					      refused.items[i].err);
+	}
+	load_refusals_free(&refused);
+	attach_feature(MODULE_NAME, "socket_walk",
+		       st->listing ? "task_file_list+sockopt_sync" : "task_file_sk_storage");
 	set_apiservers(st, env->apiserver);
 	return 0;
 }
 
-/* RTT samples need the sock_ops program on the cgroup2 root, so that every socket is
- * under it. Without it the module still counts everything else. */
-static void attach_sockops(struct state *st)
+/* Attach prog to the cgroup2 root, so that every socket is under it. */
+static struct bpf_link *attach_root_cgroup(struct bpf_program *prog, const char *without)
 {
-	struct bpf_program *prog = st->skel->progs.cs_net_sockops;
 	struct bpf_link *link = NULL;
 	char mount[4096];
 	int fd, err;
@@ -195,10 +251,13 @@ static void attach_sockops(struct state *st)
 		}
 	}
 	if (err)
-		log_warn("net: no RTT samples: cannot attach %s to the cgroup2 root: %s",
+		log_warn("net: %s: cannot attach %s to the cgroup2 root: %s", without,
 			 bpf_program__name(prog), strerror(-err));
-	if (attach_record(MODULE_NAME, prog, link, err))
+	if (attach_record(MODULE_NAME, prog, link, err)) {
 		bpf_link__destroy(link);
+		return NULL;
+	}
+	return link;
 }
 
 static int net_attach(void *state)
@@ -207,8 +266,15 @@ static int net_attach(void *state)
 	bool ok;
 
 	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
-	attach_sockops(st);
-	st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_net_walk);
+	/* RTT samples need the sock_ops program; without it the module still counts
+	 * everything else. */
+	attach_root_cgroup(st->skel->progs.cs_net_sockops, "no RTT samples");
+	if (!st->listing) {
+		st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_net_walk);
+	} else if (attach_root_cgroup(st->skel->progs.cs_net_sync,
+				      "open connections count only when they close")) {
+		st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_net_list);
+	}
 	/* Without the walk, open connections would count only at close. */
 	return ok && st->walk ? 0 : -ENOTSUP;
 }
@@ -222,11 +288,100 @@ static uint64_t target_gen(struct state *st)
 	return gen;
 }
 
+struct seen_list {
+	struct cs_net_seen *items;
+	size_t n, cap;
+	bool failed;
+};
+
+static void add_seen(const void *rec, void *ctx)
+{
+	struct seen_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct cs_net_seen *items = realloc(l->items, cap * sizeof(*items));
+
+		if (!items) {
+			l->failed = true;
+			return;
+		}
+		l->items = items;
+		l->cap = cap;
+	}
+	memcpy(&l->items[l->n++], rec, sizeof(*l->items));
+}
+
+/* Hand a listed socket back to cs_net_sync: take its fd from the process, check it is
+ * still the listed socket, and send the record through setsockopt. 0 when the program
+ * acted on it; a socket closed or gone meanwhile is no error. */
+static int sync_one(struct state *st, int pidfd, struct cs_net_seen *v)
+{
+	struct stat sb;
+	int fd, err = 0;
+
+	fd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)v->fd, 0);
+	if (fd < 0)
+		return errno == EBADF || errno == ESRCH ? 0 : -errno;
+	if (fstat(fd, &sb) || (uint64_t)sb.st_ino != v->ino)
+		goto out_close; /* the fd names another file now */
+	v->secret = st->secret;
+	if (setsockopt(fd, CS_NET_SYNC_LEVEL, CS_NET_SYNC_NAME, v, sizeof(*v)))
+		err = -errno; /* cs_net_sync answers 0: it did not run */
+	v->secret = 0;
+out_close:
+	close(fd);
+	return err;
+}
+
+/* Records come grouped by process: one pidfd per run of the same tgid. */
+static int sync_listed(struct state *st, struct seen_list *l)
+{
+	int pidfd = -1, first_err = 0;
+	uint32_t tgid = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		int err;
+
+		if (pidfd < 0 || l->items[i].tgid != tgid) {
+			if (pidfd >= 0)
+				close(pidfd);
+			tgid = l->items[i].tgid;
+			pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
+			if (pidfd < 0) {
+				if (errno != ESRCH && !first_err)
+					first_err = -errno;
+				continue;
+			}
+		}
+		err = sync_one(st, pidfd, &l->items[i]);
+		if (err && !first_err)
+			first_err = err;
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return first_err;
+}
+
+static int walk_listing(struct state *st)
+{
+	struct seen_list l = { 0 };
+	int err;
+
+	err = attach_read_iter(st->walk, sizeof(struct cs_net_seen), add_seen, &l);
+	if (!err && l.failed)
+		err = -ENOMEM;
+	if (!err)
+		err = sync_listed(st, &l);
+	free(l.items);
+	return err;
+}
+
 /* gen: target_gen read before the walk, so that a target appearing during it is walked
  * again at the next tick. */
 static void walk(struct state *st, uint64_t gen)
 {
-	int err = attach_run_iter(st->walk);
+	int err = st->listing ? walk_listing(st) : attach_run_iter(st->walk);
 
 	if (err)
 		log_warn("net: cannot walk the sockets of targets: %s", strerror(-err));

@@ -70,6 +70,35 @@ struct cs_net_sock {
 	__u64 retrans;
 };
 
+/* A target's socket as the scrape-time walk sees it. Where the kernel lets the walk reach
+ * socket storage from a task's files (iter/task_file), it acts on it in place; where the
+ * verifier refuses that (pointers loaded from a socket are untrusted on strict kernels),
+ * the walk lists these records for user space, which takes the socket's fd from its
+ * process (pidfd_getfd) and hands the record back through a setsockopt that
+ * cs_net_sync, a cgroup/setsockopt program, turns into the same action on the socket's
+ * storage. */
+struct cs_net_seen {
+	__u64 secret; /* sync requests: the agent's secret (sync_secret) */
+	__u64 ino;    /* the socket's inode: the fd still names this socket */
+	__u32 tgid;
+	__u32 fd;
+	__u32 slot;
+	__u32 target;
+	__u64 sent; /* the socket's own counters, as sent_of() and received_of() read them */
+	__u64 received;
+	__u64 retrans;
+	__u8 addr[16]; /* remote address, IPv4-mapped */
+	__u16 lport;   /* host order */
+	__u16 rport;   /* host order */
+	__u8 state;
+	__u8 pad[3];
+};
+
+/* The setsockopt level and name of a sync request: a level no protocol handles, so that
+ * the kernel's own handler would only answer ENOPROTOOPT. */
+#define CS_NET_SYNC_LEVEL 0x63730000
+#define CS_NET_SYNC_NAME  1
+
 struct cs_net_key {
 	__u32 slot;
 	__u32 peer;
