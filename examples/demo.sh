@@ -38,6 +38,27 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
+# A module or program this kernel refused: say so first, with the agent's reason, rather
+# than leave its section of the demo empty.
+report_refusals() {
+	local metrics down off
+	metrics=$(curl -fsS "$url") || return 0
+	down=$(sed -n 's/^ctrlscope_module_up{module="\([^"]*\)"} 0$/\1/p' <<<"$metrics")
+	off=$(sed -n 's/^ctrlscope_program_attached{module="[^"]*",program="\([^"]*\)"} 0$/\1/p' <<<"$metrics")
+	[[ -z "$down$off" ]] && return 0
+	echo
+	for m in $down; do
+		echo "!! MODULE $m IS DOWN on this kernel ($(uname -r)): its section below stays empty. The agent said:"
+		grep -E "module $m[: ]|^[^ ]* level=error" "$log" | sed 's/^/!!   /' || true
+	done
+	for p in $off; do
+		echo "!! program $p is not attached on this kernel: what it measures is missing. The agent said:"
+		grep -F "$p" "$log" | sed 's/^/!!   /' || true
+	done
+	echo
+}
+report_refusals
+
 "$build/demo-workload" &
 pids+=($!)
 

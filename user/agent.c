@@ -69,11 +69,11 @@ static double now_seconds(clockid_t clock)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int module_start(struct agent *a, struct agent_module *am)
+static struct module_env module_env_of(struct agent *a, struct agent_module *am,
+				       const struct bpf_object_open_opts *opts)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
-	struct module_env env = {
-		.open_opts = &opts,
+	return (struct module_env){
+		.open_opts = opts,
 		.task_state_fd = targets_task_state_fd(a->targets),
 		.target_gen_fd = targets_target_gen_fd(a->targets),
 		.max_slots = (uint32_t)a->cfg.limits[CFG_LIMIT_LABEL_SETS],
@@ -81,6 +81,12 @@ static int module_start(struct agent *a, struct agent_module *am)
 		.cfg = &a->cfg,
 		.apiserver = a->apiserver,
 	};
+}
+
+static int module_start(struct agent *a, struct agent_module *am)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
+	struct module_env env = module_env_of(a, am, &opts);
 	int err;
 
 	err = am->m->open(&env, &am->state);
@@ -133,6 +139,62 @@ int agent_start(struct agent *a)
 	/* Modules are attached first so that their hot paths see tasks from the moment
 	 * the targets core seeds the task storage. */
 	return targets_start(a->targets);
+}
+
+/* One module's line of the probe: load (no attach), describe, unload. 0 when it can run. */
+static int probe_module(struct agent *a, struct agent_module *am, FILE *out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
+	struct module_env env = module_env_of(a, am, &opts);
+	struct buf notes;
+	int err;
+
+	if (!am->enabled) {
+		fprintf(out, "%-10s %-9s\n", am->m->name, "disabled");
+		return 0;
+	}
+	buf_init(&notes);
+	err = am->m->open(&env, &am->state);
+	attach_describe(am->m->name, &notes);
+	fprintf(out, "%-10s %-9s %s%s%s\n", am->m->name, err ? "CANNOT" : "ok",
+		err ? strerror(-err) : "", err && notes.len ? "; " : "",
+		buf_cstr(&notes) ? notes.data : "");
+	am->m->close(am->state);
+	am->state = NULL;
+	buf_free(&notes);
+	return err;
+}
+
+int agent_probe(struct agent *a, FILE *out)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
+	struct utsname uts;
+	int failed = 0, err;
+
+	if (uname(&uts))
+		snprintf(uts.release, sizeof(uts.release), "unknown");
+	fprintf(out, "kernel %s (%s), BTF %s, libbpf %u.%u\n", uts.release, uts.machine,
+		a->btf_path ? a->btf_path : "/sys/kernel/btf/vmlinux", libbpf_major_version(),
+		libbpf_minor_version());
+	a->mods = calloc(n_modules ? n_modules : 1, sizeof(*a->mods));
+	if (!a->mods)
+		return -ENOMEM;
+	a->n_mods = n_modules;
+	fprintf(out, "%-10s %-9s %s\n", "module", "state",
+		"variants, and programs that do not run");
+	err = targets_open(&a->cfg, &opts, NULL, &a->targets);
+	fprintf(out, "%-10s %-9s %s\n", "(core)", err ? "CANNOT" : "ok", err ? strerror(-err) : "");
+	if (err)
+		return 1;
+	for (size_t i = 0; i < n_modules; i++) {
+		a->mods[i].m = modules[i];
+		a->mods[i].enabled = a->cfg.modules[i].enabled;
+		if (probe_module(a, &a->mods[i], out))
+			failed++;
+	}
+	targets_close(a->targets);
+	a->targets = NULL;
+	return failed ? 1 : 0;
 }
 
 static void write_build_info(struct agent *a, struct expo *e)

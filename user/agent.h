@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "buf.h"
 #include "config.h"
@@ -46,6 +47,10 @@ struct cfg_module_desc *agent_module_descs(size_t *n);
 /* Load the targets core and every enabled module and attach them. Returns 0, or -errno
  * when the agent cannot run (or, with strict, when any module failed). */
 int agent_start(struct agent *a);
+/* Load the targets core and every enabled module into this kernel without attaching
+ * anything, print to out what each can do here, and unload: 0 when every enabled module
+ * can run, 1 when one cannot, -errno when the probe itself failed. */
+int agent_probe(struct agent *a, FILE *out);
 int agent_render(void *ctx, struct buf *out);
 /* From the main loop: the node's pods changed; once a second: readiness and expiry. */
 void agent_pods_changed(struct agent *a);

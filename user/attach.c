@@ -13,6 +13,7 @@
 struct attachment {
 	char *module;
 	char *program;
+	char *why; /* a refused program's verifier reason, or NULL */
 	struct bpf_link *link;
 	int prog_fd;
 	int err;
@@ -23,6 +24,7 @@ struct feature {
 	char *module;
 	char *feature;
 	char *variant;
+	char *note; /* why this variant, or NULL */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,6 +50,7 @@ static int record(const char *module, const char *program, int prog_fd, struct b
 		free(a->program);
 		return -ENOMEM;
 	}
+	a->why = NULL;
 	a->link = link;
 	a->prog_fd = prog_fd;
 	a->err = err;
@@ -112,17 +115,19 @@ int attach_record(const char *module, struct bpf_program *prog, struct bpf_link 
 	return ret;
 }
 
-int attach_record_refused(const char *module, const char *program, int err)
+int attach_record_refused(const char *module, const char *program, int err, const char *why)
 {
 	int ret;
 
 	pthread_mutex_lock(&lock);
 	ret = record(module, program, -1, NULL, err);
+	if (!ret && why)
+		items[n_items - 1].why = strdup(why);
 	pthread_mutex_unlock(&lock);
 	return ret;
 }
 
-int attach_feature(const char *module, const char *feature, const char *variant)
+int attach_feature(const char *module, const char *feature, const char *variant, const char *note)
 {
 	struct feature *grown, *f;
 	int ret = 0;
@@ -138,15 +143,18 @@ int attach_feature(const char *module, const char *feature, const char *variant)
 	f->module = strdup(module);
 	f->feature = strdup(feature);
 	f->variant = strdup(variant);
-	if (!f->module || !f->feature || !f->variant) {
+	f->note = note ? strdup(note) : NULL;
+	if (!f->module || !f->feature || !f->variant || (note && !f->note)) {
 		free(f->module);
 		free(f->feature);
 		free(f->variant);
+		free(f->note);
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
 	n_features++;
-	log_info("module %s: %s: %s", module, feature, variant);
+	log_info("module %s: %s: %s%s%s", module, feature, variant, note ? ": " : "",
+		 note ? note : "");
 out_unlock:
 	pthread_mutex_unlock(&lock);
 	return ret;
@@ -236,6 +244,7 @@ void attach_detach_module(const char *module)
 		bpf_link__destroy(items[i].link);
 		free(items[i].module);
 		free(items[i].program);
+		free(items[i].why);
 	}
 	n_items = kept;
 	if (!n_items) {
@@ -251,11 +260,33 @@ void attach_detach_module(const char *module)
 		free(features[i].module);
 		free(features[i].feature);
 		free(features[i].variant);
+		free(features[i].note);
 	}
 	n_features = kept;
 	if (!n_features) {
 		free(features);
 		features = NULL;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void attach_describe(const char *module, struct buf *out)
+{
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < n_features; i++) {
+		if (strcmp(features[i].module, module))
+			continue;
+		buf_printf(out, "%s%s=%s", out->len ? "; " : "", features[i].feature,
+			   features[i].variant);
+		if (features[i].note)
+			buf_printf(out, " (%s)", features[i].note);
+	}
+	for (size_t i = 0; i < n_items; i++) {
+		if (strcmp(items[i].module, module) || items[i].link)
+			continue;
+		buf_printf(out, "%s%s not %s: %s", out->len ? "; " : "", items[i].program,
+			   items[i].prog_fd < 0 ? "loaded" : "attached",
+			   items[i].why ? items[i].why : strerror(-items[i].err));
 	}
 	pthread_mutex_unlock(&lock);
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "buf.h"
 #include "expo.h"
 
 struct bpf_object;
@@ -21,10 +22,13 @@ int attach_object(const char *module, struct bpf_object *obj, const char *const 
  * for the self-metrics and attach_detach_module. */
 int attach_record(const char *module, struct bpf_program *prog, struct bpf_link *link, int err);
 /* Record a program that the kernel refused to load (ctrlscope_program_attached 0). */
-int attach_record_refused(const char *module, const char *program, int err);
+int attach_record_refused(const char *module, const char *program, int err, const char *why);
 /* Record the variant of a kernel feature the module chose at load time, for
  * ctrlscope_bpf_feature (and the log). */
-int attach_feature(const char *module, const char *feature, const char *variant);
+int attach_feature(const char *module, const char *feature, const char *variant, const char *note);
+/* Append to out what the registry knows of module's programs that do not run and of its
+ * variants: one line for `ctrlscope --probe`. */
+void attach_describe(const char *module, struct buf *out);
 /* Attach an iterator program (no parameters) under module's name, logging a failure.
  * The registry owns the link; NULL when it could not be attached. */
 struct bpf_link *attach_iter(const char *module, struct bpf_program *prog);

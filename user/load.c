@@ -214,7 +214,8 @@ int load_module(const char *module, const struct load_ops *ops, void *ctx,
 	if (err)
 		return err;
 	for (size_t i = 0; i < refused.n; i++)
-		attach_record_refused(module, refused.items[i].program, refused.items[i].err);
+		attach_record_refused(module, refused.items[i].program, refused.items[i].err,
+				      refused.items[i].why);
 	load_refusals_free(&refused);
 	return 0;
 }

@@ -33,6 +33,7 @@ struct options {
 	bool allow_unauthenticated;
 	bool strict;
 	bool check_config;
+	bool probe;
 	bool help;
 	bool version;
 };
@@ -72,6 +73,11 @@ static const struct flag {
 	{ "check-config", FLAG_BOOL, offsetof(struct options, check_config), NULL, NULL,
 	  "Check --config.file and --web.config.file (files they name are not read) and "
 	  "exit." },
+	{ "probe", FLAG_BOOL, offsetof(struct options, probe), NULL, NULL,
+	  "Load every enabled module into this kernel without attaching, print what runs "
+	  "here and which variant each module uses, and exit: 0 when every enabled module "
+	  "can run, 1 when one cannot. Without a --config.file that exists, probes every "
+	  "module with its default options." },
 	{ "help", FLAG_BOOL, offsetof(struct options, help), NULL, NULL,
 	  "Show this help and exit." },
 	{ "version", FLAG_BOOL, offsetof(struct options, version), NULL, NULL,
@@ -79,6 +85,13 @@ static const struct flag {
 };
 
 #define N_FLAGS (sizeof(flags) / sizeof(flags[0]))
+
+/* What --probe loads without a configuration: every module with its defaults, and a
+ * target that selects nothing. */
+static const char probe_config[] = "targets:\n"
+				   "  - name: probe\n"
+				   "    process:\n"
+				   "      comm: [ctrlscope-probe]\n";
 
 static volatile sig_atomic_t stop_signal;
 
@@ -315,7 +328,11 @@ int main(int argc, char **argv)
 	descs = agent_module_descs(&n_descs);
 	if (!descs)
 		return 1;
-	ret = config_load(o.config_file, descs, n_descs, &a.cfg, err, sizeof(err));
+	if (o.probe && access(o.config_file, F_OK))
+		ret = config_parse("(probe)", probe_config, strlen(probe_config), descs, n_descs,
+				   &a.cfg, err, sizeof(err));
+	else
+		ret = config_load(o.config_file, descs, n_descs, &a.cfg, err, sizeof(err));
 	free(descs);
 	if (ret) {
 		log_error("%s", err);
@@ -336,6 +353,15 @@ int main(int argc, char **argv)
 		printf("%s%s%s: valid\n", o.config_file, o.web_config_file ? ", " : "",
 		       o.web_config_file ? o.web_config_file : "");
 		return 0;
+	}
+	if (o.probe) {
+		a.btf_path = o.btf_path;
+		ret = agent_probe(&a, stdout);
+		if (ret < 0)
+			log_error("cannot probe: %s", strerror(-ret));
+		free(a.mods);
+		config_free(&a.cfg);
+		return ret ? 1 : 0;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ret = setup_web(&a, &o, err, sizeof(err));

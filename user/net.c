@@ -200,6 +200,8 @@ static const struct load_ops load_ops = { open_skel, destroy_skel };
 static int net_open(const struct module_env *env, void **out)
 {
 	struct state *st = calloc(1, sizeof(*st));
+	const struct load_refusal *walk_refusal;
+	char note[LOAD_WHY_MAX + 64];
 	struct load_refusals refused;
 	int err;
 
@@ -223,11 +225,16 @@ static int net_open(const struct module_env *env, void **out)
 	for (size_t i = 0; i < refused.n; i++) {
 		if (strcmp(refused.items[i].program, "cs_net_walk"))
 			attach_record_refused(MODULE_NAME, refused.items[i].program,
-					      refused.items[i].err);
+					      refused.items[i].err, refused.items[i].why);
 	}
-	load_refusals_free(&refused);
+	walk_refusal = load_refusal_of(&refused, "cs_net_walk");
+	if (walk_refusal)
+		snprintf(note, sizeof(note), "the kernel refused cs_net_walk: %s",
+			 walk_refusal->why);
 	attach_feature(MODULE_NAME, "socket_walk",
-		       st->listing ? "task_file_list+sockopt_sync" : "task_file_sk_storage");
+		       st->listing ? "task_file_list+sockopt_sync" : "task_file_sk_storage",
+		       walk_refusal ? note : NULL);
+	load_refusals_free(&refused);
 	set_apiservers(st, env->apiserver);
 	return 0;
 }

@@ -140,7 +140,11 @@ static int proc_open(const struct module_env *env, void **out)
 	st->env = env;
 	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
 	st->env = NULL;
-	return err;
+	if (err)
+		return err;
+	attach_feature(MODULE_NAME, "oom_kills", st->oom ? "mark_victim" : "none",
+		       st->oom ? NULL : "oom:mark_victim has no task argument before Linux 6.8");
+	return 0;
 }
 
 static int proc_attach(void *state)

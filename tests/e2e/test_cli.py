@@ -31,7 +31,7 @@ def test_help_and_version():
     flags = re.findall(r"^\s+--([a-z.-]+)", out, re.M)
     assert {"config.file", "web.listen-address", "web.config.file", "kubeconfig",
             "web.allow-unauthenticated", "btf.path", "strict", "log.level", "log.format",
-            "check-config", "help",
+            "check-config", "probe", "help",
             "version"} == set(flags), flags
     rc, out, _ = run(["--version"])
     assert rc == 0 and out.startswith("ctrlscope "), out
@@ -121,3 +121,42 @@ def test_refuses_non_loopback_without_flag():
     rc, _, err = run(["--config.file=" + path, "--web.listen-address=:0"])
     assert rc == 1, (rc, err)
     assert "refusing to serve /metrics without authentication on a non-loopback address" in err, err
+
+
+def probe_rows(out):
+    """module -> (state, notes) from the table --probe prints."""
+    rows = {}
+    for line in out.splitlines()[2:]:
+        parts = line.split(None, 2)
+        rows[parts[0]] = (parts[1], parts[2] if len(parts) > 2 else "")
+    return rows
+
+
+def test_probe_loads_every_module_and_names_variants():
+    rc, out, err = run(["--probe", "--config.file=/nonexistent/ctrlscope.yaml"], timeout=120)
+    assert rc == 0, (rc, out, err)
+    assert out.startswith("kernel %s " % os.uname().release), out
+    rows = probe_rows(out)
+    assert set(rows) == {"(core)", "syscalls", "net", "sched", "proc"}, out
+    assert all(state == "ok" for state, _ in rows.values()), out
+    # The walk's variant is named, and a refused in-place walk says why in the
+    # verifier's own words.
+    walk = re.search(r"socket_walk=(\S+)", rows["net"][1])
+    assert walk and walk.group(1) in ("task_file_sk_storage", "task_file_list+sockopt_sync"), out
+    if walk.group(1) == "task_file_list+sockopt_sync":
+        assert "the kernel refused cs_net_walk: " in rows["net"][1], out
+    # Nothing stays loaded or attached after the probe.
+    listed = subprocess.run(["bpftool", "prog", "show"], stdout=subprocess.PIPE).stdout.decode()
+    assert "cs_net_state" not in listed and "cs_sys_enter" not in listed, listed
+
+
+def test_probe_honours_the_configuration_and_fails_when_nothing_can_load():
+    path = config_file("targets:\n  - name: t\n    process:\n      comm: [x]\n"
+                       "modules:\n  net:\n    enabled: false\n")
+    rc, out, err = run(["--probe", "--config.file=" + path], timeout=120)
+    assert rc == 0, (rc, out, err)
+    assert probe_rows(out)["net"] == ("disabled", ""), out
+    # A BTF that is no BTF: nothing loads, and the probe says so and exits 1.
+    rc, out, err = run(["--probe", "--config.file=" + path, "--btf.path=" + path], timeout=120)
+    assert rc == 1, (rc, out, err)
+    assert probe_rows(out)["(core)"][0] == "CANNOT", out
