@@ -34,7 +34,7 @@ CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recove
 LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 
-MODULES   := targets syscalls net sched proc
+MODULES   := kfeatures targets syscalls net sched proc
 BPF_OBJS  := $(patsubst %,$(BUILD)/bpf/%.bpf.o,$(MODULES))
 SKELS     := $(patsubst %,$(BUILD)/%.skel.h,$(MODULES))
 LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c))

@@ -41,8 +41,7 @@ static __always_inline __u32 exit_status(struct task_struct *task)
 	return BPF_CORE_READ(task, group_leader, exit_code);
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(cs_proc_exit, struct task_struct *task)
+static __always_inline int on_exit(struct task_struct *task)
 {
 	struct cs_exit_key key = {};
 	struct cs_task *ts = cs_task_state(task);
@@ -68,6 +67,19 @@ int BPF_PROG(cs_proc_exit, struct task_struct *task)
 	if (n)
 		__sync_fetch_and_add(n, 1);
 	return 0;
+}
+
+/* Two variants, chosen at load time like the targets core's (user/kfeatures.h). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(cs_proc_exit, struct task_struct *task)
+{
+	return on_exit(task);
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int cs_proc_exit_tp(void *ctx)
+{
+	return on_exit(bpf_get_current_task_btf());
 }
 
 /* The OOM killer chose task (the global one, or a memory cgroup's). */

@@ -55,10 +55,10 @@ struct {
 	__type(value, __u64);
 } sys_errors SEC(".maps");
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(cs_sys_enter, struct pt_regs *regs, long id)
+/* memo_key: unique to the calling task while it lives (see cs_nontarget_memo). */
+static __always_inline int on_enter(__u64 memo_key, long id)
 {
-	struct cs_task *state = cs_current_task_state_memo(&sys_memo, (__u64)regs);
+	struct cs_task *state = cs_current_task_state_memo(&sys_memo, memo_key);
 
 	if (!state)
 		return 0;
@@ -121,10 +121,9 @@ static __always_inline void count_error(__u32 slot, __u32 nr, long ret)
 		*count += 1; /* per-CPU value: no other writer */
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(cs_sys_exit, struct pt_regs *regs, long ret)
+static __always_inline int on_exit(__u64 memo_key, long ret)
 {
-	struct cs_task *state = cs_current_task_state_memo(&sys_memo, (__u64)regs);
+	struct cs_task *state = cs_current_task_state_memo(&sys_memo, memo_key);
 	struct cs_sys_stats *stats;
 	__u64 start, delta;
 	__u32 slot, nr, row, bucket;
@@ -150,4 +149,32 @@ int BPF_PROG(cs_sys_exit, struct pt_regs *regs, long ret)
 	if (ret < 0 && ret >= -CS_MAX_ERRNO)
 		count_error(slot, nr, ret);
 	return 0;
+}
+
+/* Two ways in, one chosen at load time (user/kfeatures.h). BTF tracepoints are the
+ * cheaper; where the kernel runs them preemptibly (Linux 7.0+) it skips a program on a
+ * CPU while a task preempted inside it waits, and the classic (perf event) tracepoints,
+ * which still run with preemption disabled, are used instead. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(cs_sys_enter, struct pt_regs *regs, long id)
+{
+	return on_enter((__u64)regs, id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(cs_sys_exit, struct pt_regs *regs, long ret)
+{
+	return on_exit((__u64)regs, ret);
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int cs_sys_enter_tp(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter(bpf_get_current_task(), ctx->id);
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int cs_sys_exit_tp(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(bpf_get_current_task(), ctx->ret);
 }

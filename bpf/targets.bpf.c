@@ -264,8 +264,7 @@ int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exec")
-int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+static __always_inline int on_exec(struct task_struct *task)
 {
 	struct cs_task *state;
 	__u32 was_slot = CS_SLOT_NONE, was_flags = 0;
@@ -288,8 +287,7 @@ int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binp
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(cs_exit, struct task_struct *task)
+static __always_inline int on_exit(struct task_struct *task)
 {
 	__u32 tgid = task->tgid;
 
@@ -299,6 +297,34 @@ int BPF_PROG(cs_exit, struct task_struct *task)
 		return 0;
 	bpf_map_delete_elem(&tgid_targets, &tgid);
 	return 0;
+}
+
+/* exec and exit in two variants, one chosen at load time (user/kfeatures.h): where BTF
+ * tracepoints run preemptibly (Linux 7.0+), the kernel may skip them, and a missed exit
+ * would leave a reused tgid selected; classic tracepoints run with preemption disabled.
+ * Both run in the task's own context. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(cs_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(task);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(cs_exit, struct task_struct *task)
+{
+	return on_exit(task);
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int cs_exec_tp(void *ctx)
+{
+	return on_exec(bpf_get_current_task_btf());
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int cs_exit_tp(void *ctx)
+{
+	return on_exit(bpf_get_current_task_btf());
 }
 
 SEC("tp_btf/task_rename")

@@ -80,6 +80,7 @@ static struct module_env module_env_of(struct agent *a, struct agent_module *am,
 		.options = a->cfg.modules[am - a->mods].values,
 		.cfg = &a->cfg,
 		.apiserver = a->apiserver,
+		.classic_tracepoints = a->features.classic_tracepoints,
 	};
 }
 
@@ -118,7 +119,12 @@ int agent_start(struct agent *a)
 	if (!a->mods)
 		return -ENOMEM;
 	a->n_mods = n_modules;
-	err = targets_open(&a->cfg, &opts, a->kube, &a->targets);
+	err = kfeatures_probe(&opts, a->tracepoints, &a->features);
+	if (err) {
+		log_error("cannot probe how this kernel runs BPF programs: %s", strerror(-err));
+		return err;
+	}
+	err = targets_open(&a->cfg, &opts, a->features.classic_tracepoints, a->kube, &a->targets);
 	if (err)
 		return err;
 	for (size_t i = 0; i < n_modules; i++) {
@@ -169,6 +175,7 @@ int agent_probe(struct agent *a, FILE *out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
 	struct utsname uts;
+	struct buf core;
 	int failed = 0, err;
 
 	if (uname(&uts))
@@ -182,8 +189,16 @@ int agent_probe(struct agent *a, FILE *out)
 	a->n_mods = n_modules;
 	fprintf(out, "%-10s %-9s %s\n", "module", "state",
 		"variants, and programs that do not run");
-	err = targets_open(&a->cfg, &opts, NULL, &a->targets);
-	fprintf(out, "%-10s %-9s %s\n", "(core)", err ? "CANNOT" : "ok", err ? strerror(-err) : "");
+	err = kfeatures_probe(&opts, a->tracepoints, &a->features);
+	if (!err)
+		err = targets_open(&a->cfg, &opts, a->features.classic_tracepoints, NULL,
+				   &a->targets);
+	buf_init(&core);
+	attach_describe("core", &core);
+	fprintf(out, "%-10s %-9s %s%s%s\n", "(core)", err ? "CANNOT" : "ok",
+		err ? strerror(-err) : "", err && core.len ? "; " : "",
+		buf_cstr(&core) ? core.data : "");
+	buf_free(&core);
 	if (err)
 		return 1;
 	for (size_t i = 0; i < n_modules; i++) {

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "kfeatures.h"
 
 struct auth;
 struct kube;
@@ -28,6 +29,8 @@ struct agent_module {
 struct agent {
 	struct config cfg;
 	const char *btf_path;
+	enum tracepoint_mode tracepoints; /* --bpf.tracepoints */
+	struct features features;	  /* probed at start */
 	bool strict;
 	struct targets *targets;
 	struct agent_module *mods;

@@ -219,3 +219,9 @@ int load_module(const char *module, const struct load_ops *ops, void *ctx,
 	load_refusals_free(&refused);
 	return 0;
 }
+
+void load_choose_tracepoint(struct bpf_program *btf, struct bpf_program *classic, bool use_classic)
+{
+	bpf_program__set_autoload(btf, !use_classic);
+	bpf_program__set_autoload(classic, use_classic);
+}

@@ -45,6 +45,10 @@ int load_skeleton(const char *module, const struct load_ops *ops, void *ctx,
  * without it). */
 int load_module(const char *module, const struct load_ops *ops, void *ctx,
 		const char *const *required);
+/* Load one of a program's two variants: its BTF tracepoint one, or its classic
+ * tracepoint one (kfeatures.h says which this kernel needs). */
+struct bpf_program;
+void load_choose_tracepoint(struct bpf_program *btf, struct bpf_program *classic, bool use_classic);
 /* Turn off autoload of every refused program of the skeleton. */
 void load_apply(const struct load_refusals *refused, struct bpf_object_skeleton *skel);
 /* The refusal of program, or NULL. */

@@ -28,6 +28,7 @@ struct options {
 	const char *web_config_file;
 	const char *kubeconfig;
 	const char *btf_path;
+	const char *tracepoints;
 	const char *log_level;
 	const char *log_format;
 	bool allow_unauthenticated;
@@ -64,6 +65,10 @@ static const struct flag {
 	  "Serve /metrics without authentication on a non-loopback address (logs a warning)." },
 	{ "btf.path", FLAG_STRING, offsetof(struct options, btf_path), NULL, "PATH",
 	  "Kernel BTF to use instead of /sys/kernel/btf/vmlinux." },
+	{ "bpf.tracepoints", FLAG_STRING, offsetof(struct options, tracepoints), "auto", "MODE",
+	  "How system calls, exec and exit are traced: btf (BTF tracepoints), classic (perf "
+	  "event tracepoints; need tracefs) or auto (classic where this kernel may preempt "
+	  "BTF tracepoint programs and so skip them)." },
 	{ "strict", FLAG_BOOL, offsetof(struct options, strict), NULL, NULL,
 	  "Exit if any enabled module or program cannot be loaded or attached." },
 	{ "log.level", FLAG_STRING, offsetof(struct options, log_level), "info", "LEVEL",
@@ -353,6 +358,12 @@ int main(int argc, char **argv)
 		printf("%s%s%s: valid\n", o.config_file, o.web_config_file ? ", " : "",
 		       o.web_config_file ? o.web_config_file : "");
 		return 0;
+	}
+	if (kfeatures_parse_tracepoints(o.tracepoints, &a.tracepoints)) {
+		log_error("--bpf.tracepoints: expected auto, btf or classic, got \"%s\"",
+			  o.tracepoints);
+		config_free(&a.cfg);
+		return 2;
 	}
 	if (o.probe) {
 		a.btf_path = o.btf_path;

@@ -21,7 +21,8 @@ struct module_env {
 	uint32_t max_slots;			      /* limits.label_sets */
 	const long long *options;		      /* values of the module's options */
 	const struct config *cfg;		      /* targets' names and the like */
-	const char *apiserver; /* the API server's URL (https://host:port), or NULL */
+	const char *apiserver;	  /* the API server's URL (https://host:port), or NULL */
+	bool classic_tracepoints; /* kfeatures.h: which variant of a program to load */
 };
 
 /* Point obj's task_state and target_gen maps at the targets core's (before loading), so

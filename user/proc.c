@@ -29,7 +29,7 @@ static const struct cfg_option options[] = {
 	{ 0 },
 };
 
-static const char *const required_programs[] = { "cs_proc_exit", NULL };
+static const char *const required_programs[] = { "cs_proc_exit", "cs_proc_exit_tp", NULL };
 
 struct state {
 	struct proc_bpf *skel;
@@ -109,6 +109,8 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 	bpf_map__set_max_entries(st->skel->maps.proc_exits, st->max_exits);
 	bpf_program__set_autoattach(st->skel->progs.cs_proc_walk, false);
 	bpf_program__set_autoload(st->skel->progs.cs_proc_oom, st->oom);
+	load_choose_tracepoint(st->skel->progs.cs_proc_exit, st->skel->progs.cs_proc_exit_tp,
+			       st->env->classic_tracepoints);
 	*skel = st->skel->skeleton;
 	return module_reuse_shared_maps(st->env, st->skel->obj);
 }

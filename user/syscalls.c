@@ -29,7 +29,9 @@ static const struct cfg_option options[] = {
 	{ 0 },
 };
 
-static const char *const required_programs[] = { "cs_sys_enter", "cs_sys_exit", NULL };
+/* One of each pair is loaded (load_choose_tracepoint). */
+static const char *const required_programs[] = { "cs_sys_enter", "cs_sys_exit", "cs_sys_enter_tp",
+						 "cs_sys_exit_tp", NULL };
 
 struct state {
 	struct syscalls_bpf *skel;
@@ -155,6 +157,10 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 	bpf_map__set_max_entries(st->skel->maps.sys_rows,
 				 (st->env->max_slots * CS_SYSCALL_NR_MAX + 1) / 2);
 	bpf_map__set_max_entries(st->skel->maps.sys_errors, st->max_error_entries);
+	load_choose_tracepoint(st->skel->progs.cs_sys_enter, st->skel->progs.cs_sys_enter_tp,
+			       st->env->classic_tracepoints);
+	load_choose_tracepoint(st->skel->progs.cs_sys_exit, st->skel->progs.cs_sys_exit_tp,
+			       st->env->classic_tracepoints);
 	*skel = st->skel->skeleton;
 	return module_reuse_shared_maps(st->env, st->skel->obj);
 }

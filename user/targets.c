@@ -7,6 +7,7 @@
 #include "attach.h"
 #include "cgroups.h"
 #include "containers.h"
+#include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "pods.h"
@@ -53,7 +54,8 @@ struct targets {
 #define NEW_CGROUPS_MAX 4096
 
 /* The lifecycle programs without which no target would ever be found. */
-static const char *const required_programs[] = { "cs_fork", "cs_exec", "cs_exit", NULL };
+static const char *const required_programs[] = { "cs_fork",    "cs_exec",    "cs_exit",
+						 "cs_exec_tp", "cs_exit_tp", NULL };
 
 static int read_exe(uint32_t tgid, char *out, size_t size)
 {
@@ -362,7 +364,7 @@ static int full_sync(struct targets *t)
 	return resync(t, 0);
 }
 
-int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
+int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts, bool classic,
 		 struct kube *kube, struct targets **out)
 {
 	struct targets *t = calloc(1, sizeof(*t));
@@ -420,6 +422,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_start_iter, false);
+	load_choose_tracepoint(t->skel->progs.cs_exec, t->skel->progs.cs_exec_tp, classic);
+	load_choose_tracepoint(t->skel->progs.cs_exit, t->skel->progs.cs_exit_tp, classic);
 	err = targets_bpf__load(t->skel);
 	if (err) {
 		log_error("cannot load the targets BPF object: %s", strerror(-err));

@@ -19,9 +19,10 @@ struct targets;
 struct bpf_object_open_opts;
 
 /* Load the targets BPF object (maps and lifecycle programs), not yet attached. */
-/* kube: the API client for Kubernetes targets (NULL without any). */
+/* classic: load the classic tracepoint variants of exec and exit (kfeatures.h); kube:
+ * the API client for Kubernetes targets (NULL without any). */
 struct kube;
-int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
+int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts, bool classic,
 		 struct kube *kube, struct targets **out);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);

@@ -1,7 +1,9 @@
 /* Kernel-side tests: load bpf/targets.bpf.c and bpf/syscalls.bpf.c into the running
  * kernel, select fixture processes by filling the filter maps directly, and assert the
  * exact contents of the maps after the fixtures made a known number of calls. User-space
- * selection logic is not involved here (tests/e2e covers it). Needs root. */
+ * selection logic is not involved here (tests/e2e covers it). Every test runs twice: with
+ * the BTF tracepoint programs and with their classic tracepoint variants (kfeatures.h).
+ * Needs root. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +28,8 @@
 #include <ctrlscope/targets.h>
 
 #include "cgroups.h"
+#include "kfeatures.h"
+#include "load.h"
 #include "mapread.h"
 #include "syscalls.skel.h"
 #include "targets.skel.h"
@@ -48,6 +52,7 @@ struct fixture {
 };
 
 static char sysload[PATH_MAX];
+static bool classic; /* this round loads the classic tracepoint variants */
 
 /* --- cgroups ----------------------------------------------------------------------- */
 
@@ -346,6 +351,8 @@ static int setup(void **state)
 	bpf_map__set_max_entries(env->t->maps.cgroup_targets, 64);
 	bpf_program__set_autoattach(env->t->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(env->t->progs.cs_census_iter, false);
+	load_choose_tracepoint(env->t->progs.cs_exec, env->t->progs.cs_exec_tp, classic);
+	load_choose_tracepoint(env->t->progs.cs_exit, env->t->progs.cs_exit_tp, classic);
 	if (targets_bpf__load(env->t))
 		return -1;
 
@@ -357,6 +364,8 @@ static int setup(void **state)
 	bpf_map__set_max_entries(env->s->maps.sys_row_keys, MAX_ROWS);
 	bpf_map__set_max_entries(env->s->maps.sys_rows, MAX_SLOTS * CS_SYSCALL_NR_MAX / 2);
 	bpf_map__set_max_entries(env->s->maps.sys_errors, 256);
+	load_choose_tracepoint(env->s->progs.cs_sys_enter, env->s->progs.cs_sys_enter_tp, classic);
+	load_choose_tracepoint(env->s->progs.cs_sys_exit, env->s->progs.cs_sys_exit_tp, classic);
 	if (bpf_map__reuse_fd(env->s->maps.task_state, bpf_map__fd(env->t->maps.task_state)) ||
 	    bpf_map__reuse_fd(env->s->maps.target_gen, bpf_map__fd(env->t->maps.target_gen)) ||
 	    syscalls_bpf__load(env->s))
@@ -596,7 +605,7 @@ static void test_label_sets_exhausted_are_counted(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
+	struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_non_target_leaves_no_trace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tgid_target_exact_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cgroup_target_measured_from_exec, setup,
@@ -615,8 +624,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_label_sets_exhausted_are_counted, setup,
 						teardown),
 	};
-	char self[PATH_MAX - 64];
+	const size_t n_tests = sizeof(tests) / sizeof(tests[0]);
+	char self[PATH_MAX - 64], names[sizeof(tests) / sizeof(tests[0])][96];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int failed;
 
 	if (n < 0)
 		return 1;
@@ -626,5 +637,18 @@ int main(void)
 	*strrchr(self, '/') = 0;
 	*strrchr(self, '/') = 0;
 	snprintf(sysload, sizeof(sysload), "%s/fixtures/sysload", self);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("btf tracepoints", tests, NULL, NULL);
+
+	/* The same tests again, named apart, with the classic variants. */
+	for (size_t i = 0; i < n_tests; i++) {
+		snprintf(names[i], sizeof(names[i]), "classic: %s", tests[i].name);
+		tests[i].name = names[i];
+	}
+	classic = true;
+	if (kfeatures_mount_tracefs()) {
+		fprintf(stderr, "no tracefs: cannot run the classic tracepoint round\n");
+		return 1;
+	}
+	failed += cmocka_run_group_tests_name("classic tracepoints", tests, NULL, NULL);
+	return failed;
 }

@@ -82,6 +82,30 @@ def test_exact_counts_for_target_and_nothing_for_non_target():
         assert set(dict(k)["target"] for k in series(m, "ctrlscope_syscalls_total")) == {"ctl"}
 
 
+def test_classic_tracepoints_count_the_same_and_say_so():
+    """--bpf.tracepoints=classic: the perf event variants of sys_enter/sys_exit and of the
+    core's exec/exit (what kernels that preempt BTF tracepoint programs get) count the same
+    plan exactly; the choice is in ctrlscope_bpf_feature."""
+    with Scene() as s:
+        tpath = s.cgroup("target")
+        agent = s.agent(cgroup_config(tpath), args=["--bpf.tracepoints=classic"])
+        target = s.fixture(PLAN, tpath)
+        m = agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
+        assert m[key("ctrlscope_bpf_feature", module="core", feature="tracepoints",
+                     variant="classic")] == 1, series(m, "ctrlscope_bpf_feature")
+        before = counts(m, target="ctl", comm="sysload")
+        target.go()
+        target.wait_done()
+        m = agent.metrics()
+        assert_plan_delta(before, counts(m, target="ctl", comm="sysload"))
+        attached = {dict(k)["program"]: v for k, v in
+                    series(m, "ctrlscope_program_attached").items()}
+        for p in ("cs_sys_enter_tp", "cs_sys_exit_tp", "cs_exec_tp", "cs_exit_tp"):
+            assert attached.get(p) == 1, attached
+        for p in ("cs_sys_enter", "cs_sys_exit", "cs_exec", "cs_exit"):
+            assert p not in attached, attached
+
+
 def test_hostile_process_name_is_escaped():
     hostile = 'a"b\\c\n'  # a, quote, b, backslash, c, newline
     with Scene() as s:
