@@ -124,14 +124,28 @@ int agent_start(struct agent *a)
 		log_error("cannot probe how this kernel runs BPF programs: %s", strerror(-err));
 		return err;
 	}
+	for (size_t i = 0; i < n_modules; i++) {
+		a->mods[i].m = modules[i];
+		a->mods[i].enabled = a->cfg.modules[i].enabled;
+	}
 	err = targets_open(&a->cfg, &opts, a->features.classic_tracepoints, a->kube, &a->targets);
-	if (err)
-		return err;
+	if (err) {
+		char why[128];
+
+		/* Degrade, do not die: the endpoint still says what is wrong. */
+		libbpf_strerror(err, why, sizeof(why));
+		log_error("the targets core cannot load on this kernel: %s; no module can run%s",
+			  a->features.task_storage
+				  ? why
+				  : "it has no task-local storage for BPF "
+				    "programs (BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11)",
+			  a->strict ? "" : ", serving the agent's own metrics only");
+		a->targets = NULL;
+		return a->strict ? err : 0;
+	}
 	for (size_t i = 0; i < n_modules; i++) {
 		struct agent_module *am = &a->mods[i];
 
-		am->m = modules[i];
-		am->enabled = a->cfg.modules[i].enabled;
 		if (!am->enabled) {
 			log_info("module %s: disabled in the configuration", am->m->name);
 			continue;
@@ -305,7 +319,8 @@ static void write_process(struct expo *e)
 void agent_pods_changed(struct agent *a)
 {
 	pthread_mutex_lock(&a->lock);
-	targets_handle_pods(a->targets);
+	if (a->targets)
+		targets_handle_pods(a->targets);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -314,6 +329,8 @@ void agent_tick(struct agent *a)
 	uint32_t *slots;
 	size_t n;
 
+	if (!a->targets)
+		return; /* nothing loaded: nothing to expire or tick */
 	if (!atomic_load(&a->ready) && targets_synced(a->targets)) {
 		atomic_store(&a->ready, true);
 		log_info("ready: the node's pods are listed");
@@ -347,9 +364,7 @@ int agent_render(void *ctx, struct buf *out)
 	expo_init(&e, out);
 	pthread_mutex_lock(&a->lock);
 	write_build_info(a, &e);
-	if (!a->targets)
-		goto done;
-	err = targets_read_slots(a->targets, &slots);
+	err = a->targets ? targets_read_slots(a->targets, &slots) : 0;
 	if (err)
 		log_warn("cannot read the label sets: %s", strerror(-err));
 	c.targets = a->targets;
@@ -366,7 +381,8 @@ int agent_render(void *ctx, struct buf *out)
 	}
 	write_modules(a, &e);
 	write_maps(&c, &e);
-	targets_collect(a->targets, &e);
+	if (a->targets)
+		targets_collect(a->targets, &e);
 	attach_collect(&e);
 	if (a->server)
 		server_collect(a->server, &e);
@@ -377,7 +393,6 @@ int agent_render(void *ctx, struct buf *out)
 	if (a->kube)
 		kube_collect(a->kube, &e);
 	write_process(&e);
-done:
 	pthread_mutex_unlock(&a->lock);
 	slot_table_free(&slots);
 	free(c.maps);

@@ -84,6 +84,7 @@ int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mod
 	int preemptible = probe_preemptible(opts), err;
 
 	*out = (struct features){ 0 };
+	out->task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1;
 	if (preemptible < 0)
 		log_info("cannot tell whether this kernel preempts tracepoint programs (%s): "
 			 "taken as not",

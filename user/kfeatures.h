@@ -20,6 +20,8 @@ struct features {
 	/* Use classic tracepoint programs for the events that must not be missed:
 	 * system calls, exec and exit. */
 	bool classic_tracepoints;
+	/* BPF_MAP_TYPE_TASK_STORAGE (Linux 5.11), which the targets core needs. */
+	bool task_storage;
 };
 
 /* "auto", "btf" or "classic" (--bpf.tracepoints); -EINVAL for anything else. */

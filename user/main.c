@@ -283,8 +283,11 @@ static void teardown_web(struct agent *a)
 
 static int run_loop(struct agent *a, const sigset_t *mask)
 {
-	struct pollfd pfd[2] = { { .fd = targets_event_fd(a->targets), .events = POLLIN },
-				 { .fd = targets_pods_fd(a->targets), .events = POLLIN } };
+	/* Without the targets core (it could not load), only signals and ticks. */
+	struct pollfd pfd[2] = {
+		{ .fd = a->targets ? targets_event_fd(a->targets) : -1, .events = POLLIN },
+		{ .fd = a->targets ? targets_pods_fd(a->targets) : -1, .events = POLLIN }
+	};
 	struct timespec tick = { .tv_sec = 1 };
 
 	while (!stop_signal) {
@@ -412,7 +415,7 @@ int main(int argc, char **argv)
 	}
 	caps_describe(caps, sizeof(caps));
 	/* With Kubernetes targets, ready once the node's pods are listed (agent_tick). */
-	atomic_store(&a.ready, targets_synced(a.targets));
+	atomic_store(&a.ready, !a.targets || targets_synced(a.targets));
 	log_info("ctrlscope %s ready: serving %s://%s/metrics, %zu targets, capabilities %s",
 		 CTRLSCOPE_VERSION, server_scheme(a.server), server_address(a.server),
 		 a.cfg.n_targets, caps);

@@ -160,3 +160,22 @@ def test_probe_honours_the_configuration_and_fails_when_nothing_can_load():
     rc, out, err = run(["--probe", "--config.file=" + path, "--btf.path=" + path], timeout=120)
     assert rc == 1, (rc, out, err)
     assert probe_rows(out)["(core)"][0] == "CANNOT", out
+
+
+def test_agent_without_a_loadable_core_serves_its_own_metrics():
+    """A kernel the targets core cannot load on (here: a BTF file that is no BTF) does not
+    stop the agent: it says why in one line, serves /metrics with every module down, is
+    ready, and --strict makes the same thing fatal."""
+    from harness import Scene, key
+    path = config_file("targets:\n  - name: t\n    process:\n      comm: [x]\n")
+    with Scene() as s:
+        agent = s.agent(open(path).read(), args=["--btf.path=" + path])
+        m = agent.metrics()
+        for module in ("syscalls", "net", "sched", "proc"):
+            assert m[key("ctrlscope_module_up", module=module)] == 0, module
+        log = agent.logs()
+        lines = [l for l in log.splitlines() if "the targets core cannot load" in l]
+        assert len(lines) == 1 and "no module can run" in lines[0], log
+    rc, _, err = run(["--config.file=" + path, "--btf.path=" + path, "--strict",
+                      "--web.listen-address=127.0.0.1:0"], timeout=60)
+    assert rc == 1 and "the targets core cannot load" in err, (rc, err)
