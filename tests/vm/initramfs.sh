@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Builds the initramfs of `make vmtest` from the build: the agent, the demo workload, the
+# kernel-tier tests and their fixtures, with every shared library they load (from ldd, with
+# the dynamic loader), busybox (static) for the shell and the usual commands, bash and
+# coreutils' timeout for tests/run-unit.sh, curl to scrape, bpftool to list the programs,
+# examples/local.yaml, and tests/vm/init as /init.
+#
+# The archive is written by cpio with every file owned by root; no device node is in it
+# (the kernel's own built-in initramfs has /dev/console, and /init mounts devtmpfs), so
+# building it needs no privilege.
+#
+# Usage: tests/vm/initramfs.sh BUILD OUT.cpio.gz [TEST...]
+#   TEST: the kernel-tier test binaries (default BUILD/tests/bpf/test_kernel); /init runs
+#   them all, in this order.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=$1
+out=$2
+shift 2
+tests=("$@")
+((${#tests[@]})) || tests=("$build/tests/bpf/test_kernel")
+root=$(dirname "$out")/root
+
+die() {
+	echo "initramfs: $*" >&2
+	exit 1
+}
+
+need() { # need PATH: a file the initramfs cannot do without
+	[[ -f $1 ]] || die "$1 is missing${2:+ ($2)}"
+}
+
+need "$build/ctrlscope" "make all"
+need "$build/demo-workload" "make all"
+for t in "${tests[@]}"; do
+	need "$t" "make $t"
+done
+need "$build/fixtures/sysload" "make $build/fixtures/sysload"
+need /bin/busybox "make deps: busybox-static"
+for tool in bash timeout curl bpftool cpio; do
+	command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
+done
+
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,ctrlscope}
+
+# copy SRC DEST: a file into the root, at DEST (a path in the guest).
+copy() {
+	mkdir -p "$root$(dirname "$2")"
+	cp -L "$1" "$root$2"
+}
+
+# A binary at DEST, and the shared libraries it needs at the paths ldd names (the same
+# as on this machine, so the loader's default search path finds them in the guest too).
+libs_seen=" "
+binary() { # binary SRC DEST
+	local src=$1 dest=$2 lib
+	copy "$src" "$dest"
+	# Debug sections are only size in the guest (the originals stay in build/).
+	strip --strip-debug "$root$dest" 2>/dev/null || true
+	while read -r lib; do
+		[[ $libs_seen == *" $lib "* ]] && continue
+		libs_seen+="$lib "
+		copy "$lib" "$lib"
+	done < <(ldd "$src" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
+}
+
+binary "$build/ctrlscope" /ctrlscope/build/ctrlscope
+binary "$build/demo-workload" /ctrlscope/build/demo-workload
+# test_kernel finds its fixtures at ../../fixtures from its own path, as in build/.
+for t in "${tests[@]}"; do
+	binary "$t" "/ctrlscope/build/tests/bpf/$(basename "$t")"
+	echo "/ctrlscope/build/tests/bpf/$(basename "$t")" >>"$root/ctrlscope/tests.list"
+done
+for fixture in "$build"/fixtures/*; do
+	[[ -f $fixture && -x $fixture ]] || continue
+	[[ $(basename "$fixture") == fakeapi ]] && continue # Go, for the e2e tier only
+	binary "$fixture" "/ctrlscope/build/fixtures/$(basename "$fixture")"
+done
+copy "$top/tests/run-unit.sh" /ctrlscope/tests/run-unit.sh
+copy "$top/examples/local.yaml" /ctrlscope/examples/local.yaml
+
+binary "$(command -v bash)" /bin/bash
+binary "$(command -v timeout)" /usr/bin/timeout
+binary "$(command -v curl)" /usr/bin/curl
+binary "$(command -v bpftool)" /usr/sbin/bpftool
+
+# busybox for everything else, without shadowing what was copied above.
+binary /bin/busybox /bin/busybox
+for applet in $(/bin/busybox --list-full); do
+	[[ -e $root/$applet || -L $root/$applet ]] && continue
+	mkdir -p "$root/$(dirname "$applet")"
+	ln -s /bin/busybox "$root/$applet"
+done
+
+# What the C library and curl read. The guest has no network besides loopback.
+cat >"$root/etc/passwd" <<-EOT
+	root:x:0:0:root:/root:/bin/sh
+	nobody:x:65534:65534:nobody:/nonexistent:/bin/false
+EOT
+cat >"$root/etc/group" <<-EOT
+	root:x:0:
+	nogroup:x:65534:
+EOT
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$root/etc/hosts"
+printf 'passwd: files\ngroup: files\nhosts: files\n' >"$root/etc/nsswitch.conf"
+
+install -m 0755 "$here/init" "$root/init"
+
+tmp=$out.tmp
+(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 >"$tmp"
+mv "$tmp" "$out"
