@@ -1,6 +1,7 @@
 # ctrlscope build. `make` builds build/ctrlscope; `make check` runs every test tier;
 # `make demo` runs the agent on this machine; `make bench` measures overhead.
 # `make check SANITIZE=address,undefined` builds and tests under ASan and UBSan.
+# `make vmtest` runs the kernel tier and the agent under Debian's kernels in QEMU.
 
 ARCH      := x86
 CLANG     ?= clang-19
@@ -50,7 +51,7 @@ FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fu
 FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
-	format clean vmlinux
+	format clean vmlinux vmtest test-vm
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
 
@@ -174,6 +175,21 @@ test-bpf: $(BPF_TESTS) $(FIXTURES) | $(BUILD)/results
 
 test-e2e: all $(FIXTURES) | $(BUILD)/results
 	@$(PYTHON) tests/e2e/run.py --build $(BUILD) > $(BUILD)/results/e2e.tap
+
+# The kernel matrix: Debian's own cloud kernels (tests/vm/kernels, downloaded once into
+# build/vm/cache) booted under QEMU without KVM, each running the kernel tier (tests/bpf)
+# and the agent against the demo workload. `make vmtest` prints a report per kernel,
+# `make test-vm` the same as TAP. KERNELS="6.1 7.3" runs a subset; VM_JOBS (guests at a
+# time), VM_TIMEOUT (seconds per kernel).
+KERNELS    ?=
+VM_FIXTURES := $(filter-out $(BUILD)/fixtures/fakeapi,$(FIXTURES))
+VM_RUN     := $(PYTHON) tests/vm/run.py --build $(BUILD) --tests "$(BPF_TESTS)"
+
+vmtest: all $(BPF_TESTS) $(VM_FIXTURES)
+	@$(VM_RUN) $(KERNELS)
+
+test-vm: all $(BPF_TESTS) $(VM_FIXTURES) | $(BUILD)/results
+	@$(VM_RUN) --tap $(KERNELS) > $(BUILD)/results/vm.tap
 
 # The Helm chart (lint, every ci/ scenario, helm-unittest), the alerts (promtool) and the
 # dashboard; helm and the plugin come from make deps.
