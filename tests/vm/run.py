@@ -359,7 +359,12 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests)
         if up == 1:
             checks.append((True, "%s: module %s up" % (release, module), []))
         else:
-            why = agent_problems(r, module) if r["ready"] is not None else []
+            why = []
+            if r["ready"] is not None:
+                # What the agent said of this module, else its errors (a core that cannot
+                # load takes every module down).
+                why = agent_problems(r, module) or [
+                    l for l in agent_problems(r) if not l.startswith("libbpf: ")][-3:]
             if up is None:
                 why.append("no ctrlscope_module_up series%s" % (
                     "" if r["ready"] is not None else ": the agent never served /metrics"))
@@ -373,6 +378,8 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests)
         if v != 1:
             diag.append("not attached: %s/%s" % (m, p))
             diag.extend("    " + l for l in agent_problems(r) if p and p in l)
+    if not attached and r["ready"] is not None:
+        diag.append("the agent reports no program (ctrlscope_program_attached)")
     checks.append((bool(attached) and good == len(attached),
                    "%s: programs attached %d/%d" % (release, good, len(attached)), diag))
 
@@ -388,6 +395,10 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests)
                            (module, series))
     if r["ready"] is None:
         missing.append("the agent never served /metrics")
+    elif not numbers:
+        missing.append("no series of the demo workload (%s)" % (
+            "no module is up" if not any(metric_sum(r, "ctrlscope_module_up", module=m) == 1
+                                         for m in modules) else "the scrape failed?"))
     ok = not missing and bool(numbers)
     checks.append((ok, "%s: demo workload measured%s" % (
         release, (": " + numbers) if numbers else ""), missing))
