@@ -304,7 +304,7 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests)
                        ["QEMU exited (status %s) before the guest finished%s" % (
                            rc, "" if r["begin"] else ", /init never started")]))
     else:
-        checks.append((True, "%s: boots, runs and powers off in %ds" % (release, seconds), []))
+        checks.append((True, "%s: boots, runs and powers off in %.0fs" % (release, seconds), []))
     if not r["done"]:
         tail = [l for l in r["console"] if l.strip()][-6:]
         checks[-1][2].append("the console's last lines:")
@@ -570,6 +570,9 @@ def main():
             "smoke": smoke_numbers(r) or ("agent not ready" if r["ready"] is None else "-"),
             "bad": bad, "misses": misses, "log": logfile, "warn": r["warn"],
             "probe": r["probe"], "probe_rc": r["probe_rc"],
+            "variants": " ".join("%s=%s" % (l.get("feature"), l.get("variant"))
+                                 for n, l, v in r["metrics"]
+                                 if n == "ctrlscope_bpf_feature" and v == 1),
         })
     wall = time.monotonic() - started
 
@@ -578,6 +581,8 @@ def main():
             print(line)
         for s in summary:
             print("# %s" % report_line(s, modules))
+            if s["variants"]:
+                print("# %s: %s" % (s["release"], s["variants"]))
             if s["misses"]:
                 print("# %s: recursion misses: %s" % (s["release"], misses_text(s["misses"])))
         print("# %d kernels in %.0fs (%d at a time)" % (len(kernels), wall, jobs))
@@ -587,6 +592,9 @@ def main():
                                                   "KERNEL TESTS", "SMOKE (demo workload)"))
         for s in summary:
             print(report_line(s, modules))
+        print("\nWhat the agent chose on each kernel (ctrlscope_bpf_feature):")
+        for s in summary:
+            print("  %-28s %s" % (s["release"], s["variants"] or "-"))
         for s in summary:
             notes = []
             if s["misses"]:
