@@ -2,6 +2,7 @@
 # `make demo` runs the agent on this machine; `make bench` measures overhead.
 # `make check SANITIZE=address,undefined` builds and tests under ASan and UBSan.
 # `make vmtest` runs the kernel tier and the agent under Debian's kernels in QEMU.
+# `make cross-arm64` cross-builds for arm64 into build/arm64.
 
 ARCH      := x86
 CLANG     ?= clang-19
@@ -13,7 +14,6 @@ PYTHON    ?= python3
 BUILD     := build
 GEN       := $(BUILD)/gen
 SANITIZE  ?=
-UNISTD_H  ?= /usr/include/x86_64-linux-gnu/asm/unistd_64.h
 
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -51,7 +51,7 @@ FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fu
 FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
-	format clean vmlinux vmtest test-vm
+	format clean vmlinux vmtest test-vm cross-arm64 cross-build
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
 
@@ -82,8 +82,14 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/maps.bpf.h $(wildcard include/ctrlscope/*.
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
-$(GEN)/syscall_table.c: user/gen_syscall_table.awk $(UNISTD_H) user/syscalls_x86_64_extra.tsv | $(GEN)
-	awk -f user/gen_syscall_table.awk $(UNISTD_H) user/syscalls_x86_64_extra.tsv > $@
+# The system call numbers of the target, as its own preprocessor ($(CC), with --target and
+# --sysroot when cross-compiling) sees <asm/unistd.h>; then the table of their names.
+$(GEN)/syscall_numbers.h: user/gen_syscall_numbers.sh $(BUILD)/.flags | $(GEN)
+	sh user/gen_syscall_numbers.sh -M $@.d $@ $(CC) > $@.tmp && mv $@.tmp $@
+
+$(GEN)/syscall_table.c: user/gen_syscall_table.awk $(GEN)/syscall_numbers.h \
+		user/syscalls_x86_64_extra.tsv | $(GEN)
+	awk -f user/gen_syscall_table.awk $(GEN)/syscall_numbers.h user/syscalls_x86_64_extra.tsv > $@
 
 $(BUILD)/obj/syscall_table.o: $(GEN)/syscall_table.c $(BUILD)/.flags | $(BUILD)/obj
 	$(CC) $(CFLAGS) -Wno-missing-field-initializers -c $< -o $@
@@ -148,7 +154,7 @@ $(BUILD)/bpf $(BUILD)/obj $(GEN) $(BUILD)/fixtures $(BUILD)/tests/unit $(BUILD)/
 $(BUILD)/fuzz $(BUILD)/fuzz/obj $(BUILD)/results:
 	@mkdir -p $@
 
--include $(wildcard $(BUILD)/obj/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(GEN)/syscall_numbers.h.d)
 
 # --- tests -----------------------------------------------------------------------------
 # Every tier writes TAP lines to build/results/<tier>.tap; the summary counts them.
@@ -190,6 +196,25 @@ vmtest: all $(BPF_TESTS) $(VM_FIXTURES)
 
 test-vm: all $(BPF_TESTS) $(VM_FIXTURES) | $(BUILD)/results
 	@$(VM_RUN) --tap $(KERNELS) > $(BUILD)/results/vm.tap
+
+# The arm64 build, cross-compiled into build/arm64 (the x86 build is left alone): the BPF
+# objects and skeletons (-D__TARGET_ARCH_arm64 -Ivmlinux/arm64), the agent, the demo
+# workload, the unit and kernel-tier tests and the fixtures (not the Go fake API server,
+# not the fuzzers), by clang-19 --target=aarch64-linux-gnu against the arm64 sysroot of
+# tools/arm64-sysroot.sh (build/arm64/sysroot: Debian's arm64 packages, downloaded once,
+# by make deps), linked by binutils-aarch64-linux-gnu's ld. The syscall table is arm64's
+# (user/gen_syscall_numbers.sh runs the target's preprocessor).
+ARM64_BUILD   := $(BUILD)/arm64
+ARM64_SYSROOT := $(abspath $(ARM64_BUILD))/sysroot
+ARM64_CC      := $(CLANG) --target=aarch64-linux-gnu --sysroot=$(ARM64_SYSROOT)
+
+cross-arm64:
+	@bash tools/arm64-sysroot.sh --build $(BUILD) >/dev/null
+	@$(MAKE) --no-print-directory ARCH=arm64 BUILD=$(ARM64_BUILD) CC="$(ARM64_CC)" SANITIZE= \
+		cross-build
+
+# What a guest or another architecture needs: with BUILD=... ARCH=... CC=... (above).
+cross-build: all $(UNIT_TESTS) $(BPF_TESTS) $(VM_FIXTURES)
 
 # The Helm chart (lint, every ci/ scenario, helm-unittest), the alerts (promtool) and the
 # dashboard; helm and the plugin come from make deps.

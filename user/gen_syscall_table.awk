@@ -1,6 +1,7 @@
-# Generates the syscall-number-to-name table (build/gen/syscall_table.c) from the kernel
-# UAPI header <asm/unistd_64.h> ("#define __NR_read 0") and a supplement of newer syscalls
-# ("451<TAB>cachestat"). A header definition wins over the supplement.
+# Generates the syscall-number-to-name table (build/gen/syscall_table.c) of the target
+# architecture from its system call numbers as user/gen_syscall_numbers.sh prints them
+# from the kernel UAPI header <asm/unistd.h> ("#define __NR_read 0") and a supplement of
+# newer syscalls ("451<TAB>cachestat"). A header definition wins over the supplement.
 FNR == NR && /^#define __NR_[a-z0-9_]+[ \t]+[0-9]+/ {
 	name = substr($2, 6)
 	names[$3 + 0] = name

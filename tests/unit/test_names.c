@@ -1,5 +1,6 @@
-/* Unit tests for syscall and errno names (user/names.h): the generated x86_64 table, its
- * supplement for syscalls newer than the build headers, and kernel-internal errnos. */
+/* Unit tests for syscall and errno names (user/names.h): the table generated for the target
+ * architecture (x86_64 or arm64), its supplement for syscalls newer than the build headers,
+ * and kernel-internal errnos. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <sys/syscall.h> /* the target's __NR_* numbers */
 
 #include "names.h"
 
@@ -20,16 +22,40 @@ static void check_syscall(unsigned int nr, const char *want)
 static void test_syscall_names(void **state)
 {
 	(void)state;
+	/* The numbers differ between architectures: the target's own, from its headers. */
+	check_syscall(__NR_read, "read");
+	check_syscall(__NR_write, "write");
+	check_syscall(__NR_nanosleep, "nanosleep");
+	check_syscall(__NR_getpid, "getpid");
+	check_syscall(__NR_getppid, "getppid");
+	check_syscall(__NR_execve, "execve");
+	check_syscall(__NR_futex, "futex");
+	check_syscall(__NR_openat, "openat");
+	check_syscall(__NR_rseq, "rseq");
+	check_syscall(__NR_pidfd_send_signal, "pidfd_send_signal");
+	check_syscall(__NR_clone3, "clone3");
+	/* arm64 defines these through asm-generic's __NR3264_* macros. */
+	check_syscall(__NR_fcntl, "fcntl");
+	check_syscall(__NR_fstat, "fstat");
+	check_syscall(__NR_lseek, "lseek");
+	check_syscall(__NR_mmap, "mmap");
+	check_syscall(__NR_newfstatat, "newfstatat");
+	/* And the numbers themselves, from the kernel's tables rather than the headers. */
+#if defined(__x86_64__)
+	/* arch/x86/entry/syscalls/syscall_64.tbl */
 	check_syscall(0, "read");
-	check_syscall(1, "write");
-	check_syscall(35, "nanosleep");
-	/* x86_64: getpid is 39 and getppid 110 (arch/x86/entry/syscalls/syscall_64.tbl). */
 	check_syscall(39, "getpid");
 	check_syscall(110, "getppid");
-	check_syscall(59, "execve");
-	check_syscall(202, "futex");
+	check_syscall(72, "fcntl");
 	check_syscall(257, "openat");
-	check_syscall(334, "rseq");
+#elif defined(__aarch64__)
+	/* include/uapi/asm-generic/unistd.h */
+	check_syscall(63, "read");
+	check_syscall(172, "getpid");
+	check_syscall(173, "getppid");
+	check_syscall(25, "fcntl");
+	check_syscall(56, "openat");
+#endif
 	check_syscall(424, "pidfd_send_signal");
 	check_syscall(435, "clone3");
 }
@@ -55,6 +81,12 @@ static void test_syscall_unknown(void **state)
 	check_syscall(335, "syscall_335");
 	check_syscall(423, "syscall_423");
 	check_syscall(512, "syscall_512");
+#if defined(__aarch64__)
+	/* Not system calls on arm64: __NR_arch_specific_syscall (the start of a range it does
+	 * not use) and clock_gettime64 (32-bit architectures only). */
+	check_syscall(244, "syscall_244");
+	check_syscall(403, "syscall_403");
+#endif
 	check_syscall(4294967295u, "syscall_4294967295");
 }
 
