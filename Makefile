@@ -2,7 +2,7 @@
 # `make demo` runs the agent on this machine; `make bench` measures overhead.
 # `make check SANITIZE=address,undefined` builds and tests under ASan and UBSan.
 # `make vmtest` runs the kernel tier and the agent under Debian's kernels in QEMU.
-# `make cross-arm64` cross-builds for arm64 into build/arm64.
+# `make cross-arm64` cross-builds for arm64 into build/arm64 (make check's arm64 tier).
 
 ARCH      := x86
 CLANG     ?= clang-19
@@ -51,7 +51,7 @@ FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fu
 FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
-	format clean vmlinux vmtest test-vm cross-arm64 cross-build
+	format clean vmlinux vmtest test-vm cross-arm64 cross-build test-arm64
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
 
@@ -163,7 +163,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(BPF_TESTS) $(FIXTURES) $(FUZZERS)
 	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results
 	@$(MAKE) --no-print-directory -k test-format test-unit test-go test-bpf test-e2e test-fuzz \
-		test-chart || true
+		test-chart test-arm64 || true
 	@tests/summary.sh $(BUILD)/results
 
 test-format: | $(BUILD)/results
@@ -203,7 +203,8 @@ test-vm: all $(BPF_TESTS) $(VM_FIXTURES) | $(BUILD)/results
 # not the fuzzers), by clang-19 --target=aarch64-linux-gnu against the arm64 sysroot of
 # tools/arm64-sysroot.sh (build/arm64/sysroot: Debian's arm64 packages, downloaded once,
 # by make deps), linked by binutils-aarch64-linux-gnu's ld. The syscall table is arm64's
-# (user/gen_syscall_numbers.sh runs the target's preprocessor).
+# (user/gen_syscall_numbers.sh runs the target's preprocessor). `make test-arm64` checks
+# what it built, as TAP (tests/run-arm64.sh).
 ARM64_BUILD   := $(BUILD)/arm64
 ARM64_SYSROOT := $(abspath $(ARM64_BUILD))/sysroot
 ARM64_CC      := $(CLANG) --target=aarch64-linux-gnu --sysroot=$(ARM64_SYSROOT)
@@ -215,6 +216,9 @@ cross-arm64:
 
 # What a guest or another architecture needs: with BUILD=... ARCH=... CC=... (above).
 cross-build: all $(UNIT_TESTS) $(BPF_TESTS) $(VM_FIXTURES)
+
+test-arm64: | $(BUILD)/results
+	+@tests/run-arm64.sh $(BUILD) $(MAKE) > $(BUILD)/results/arm64.tap
 
 # The Helm chart (lint, every ci/ scenario, helm-unittest), the alerts (promtool) and the
 # dashboard; helm and the plugin come from make deps.
