@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,15 +55,18 @@ void load_refusals_free(struct load_refusals *refused)
 	refused->n = 0;
 }
 
-/* The verifier's reason: the last lines of its log, less the statistics it ends with. */
-static void log_tail(const char *log, char *out, size_t size)
+/* The verifier's reason: the last two lines of its log before the statistics it ends
+ * with, and after them its hint when it gives one (7.x: "Suggestion:" and an indented
+ * line, after the error). */
+void load_log_reason(const char *log, char *out, size_t size)
 {
-	const char *end = log + strlen(log), *line_end, *start;
-	const char *lines[2];
-	size_t lens[2], n = 0, used = 0;
+	const char *end = log + strlen(log), *lines[8];
+	size_t lens[8], n = 0, used = 0, hint = SIZE_MAX;
 
 	out[0] = '\0';
-	while (end > log && n < 2) {
+	while (end > log && n < 8) {
+		const char *line_end, *start;
+
 		while (end > log && end[-1] == '\n')
 			end--;
 		line_end = end;
@@ -73,17 +77,45 @@ static void log_tail(const char *log, char *out, size_t size)
 		if (line_end == start || !strncmp(start, "processed ", 10) ||
 		    !strncmp(start, "verification time", 17) || !strncmp(start, "stack depth", 11))
 			continue;
+		if (!strncmp(start, "Suggestion:", 11)) {
+			hint = n; /* lines[0..n) are the hint's text */
+			continue;
+		}
 		lines[n] = start;
 		lens[n] = (size_t)(line_end - start);
 		n++;
+		if (hint != SIZE_MAX && n >= hint + 2)
+			break;
+		if (hint == SIZE_MAX && n >= 2 && strncmp(lines[0], "  ", 2))
+			break; /* no hint: the last two lines are the error */
 	}
-	while (n-- > 0 && used + 1 < size) {
-		int w = snprintf(out + used, size - used, "%s%.*s", used ? " | " : "", (int)lens[n],
-				 lines[n]);
+	/* Oldest first: the error lines, then the hint. */
+	for (size_t k = n; k-- > (hint == SIZE_MAX ? 0 : hint) && used + 1 < size;) {
+		int w = snprintf(out + used, size - used, "%s%.*s", used ? " | " : "", (int)lens[k],
+				 lines[k]);
 
 		if (w < 0)
-			break;
+			return;
 		used += (size_t)w < size - used ? (size_t)w : size - used - 1;
+	}
+	for (size_t k = hint == SIZE_MAX ? 0 : hint; k-- > 0 && used + 1 < size;) {
+		const char *text = lines[k];
+		size_t len = lens[k];
+		int w;
+
+		while (len && (*text == ' ' || *text == '\t')) {
+			text++;
+			len--;
+		}
+		w = snprintf(out + used, size - used, "%s%.*s", k + 1 == hint ? " (hint: " : " ",
+			     (int)len, text);
+		if (w < 0)
+			return;
+		used += (size_t)w < size - used ? (size_t)w : size - used - 1;
+		if (!k && used + 1 < size) {
+			out[used++] = ')';
+			out[used] = '\0';
+		}
 	}
 }
 
@@ -98,7 +130,7 @@ static int add_refusal(struct load_refusals *r, const char *program, int err, co
 	f = &r->items[r->n++];
 	snprintf(f->program, sizeof(f->program), "%s", program);
 	f->err = err;
-	log_tail(log, f->why, sizeof(f->why));
+	load_log_reason(log, f->why, sizeof(f->why));
 	return 0;
 }
 

@@ -55,5 +55,8 @@ void load_apply(const struct load_refusals *refused, struct bpf_object_skeleton 
 const struct load_refusal *load_refusal_of(const struct load_refusals *refused,
 					   const char *program);
 void load_refusals_free(struct load_refusals *refused);
+/* The reason in a verifier log: its last two lines before the statistics, joined by
+ * " | ", then its hint in parentheses when it gives one. Always NUL-terminates out. */
+void load_log_reason(const char *log, char *out, size_t size);
 
 #endif
