@@ -13,6 +13,7 @@ CC        ?= gcc
 PYTHON    ?= python3
 BUILD     := build
 GEN       := $(BUILD)/gen
+ARM64_BUILD := $(BUILD)/arm64
 SANITIZE  ?=
 
 VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -163,7 +164,7 @@ check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(BPF_TESTS) $(FIXTURES) $(FUZZERS)
 	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results
 	@$(MAKE) --no-print-directory -k test-format test-unit test-go test-bpf test-e2e test-fuzz \
-		test-chart test-arm64 || true
+		test-chart test-arm64 test-vm || true
 	@tests/summary.sh $(BUILD)/results
 
 test-format: | $(BUILD)/results
@@ -186,15 +187,20 @@ test-e2e: all $(FIXTURES) | $(BUILD)/results
 # build/vm/cache) booted under QEMU without KVM, each running the kernel tier (tests/bpf)
 # and the agent against the demo workload. `make vmtest` prints a report per kernel,
 # `make test-vm` the same as TAP. KERNELS="6.1 7.3" runs a subset; VM_JOBS (guests at a
-# time), VM_TIMEOUT (seconds per kernel).
+# time), VM_TIMEOUT (seconds per kernel). The arm64 kernels (KERNELS=arm64 selects them)
+# run the arm64 cross build (make cross-arm64, below), and the unit test of the syscall
+# names too: their only run on arm64.
 KERNELS    ?=
 VM_FIXTURES := $(filter-out $(BUILD)/fixtures/fakeapi,$(FIXTURES))
-VM_RUN     := $(PYTHON) tests/vm/run.py --build $(BUILD) --tests "$(BPF_TESTS)"
+VM_ARM64_TESTS := $(patsubst $(BUILD)/%,$(ARM64_BUILD)/%,$(BPF_TESTS)) \
+		  $(ARM64_BUILD)/tests/unit/test_names
+VM_RUN     := $(PYTHON) tests/vm/run.py --build $(BUILD) --tests "$(BPF_TESTS)" \
+	      --arm64-build $(ARM64_BUILD) --arm64-tests "$(VM_ARM64_TESTS)"
 
-vmtest: all $(BPF_TESTS) $(VM_FIXTURES)
+vmtest: all $(BPF_TESTS) $(VM_FIXTURES) cross-arm64
 	@$(VM_RUN) $(KERNELS)
 
-test-vm: all $(BPF_TESTS) $(VM_FIXTURES) | $(BUILD)/results
+test-vm: all $(BPF_TESTS) $(VM_FIXTURES) cross-arm64 | $(BUILD)/results
 	@$(VM_RUN) --tap $(KERNELS) > $(BUILD)/results/vm.tap
 
 # The arm64 build, cross-compiled into build/arm64 (the x86 build is left alone): the BPF
@@ -205,7 +211,6 @@ test-vm: all $(BPF_TESTS) $(VM_FIXTURES) | $(BUILD)/results
 # by make deps), linked by binutils-aarch64-linux-gnu's ld. The syscall table is arm64's
 # (user/gen_syscall_numbers.sh runs the target's preprocessor). `make test-arm64` checks
 # what it built, as TAP (tests/run-arm64.sh).
-ARM64_BUILD   := $(BUILD)/arm64
 ARM64_SYSROOT := $(abspath $(ARM64_BUILD))/sysroot
 ARM64_CC      := $(CLANG) --target=aarch64-linux-gnu --sysroot=$(ARM64_SYSROOT)
 

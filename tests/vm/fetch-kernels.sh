@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Downloads the kernels of tests/vm/kernels that are not cached yet, and prints one line
-# "NAME<TAB>DIR" per selected kernel, DIR holding its vmlinuz (and config when the package
-# has one). A kernel already cached at its pinned version downloads nothing, so a second
-# run makes no network traffic at all.
+# "NAME<TAB>DIR<TAB>ARCH" per selected kernel, DIR holding its vmlinuz (and config when the
+# package has one), ARCH its Debian architecture (amd64, arm64: the end of the package's
+# name). A kernel already cached at its pinned version downloads nothing, so a second run
+# makes no network traffic at all.
 #
 # The packages come from Debian's archive through a private apt configuration under
 # build/vm/apt (its own sources, lists, cache and an empty dpkg status): the machine's apt
@@ -13,7 +14,8 @@
 #
 # Usage: tests/vm/fetch-kernels.sh [--build DIR] [NAME...]
 #   NAME selects a kernel by its name in tests/vm/kernels: "6.1" selects 6.1 (not 6.12),
-#   "6" selects every 6.x; none selects all of them.
+#   "6" selects every 6.x, "arm64" (or "amd64") every kernel of that architecture; none
+#   selects all of them.
 # tests/vm/fetch-kernels.sh [--build DIR] --available
 #   lists every cloud kernel version the mirror has, to choose new pins from.
 set -euo pipefail
@@ -37,11 +39,16 @@ die() {
 
 # --- the table ---------------------------------------------------------------------------
 
-names=() suites=() packages=() versions=()
+names=() suites=() packages=() versions=() archs=()
 while read -r name suite package version rest; do
 	[[ -z $name || $name == \#* ]] && continue
 	[[ -n $version && -z $rest ]] || die "tests/vm/kernels: bad line: $name $suite $package $version $rest"
+	case ${package##*-} in
+	amd64 | arm64) ;;
+	*) die "tests/vm/kernels: $package: the name ends with no architecture that make vmtest runs (amd64, arm64)" ;;
+	esac
 	names+=("$name") suites+=("$suite") packages+=("$package") versions+=("$version")
+	archs+=("${package##*-}")
 done <"$here/kernels"
 
 # --- the private apt configuration -------------------------------------------------------
@@ -65,7 +72,11 @@ apt_setup() {
 	security=${security:-$mirror-security}
 	mkdir -p "$apt_dir"/{lists/partial,cache/archives/partial,etc/apt.conf.d,etc/sources.list.d,etc/preferences.d}
 	: >"$apt_dir/status"
-	local s
+	local s a foreign=''
+	# amd64 first, as the "native" architecture; arm64's indices only when a kernel needs them.
+	for a in $(printf '%s\n' "${archs[@]}" | grep -v -x amd64 | sort -u); do
+		foreign+=" \"$a\";"
+	done
 	{
 		for s in bullseye bookworm trixie; do
 			echo "deb [signed-by=$keyring] $mirror $s main"
@@ -88,7 +99,7 @@ apt_setup() {
 		Dir::State::status "$apt_dir/status";
 		Dir::Cache "$apt_dir/cache";
 		APT::Architecture "amd64";
-		APT::Architectures { "amd64"; };
+		APT::Architectures { "amd64";$foreign };
 		APT::Sandbox::User "root";
 		Acquire::Languages "none";
 		Acquire::GzipIndexes "true";
@@ -109,20 +120,21 @@ apt_setup() {
 
 fetch_one() { # fetch_one INDEX: leaves $cache/NAME/{vmlinuz,release,pin[,config]}
 	local name=${names[$1]} suite=${suites[$1]} package=${packages[$1]} version=${versions[$1]}
+	local arch=${archs[$1]}
 	local dir=$cache/$name pin="$package=$version" tmp deb image release
 
 	if [[ -s $dir/vmlinuz && $(cat "$dir/pin" 2>/dev/null) == "$pin" ]]; then
 		return 0
 	fi
 	apt_setup
-	if ! apt-cache madison "$package" 2>/dev/null | awk -F'|' -v v="$version" '{gsub(/ /, "", $2)} $2 == v {f = 1} END {exit !f}'; then
+	if ! apt-cache madison "$package:$arch" 2>/dev/null | awk -F'|' -v v="$version" '{gsub(/ /, "", $2)} $2 == v {f = 1} END {exit !f}'; then
 		local have
-		have=$(apt-cache madison "$package" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); split($3, w, " "); printf "%s%s in %s", sep, $2, w[2]; sep = ", "}')
+		have=$(apt-cache madison "$package:$arch" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); split($3, w, " "); printf "%s%s in %s", sep, $2, w[2]; sep = ", "}')
 		die "kernel $name: $package version $version is not on the mirror (pinned in tests/vm/kernels, expected in $suite); the mirror has ${have:-no version of $package}"
 	fi
 	tmp=$(mktemp -d "$cache/.fetch-$name.XXXXXX")
 	echo "fetch-kernels: downloading $package $version ($suite)" >&2
-	if ! (cd "$tmp" && timeout 900 apt-get -q download "$pin" >&2); then
+	if ! (cd "$tmp" && timeout 900 apt-get -q download "$package:$arch=$version" >&2); then
 		rm -rf "$tmp"
 		die "kernel $name: $package version $version is listed in $suite but could not be downloaded (gone from the pool?); pin another version in tests/vm/kernels"
 	fi
@@ -166,7 +178,7 @@ else
 	for want in "$@"; do
 		found=false
 		for i in "${!names[@]}"; do
-			if [[ ${names[i]} == "$want" || ${names[i]} == "$want".* ]]; then
+			if [[ ${names[i]} == "$want" || ${names[i]} == "$want".* || ${archs[i]} == "$want" ]]; then
 				[[ " ${selected[*]} " == *" $i "* ]] || selected+=("$i")
 				found=true
 			fi
@@ -182,5 +194,5 @@ for i in "${selected[@]}"; do
 	fetch_one "$i"
 done
 for i in "${selected[@]}"; do
-	printf '%s\t%s\n' "${names[i]}" "$cache/${names[i]}"
+	printf '%s\t%s\t%s\n' "${names[i]}" "$cache/${names[i]}" "${archs[i]}"
 done

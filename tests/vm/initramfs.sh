@@ -9,13 +9,23 @@
 # (the kernel's own built-in initramfs has /dev/console, and /init mounts devtmpfs), so
 # building it needs no privilege.
 #
-# Usage: tests/vm/initramfs.sh BUILD OUT.cpio.gz [TEST...]
+# Usage: tests/vm/initramfs.sh [--sysroot DIR] BUILD OUT.cpio.gz [TEST...]
 #   TEST: the kernel-tier test binaries (default BUILD/tests/bpf/test_kernel); /init runs
 #   them all, in this order.
+#   --sysroot DIR: for a build of another architecture (make cross-arm64: BUILD
+#   build/arm64, DIR build/arm64/sysroot, from tools/arm64-sysroot.sh). busybox, bash,
+#   timeout, curl and bpftool are then that architecture's, from DIR, and the shared
+#   libraries are found in DIR (their NEEDED entries, recursively, as ldd cannot run the
+#   binaries); busybox's applets are this machine's busybox's list (same Debian package).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+sysroot=''
+if [[ ${1:-} == --sysroot ]]; then
+	sysroot=$(cd "${2:?--sysroot needs a directory}" && pwd)
+	shift 2
+fi
 build=$1
 out=$2
 shift 2
@@ -39,9 +49,25 @@ for t in "${tests[@]}"; do
 done
 need "$build/fixtures/sysload" "make $build/fixtures/sysload"
 need /bin/busybox "make deps: busybox-static"
-for tool in bash timeout curl bpftool cpio; do
-	command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
-done
+if [[ -n $sysroot ]]; then
+	# The guest's programs, of the build's architecture.
+	bash_bin=$sysroot/bin/bash timeout_bin=$sysroot/usr/bin/timeout curl_bin=$sysroot/usr/bin/curl
+	bpftool_bin=$sysroot/usr/sbin/bpftool busybox_bin=$sysroot/bin/busybox
+	for f in "$bash_bin" "$timeout_bin" "$curl_bin" "$bpftool_bin" "$busybox_bin"; do
+		need "$f" "make deps: tools/arm64-sysroot.sh"
+	done
+	for tool in readelf cpio; do
+		command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
+	done
+	strip_cmd=$(command -v aarch64-linux-gnu-strip || command -v llvm-strip-19 || echo false)
+else
+	for tool in bash timeout curl bpftool cpio; do
+		command -v "$tool" >/dev/null || die "$tool is missing (make deps)"
+	done
+	bash_bin=$(command -v bash) timeout_bin=$(command -v timeout) curl_bin=$(command -v curl)
+	bpftool_bin=$(command -v bpftool) busybox_bin=/bin/busybox
+	strip_cmd=strip
+fi
 
 rm -rf "$root"
 mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,ctrlscope}
@@ -52,19 +78,57 @@ copy() {
 	cp -L "$1" "$root$2"
 }
 
+# The shared libraries a binary of the sysroot's architecture needs, as paths in the
+# sysroot: its interpreter, then its NEEDED entries, theirs, and so on, each found in the
+# directories the guest's loader searches by default.
+sysroot_libs() { # sysroot_libs FILE
+	local todo=("$1") f lib d found seen=" " interp
+	interp=$(readelf -l "$1" 2>/dev/null | sed -n 's/.*Requesting program interpreter: \(.*\)]$/\1/p')
+	[[ -z $interp ]] || echo "$sysroot$interp"
+	while ((${#todo[@]})); do
+		f=${todo[0]}
+		todo=("${todo[@]:1}")
+		for lib in $(readelf -d "$f" 2>/dev/null | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'); do
+			[[ $seen == *" $lib "* ]] && continue
+			seen+="$lib "
+			found=''
+			for d in lib/aarch64-linux-gnu usr/lib/aarch64-linux-gnu lib usr/lib; do
+				if [[ -e $sysroot/$d/$lib ]]; then
+					found=$sysroot/$d/$lib
+					break
+				fi
+			done
+			[[ -n $found ]] || {
+				echo "initramfs: $lib, needed by ${f#"$sysroot"}, is not in $sysroot" >&2
+				return 1
+			}
+			echo "$found"
+			todo+=("$found")
+		done
+	done
+}
+
 # A binary at DEST, and the shared libraries it needs at the paths ldd names (the same
-# as on this machine, so the loader's default search path finds them in the guest too).
+# as on this machine, so the loader's default search path finds them in the guest too),
+# or, with --sysroot, at their paths in the sysroot.
 libs_seen=" "
 binary() { # binary SRC DEST
-	local src=$1 dest=$2 lib
+	local src=$1 dest=$2 lib libs
 	copy "$src" "$dest"
 	# Debug sections are only size in the guest (the originals stay in build/).
-	strip --strip-debug "$root$dest" 2>/dev/null || true
+	"$strip_cmd" --strip-debug "$root$dest" 2>/dev/null || true
+	if [[ -n $sysroot ]]; then
+		libs=$(sysroot_libs "$src") || die "cannot find the libraries of $src"
+	else
+		# ldd fails on a static binary: no library then.
+		libs=$(ldd "$src" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}') || true
+	fi
 	while read -r lib; do
+		[[ -n $lib ]] || continue
 		[[ $libs_seen == *" $lib "* ]] && continue
 		libs_seen+="$lib "
-		copy "$lib" "$lib"
-	done < <(ldd "$src" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}')
+		copy "$lib" "${lib#"$sysroot"}"
+	done <<<"$libs"
 }
 
 binary "$build/ctrlscope" /ctrlscope/build/ctrlscope
@@ -82,13 +146,13 @@ done
 copy "$top/tests/run-unit.sh" /ctrlscope/tests/run-unit.sh
 copy "$top/examples/local.yaml" /ctrlscope/examples/local.yaml
 
-binary "$(command -v bash)" /bin/bash
-binary "$(command -v timeout)" /usr/bin/timeout
-binary "$(command -v curl)" /usr/bin/curl
-binary "$(command -v bpftool)" /usr/sbin/bpftool
+binary "$bash_bin" /bin/bash
+binary "$timeout_bin" /usr/bin/timeout
+binary "$curl_bin" /usr/bin/curl
+binary "$bpftool_bin" /usr/sbin/bpftool
 
 # busybox for everything else, without shadowing what was copied above.
-binary /bin/busybox /bin/busybox
+binary "$busybox_bin" /bin/busybox
 for applet in $(/bin/busybox --list-full); do
 	[[ -e $root/$applet || -L $root/$applet ]] && continue
 	mkdir -p "$root/$(dirname "$applet")"

@@ -1,6 +1,8 @@
 """The kernel matrix (`make vmtest`, `make test-vm`): boots each kernel of tests/vm/kernels
 under QEMU (TCG: no KVM needed) with an initramfs made from the build, and checks what
-its /init (tests/vm/init) reports on the serial console:
+its /init (tests/vm/init) reports on the serial console. arm64 kernels boot under
+qemu-system-aarch64 with an initramfs made from the arm64 cross build (make cross-arm64:
+BUILD/arm64, and the arm64 programs of its sysroot). The checks, for each kernel:
 
   - the guest boots, runs everything and powers off before the timeout,
   - the kernel log has no Oops, BUG, WARNING or panic,
@@ -16,8 +18,10 @@ per check (one per test binary for the kernel tier). Exits 1 when any check fail
 serial console of each guest is kept in build/vm/logs/NAME.log.
 
 Usage: python3 tests/vm/run.py [--build DIR] [--tap] [--jobs N] [--timeout S]
-                               [--modules "syscalls net ..."] [--tests "BIN ..."] [NAME...]
-NAME selects kernels by their name in tests/vm/kernels ("6.1", or "6" for every 6.x).
+                               [--modules "syscalls net ..."] [--tests "BIN ..."]
+                               [--arm64-build DIR] [--arm64-tests "BIN ..."] [NAME...]
+NAME selects kernels by their name in tests/vm/kernels ("6.1", or "6" for every 6.x, or
+"arm64" for every arm64 kernel).
 VM_JOBS, VM_TIMEOUT, VM_MEMORY and VM_SMP set the defaults of --jobs, --timeout, --memory
 and --smp.
 """
@@ -41,6 +45,25 @@ KERNEL_TROUBLE = re.compile(
     r"Unable to handle kernel|RCU stall|rcu_sched self-detected stall|hung_task|"
     r"stack-protector|kernel BUG at)"
 )
+# How QEMU runs a guest of each architecture (the end of the kernel package's name in
+# tests/vm/kernels, as tests/vm/fetch-kernels.sh prints it).
+QEMU = {
+    "amd64": {
+        "binary": "qemu-system-x86_64",
+        # Single-threaded TCG: multi-threaded TCG showed spurious int3 Oopses at
+        # tracepoint sites (text patching while another vCPU runs).
+        "args": ["-accel", "tcg,thread=single", "-cpu", "max"],
+        "console": "ttyS0",
+    },
+    "arm64": {
+        "binary": "qemu-system-aarch64",
+        # The virt board: a PL011 serial port, PSCI to power off. Pointer authentication
+        # with QEMU's own algorithm: the architected one is slow to emulate.
+        "args": ["-machine", "virt", "-accel", "tcg,thread=multi",
+                 "-cpu", "max,pauth-impdef=on"],
+        "console": "ttyAMA0",
+    },
+}
 # The series that show a module measured the demo workload (target "demo").
 MODULE_SERIES = {
     "syscalls": "ctrlscope_syscalls_total",
@@ -110,13 +133,9 @@ def run_step(cmd, timeout, **kwargs):
             kill_group(proc)
 
 
-def run_guest(guests, kernel, initrd, logfile, timeout, memory, smp):
-    cmd = [
-        "qemu-system-x86_64",
-        # Single-threaded TCG: multi-threaded TCG showed spurious int3 Oopses at
-        # tracepoint sites (text patching while another vCPU runs).
-        "-accel", "tcg,thread=single",
-        "-cpu", "max",
+def run_guest(guests, arch, kernel, initrd, logfile, timeout, memory, smp):
+    qemu = QEMU[arch]
+    cmd = [qemu["binary"]] + qemu["args"] + [
         "-smp", str(smp),
         "-m", memory,
         # No default devices: no network card (the guest has loopback only), no disks.
@@ -124,7 +143,7 @@ def run_guest(guests, kernel, initrd, logfile, timeout, memory, smp):
         "-serial", "stdio", "-monitor", "none",
         "-kernel", kernel,
         "-initrd", initrd,
-        "-append", "console=ttyS0 panic=-1",
+        "-append", "console=%s panic=-1" % qemu["console"],
     ]
     start = time.monotonic()
     with open(logfile, "wb") as out:
@@ -457,14 +476,30 @@ def main():
                     "agent reports)")
     ap.add_argument("--tests", default="",
                     help="the kernel-tier test binaries (default BUILD/tests/bpf/test_kernel)")
+    ap.add_argument("--arm64-build", default="",
+                    help="the arm64 build, for arm64 kernels (default BUILD/arm64, with its "
+                    "sysroot in BUILD/arm64/sysroot)")
+    ap.add_argument("--arm64-tests", default="",
+                    help="the test binaries arm64 guests run (default: those of --tests, in "
+                    "the arm64 build)")
     ap.add_argument("kernels", nargs="*")
     args = ap.parse_args()
     modules = args.modules.split()
     build = os.path.abspath(args.build)
     test_bins = [os.path.abspath(t) for t in args.tests.split()] or [
         os.path.join(build, "tests", "bpf", "test_kernel")]
-    tests = [os.path.basename(t) for t in test_bins]
+    arm64_build = os.path.abspath(args.arm64_build or os.path.join(build, "arm64"))
+    arm64_bins = [os.path.abspath(t) for t in args.arm64_tests.split()] or [
+        os.path.join(arm64_build, os.path.relpath(t, build)) for t in test_bins]
+    # Per architecture: the build, the tests the guest runs, initramfs.sh's options, the
+    # initramfs.
     vm = os.path.join(build, "vm")
+    arches = {
+        "amd64": (build, test_bins, [], os.path.join(vm, "initramfs.cpio.gz")),
+        "arm64": (arm64_build, arm64_bins, ["--sysroot", os.path.join(arm64_build, "sysroot")],
+                  os.path.join(vm, "initramfs-arm64.cpio.gz")),
+    }
+    tests = {a: [os.path.basename(t) for t in v[1]] for a, v in arches.items()}
     started = time.monotonic()
 
     def setup_failed(why):
@@ -473,9 +508,6 @@ def main():
             print("not ok 1 - vmtest: %s" % why)
             print("1..1")
         return 2
-
-    if not shutil.which("qemu-system-x86_64"):
-        return setup_failed("qemu-system-x86_64 is missing: run make deps")
 
     def on_signal(signum, frame):
         raise SystemExit(128 + signum)
@@ -500,13 +532,21 @@ def main():
         return setup_failed("could not get the kernels (fetch-kernels.sh said why above)")
     kernels = []
     for line in out.splitlines():
-        name, cache = line.split("\t")
+        name, cache, arch = (line.split("\t") + ["amd64"])[:3]
+        if arch not in QEMU:
+            return setup_failed("kernel %s: no guest for architecture %s" % (name, arch))
         with open(os.path.join(cache, "release")) as f:
-            kernels.append((name, f.read().strip(), os.path.join(cache, "vmlinuz")))
-    initrd = os.path.join(vm, "initramfs.cpio.gz")
-    build_rc, _ = run_step([os.path.join(HERE, "initramfs.sh"), build, initrd] + test_bins, 600)
-    if build_rc != 0:
-        return setup_failed("could not build the initramfs (initramfs.sh said why above)")
+            kernels.append((name, f.read().strip(), os.path.join(cache, "vmlinuz"), arch))
+    initrds = {}
+    for arch in sorted({k[3] for k in kernels}):
+        if not shutil.which(QEMU[arch]["binary"]):
+            return setup_failed("%s is missing: run make deps" % QEMU[arch]["binary"])
+        arch_build, bins, opts, initrds[arch] = arches[arch]
+        build_rc, _ = run_step([os.path.join(HERE, "initramfs.sh")] + opts +
+                               [arch_build, initrds[arch]] + bins, 600)
+        if build_rc != 0:
+            return setup_failed("could not build the %s initramfs (initramfs.sh said why "
+                                "above)" % arch)
     logs = os.path.join(vm, "logs")
     os.makedirs(logs, exist_ok=True)
 
@@ -520,12 +560,13 @@ def main():
             with lock:
                 if not pending:
                     return
-                name, release, image = pending.pop(0)
+                name, release, image, arch = pending.pop(0)
             logfile = os.path.join(logs, name + ".log")
             log("booting %s (%s)" % (name, release))
             try:
-                rc, timed_out, seconds = run_guest(guests, image, initrd, logfile,
-                                                   args.timeout, args.memory, args.smp)
+                rc, timed_out, seconds = run_guest(guests, arch, image, initrds[arch],
+                                                   logfile, args.timeout, args.memory,
+                                                   args.smp)
             except OSError as e:
                 log("%s: cannot run QEMU: %s" % (name, e))
                 rc, timed_out, seconds = None, False, 0.0
@@ -549,11 +590,11 @@ def main():
     number = failed = 0
     lines = []
     summary = []
-    for name, release, _ in kernels:
+    for name, release, _, arch in kernels:
         rc, timed_out, seconds, logfile = results[name]
         r = parse_log(logfile)
         checks = checks_of(name, release, r, rc, timed_out, seconds, args.timeout, modules,
-                           tests)
+                           tests[arch])
         bad = [c for c in checks if not c[0]]
         failed += len(bad)
         for ok, desc, diag in checks:
@@ -561,7 +602,7 @@ def main():
             lines.append("%s %d - %s" % ("ok" if ok else "not ok", number, desc))
             lines.extend("# " + d for d in diag)
         up = [m for m in modules if metric_sum(r, "ctrlscope_module_up", module=m) == 1]
-        counts = [test_results(r, t)[:2] for t in tests]
+        counts = [test_results(r, t)[:2] for t in tests[arch]]
         passed, total = sum(c[0] for c in counts), sum(c[1] for c in counts)
         misses = recursion_misses(r)
         summary.append({
