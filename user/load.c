@@ -55,16 +55,46 @@ void load_refusals_free(struct load_refusals *refused)
 	refused->n = 0;
 }
 
-/* The verifier's reason: the last two lines of its log before the statistics it ends
- * with, and after them its hint when it gives one (7.x: "Suggestion:" and an indented
- * line, after the error). */
+/* The start of the first line of log that begins with prefix, or NULL. */
+static const char *find_line(const char *log, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (const char *p = log; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (!strncmp(p, prefix, n))
+			return p;
+	}
+	return NULL;
+}
+
+static void append(char *out, size_t size, size_t *used, const char *sep, const char *text,
+		   size_t len)
+{
+	int w;
+
+	if (*used + 1 >= size)
+		return;
+	w = snprintf(out + *used, size - *used, "%s%.*s", *used ? sep : "", (int)len, text);
+	if (w > 0)
+		*used += (size_t)w < size - *used ? (size_t)w : size - *used - 1;
+}
+
+/* The verifier's reason: the last two lines of its trace (the failing instruction and
+ * the error), without the statistics a log ends with nor the report that 7.x verifiers
+ * print after the trace ("Verification failed:" ...), then that report's suggestion in
+ * parentheses when it gives one. */
 void load_log_reason(const char *log, char *out, size_t size)
 {
-	const char *end = log + strlen(log), *lines[8];
-	size_t lens[8], n = 0, used = 0, hint = SIZE_MAX;
+	const char *report = find_line(log, "Verification failed:");
+	const char *hint = find_line(report ? report : log, "Suggestion:");
+	const char *end = report ? report : hint ? hint : log + strlen(log);
+	const char *lines[2];
+	size_t lens[2], n = 0, used = 0;
 
+	if (!size)
+		return;
 	out[0] = '\0';
-	while (end > log && n < 8) {
+	while (end > log && n < 2) {
 		const char *line_end, *start;
 
 		while (end > log && end[-1] == '\n')
@@ -77,44 +107,20 @@ void load_log_reason(const char *log, char *out, size_t size)
 		if (line_end == start || !strncmp(start, "processed ", 10) ||
 		    !strncmp(start, "verification time", 17) || !strncmp(start, "stack depth", 11))
 			continue;
-		if (!strncmp(start, "Suggestion:", 11)) {
-			hint = n; /* lines[0..n) are the hint's text */
-			continue;
-		}
 		lines[n] = start;
 		lens[n] = (size_t)(line_end - start);
 		n++;
-		if (hint != SIZE_MAX && n >= hint + 2)
-			break;
-		if (hint == SIZE_MAX && n >= 2 && strncmp(lines[0], "  ", 2))
-			break; /* no hint: the last two lines are the error */
 	}
-	/* Oldest first: the error lines, then the hint. */
-	for (size_t k = n; k-- > (hint == SIZE_MAX ? 0 : hint) && used + 1 < size;) {
-		int w = snprintf(out + used, size - used, "%s%.*s", used ? " | " : "", (int)lens[k],
-				 lines[k]);
+	while (n-- > 0)
+		append(out, size, &used, " | ", lines[n], lens[n]);
+	if (hint && (hint = strchr(hint, '\n'))) {
+		size_t len;
 
-		if (w < 0)
-			return;
-		used += (size_t)w < size - used ? (size_t)w : size - used - 1;
-	}
-	for (size_t k = hint == SIZE_MAX ? 0 : hint; k-- > 0 && used + 1 < size;) {
-		const char *text = lines[k];
-		size_t len = lens[k];
-		int w;
-
-		while (len && (*text == ' ' || *text == '\t')) {
-			text++;
-			len--;
-		}
-		w = snprintf(out + used, size - used, "%s%.*s", k + 1 == hint ? " (hint: " : " ",
-			     (int)len, text);
-		if (w < 0)
-			return;
-		used += (size_t)w < size - used ? (size_t)w : size - used - 1;
-		if (!k && used + 1 < size) {
-			out[used++] = ')';
-			out[used] = '\0';
+		hint += strspn(hint, "\n \t");
+		len = strcspn(hint, "\n");
+		if (len) {
+			append(out, size, &used, " (hint: ", hint, len);
+			append(out, size, &used, "", ")", 1);
 		}
 	}
 }

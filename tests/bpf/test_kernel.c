@@ -603,17 +603,6 @@ static void test_label_sets_exhausted_are_counted(void **state)
 	assert_true(env->t->bss->slots_exhausted >= 1);
 }
 
-/* The BTF round on a kernel that runs tracepoint programs preemptibly: there the kernel
- * skips them on a CPU while a task preempted inside one waits, counts are lost by design,
- * and the agent uses the classic variants (which the second round tests). */
-static void skip_preemptible(void **state)
-{
-	(void)state;
-	print_message("this kernel preempts BTF tracepoint programs: the agent uses classic "
-		      "tracepoints here\n");
-	skip();
-}
-
 int main(void)
 {
 	struct CMUnitTest tests[] = {
@@ -640,7 +629,7 @@ int main(void)
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts);
 	struct features features;
-	int failed;
+	int failed = 0;
 
 	if (n < 0)
 		return 1;
@@ -650,17 +639,15 @@ int main(void)
 	*strrchr(self, '/') = 0;
 	*strrchr(self, '/') = 0;
 	snprintf(sysload, sizeof(sysload), "%s/fixtures/sysload", self);
+	/* Where the kernel runs BTF tracepoint programs preemptibly it skips them on a CPU
+	 * while a task preempted inside one waits: counts are lost by design, the agent
+	 * uses the classic variants there, and only those are tested. */
 	if (kfeatures_probe(&open_opts, TRACEPOINTS_AUTO, &features) == 0 &&
-	    features.tracepoints_preemptible) {
-		struct CMUnitTest skipped[sizeof(tests) / sizeof(tests[0])];
-
-		for (size_t i = 0; i < n_tests; i++)
-			skipped[i] = (struct CMUnitTest){ tests[i].name, skip_preemptible, NULL,
-							  NULL, NULL };
-		failed = cmocka_run_group_tests_name("btf tracepoints", skipped, NULL, NULL);
-	} else {
+	    features.tracepoints_preemptible)
+		printf("# btf tracepoints: not run: this kernel preempts BTF tracepoint programs "
+		       "(the agent uses classic tracepoints here)\n");
+	else
 		failed = cmocka_run_group_tests_name("btf tracepoints", tests, NULL, NULL);
-	}
 
 	/* The same tests again, named apart, with the classic variants. */
 	for (size_t i = 0; i < n_tests; i++) {

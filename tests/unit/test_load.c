@@ -27,6 +27,28 @@ static const char log_73[] = "7: (79) r1 = *(u64 *)(r0 +0)\n"
 			     "only on the non-NULL path.\n"
 			     "processed 8 insns (limit 1000000) max_states_per_insn 0\n";
 
+/* Linux 7.3's verifier: the trace, then a report (excerpt of a real one). */
+static const char log_73_report[] =
+	"7: (79) r1 = *(u64 *)(r0 +0)\n"
+	"R0 invalid mem access 'map_value_or_null'\n"
+	"\n"
+	"Verification failed: Register Type Safety: Invalid dereference\n"
+	"\n"
+	"Reason:\n"
+	"  R0 may be NULL here (a nullable map value pointer).\n"
+	"\n"
+	"At:\n"
+	"  Instruction context:\n"
+	"       6 | (85) call bpf_map_lookup_elem#1\n"
+	"  >>>  7 | (79) r1 = *(u64 *)(r0 +0)\n"
+	"       8 | (b4) w0 = 1\n"
+	"\n"
+	"Suggestion:\n"
+	"  Add a NULL check before the access and dereference the pointer only on the "
+	"non-NULL path.\n"
+	"\n"
+	"processed 7 insns (limit 1000000) max_states_per_insn 0 total_states 0\n";
+
 static void test_error_lines_without_the_statistics(void **state)
 {
 	char out[LOAD_WHY_MAX];
@@ -43,6 +65,17 @@ static void test_hint_follows_the_error(void **state)
 
 	(void)state;
 	load_log_reason(log_73, out, sizeof(out));
+	assert_string_equal(out, "7: (79) r1 = *(u64 *)(r0 +0) | R0 invalid mem access "
+				 "'map_value_or_null' (hint: Add a NULL check before the access "
+				 "and dereference the pointer only on the non-NULL path.)");
+}
+
+static void test_report_after_the_trace(void **state)
+{
+	char out[LOAD_WHY_MAX];
+
+	(void)state;
+	load_log_reason(log_73_report, out, sizeof(out));
 	assert_string_equal(out, "7: (79) r1 = *(u64 *)(r0 +0) | R0 invalid mem access "
 				 "'map_value_or_null' (hint: Add a NULL check before the access "
 				 "and dereference the pointer only on the non-NULL path.)");
@@ -69,6 +102,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_error_lines_without_the_statistics),
 		cmocka_unit_test(test_hint_follows_the_error),
+		cmocka_unit_test(test_report_after_the_trace),
 		cmocka_unit_test(test_short_buffers_and_empty_logs),
 	};
 

@@ -73,6 +73,45 @@ MODULE_SERIES = {
 }
 
 
+# The plan of the exact step (tests/vm/init): per module, (series, labels, low, high) that
+# the agent must report for target "exact" after the fixtures ran; low == high: exact.
+# Series of DELTA are compared as the difference from before "go" (the loader's calls at
+# exec are the process's too).
+PEER = "127.0.0.1:9470"
+DELTA = {"ctrlscope_syscalls_total", "ctrlscope_syscall_errors_total",
+         "ctrlscope_syscall_duration_seconds_count"}
+EXACT = {
+    "syscalls": [
+        ("ctrlscope_syscalls_total", {"comm": "sysload", "syscall": "getppid"}, 1000, 1000),
+        ("ctrlscope_syscall_errors_total",
+         {"comm": "sysload", "syscall": "openat", "errno": "ENOENT"}, 7, 7),
+        ("ctrlscope_syscalls_total", {"comm": "sysload", "syscall": "nanosleep"}, 5, 5),
+        ("ctrlscope_syscall_duration_seconds_count",
+         {"comm": "sysload", "syscall": "nanosleep"}, 5, 5),
+    ],
+    "proc": [
+        ("ctrlscope_process_starts_total", {"comm": "sysload"}, 1, 1),
+        ("ctrlscope_process_exits_total",
+         {"comm": "sysload", "reason": "exited", "code": "3"}, 1, 1),
+        ("ctrlscope_process_exits_total",
+         {"comm": "netload", "reason": "exited", "code": "0"}, 1, 1),
+        ("ctrlscope_threads", {"comm": "sysload"}, 0, 0),
+    ],
+    "sched": [
+        # 5 sleeps; the exit's last switch and a blocking write of "done" may add some.
+        ("ctrlscope_context_switches_total", {"comm": "sysload", "kind": "voluntary"}, 5, 8),
+        ("ctrlscope_cpu_seconds_total", {"comm": "sysload"}, 1e-6, 30),
+    ],
+    "net": [
+        ("ctrlscope_tcp_connects_total",
+         {"comm": "netload", "peer": PEER, "result": "ok"}, 1, 1),
+        ("ctrlscope_tcp_sent_bytes_total", {"comm": "netload", "peer": PEER}, 12345, 12345),
+        ("ctrlscope_tcp_received_bytes_total", {"comm": "netload", "peer": PEER}, 54321, 54321),
+        ("ctrlscope_tcp_open_connections", {"comm": "netload", "peer": PEER}, 0, 0),
+    ],
+}
+
+
 def log(msg):
     print("vmtest: %s" % msg, file=sys.stderr, flush=True)
 
@@ -176,6 +215,7 @@ def parse_log(path):
         "tk_lines": [], "tk_rc": None, "tk_seconds": None,  # the kernel-tier tests
         "smoke": [], "ready": None, "agent_rc": None, "metrics": [],
         "bpftool": [], "agent": [], "probe": [], "probe_rc": None,
+        "exact": [], "exact_before": [], "exact_notes": [],
     }
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
@@ -213,6 +253,16 @@ def parse_log(path):
                 except ValueError:
                     continue
                 r["metrics"].append((m.group(1), parse_labels(m.group(2) or ""), value))
+        elif line.startswith(("VMTEST-EXACT-METRIC ", "VMTEST-EXACT-BEFORE ")):
+            m = re.match(r"VMTEST-EXACT-(METRIC|BEFORE) (\w+)(?:\{(.*)\})? (\S+)$", line)
+            if m:
+                try:
+                    r["exact" if m.group(1) == "METRIC" else "exact_before"].append(
+                        (m.group(2), parse_labels(m.group(3) or ""), float(m.group(4))))
+                except ValueError:
+                    pass
+        elif line.startswith("VMTEST-EXACT "):
+            r["exact_notes"].append(line[len("VMTEST-EXACT "):])
         elif line.startswith("VMTEST-PROBE "):
             r["probe"].append(line[len("VMTEST-PROBE "):])
         elif line.startswith("VMTEST-STEP-END probe"):
@@ -421,6 +471,28 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests)
     ok = not missing and bool(numbers)
     checks.append((ok, "%s: demo workload measured%s" % (
         release, (": " + numbers) if numbers else ""), missing))
+    checks.extend(exact_checks(release, r, modules))
+    return checks
+
+
+def exact_checks(release, r, modules):
+    """One check per module: the exact step's plan against what the agent reported."""
+    checks = []
+    got, before = {"metrics": r["exact"]}, {"metrics": r["exact_before"]}
+    for module in modules:
+        wrong = []
+        for name, labels, low, high in EXACT.get(module, []):
+            v = metric_sum(got, name, target="exact", **labels)
+            if v is not None and name in DELTA:
+                v -= metric_sum(before, name, target="exact", **labels) or 0
+            if v is None or not low <= v <= high:
+                want = "%g" % low if low == high else "%g..%g" % (low, high)
+                wrong.append("%s{%s} = %s, expected %s" % (
+                    name, ",".join('%s="%s"' % kv for kv in sorted(labels.items())),
+                    "missing" if v is None else "%g" % v, want))
+        if wrong:
+            wrong.extend("  " + n for n in r["exact_notes"])
+        checks.append((not wrong, "%s: exact counts of %s" % (release, module), wrong))
     return checks
 
 
