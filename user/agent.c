@@ -107,6 +107,16 @@ static int module_start(struct agent *a, struct agent_module *am)
 	return 0;
 }
 
+/* Why the targets core could not load: the missing feature when known. */
+static const char *core_failure(const struct agent *a, int err, char *buf, size_t size)
+{
+	if (!a->features.task_storage)
+		return "this kernel has no task-local storage for BPF programs "
+		       "(BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11)";
+	libbpf_strerror(err, buf, size);
+	return buf;
+}
+
 int agent_start(struct agent *a)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
@@ -190,6 +200,7 @@ int agent_probe(struct agent *a, FILE *out)
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
 	struct utsname uts;
 	struct buf core;
+	char why[128];
 	int failed = 0, err;
 
 	if (uname(&uts))
@@ -210,7 +221,7 @@ int agent_probe(struct agent *a, FILE *out)
 	buf_init(&core);
 	attach_describe("core", &core);
 	fprintf(out, "%-10s %-9s %s%s%s\n", "(core)", err ? "CANNOT" : "ok",
-		err ? strerror(-err) : "", err && core.len ? "; " : "",
+		err ? core_failure(a, err, why, sizeof(why)) : "", err && core.len ? "; " : "",
 		buf_cstr(&core) ? core.data : "");
 	buf_free(&core);
 	if (err)
