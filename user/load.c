@@ -224,8 +224,16 @@ int load_skeleton(const char *module, const struct load_ops *ops, void *ctx,
 			log_debug("module %s: %s", module, held.data);
 		if (!err)
 			goto out_unmap;
-		if (!one || listed(required, one))
+		if (!one)
 			goto out_destroy;
+		if (listed(required, one)) {
+			/* Still named, with the verifier's words, where the module's state is
+			 * shown: --probe and ctrlscope_program_attached. */
+			const struct load_refusal *f = &refused->items[refused->n - 1];
+
+			attach_record_refused(module, f->program, f->err, f->why);
+			goto out_destroy;
+		}
 		ops->destroy(ctx);
 	}
 	err = -ELOOP;

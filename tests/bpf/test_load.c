@@ -14,6 +14,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "attach.h"
+#include "buf.h"
 #include "load.h"
 #include "refuse.skel.h"
 
@@ -93,13 +95,21 @@ static void test_required_program_refused_fails_the_load(void **state)
 	const char *const required[] = { "refused", NULL };
 	struct load_refusals refused;
 	struct ctx ctx = { 0 };
+	struct buf b;
 
 	(void)state;
-	assert_int_equal(load_skeleton("test", &ops, &ctx, required, &refused), -EACCES);
+	assert_int_equal(load_skeleton("test-required", &ops, &ctx, required, &refused), -EACCES);
 	assert_int_equal(ctx.opened, 1);
 	assert_int_equal(ctx.destroyed, 1); /* nothing left behind */
 	assert_null(ctx.skel);
 	assert_int_equal(refused.n, 0);
+	/* What --probe shows of the module: the refused program with the verifier's words. */
+	buf_init(&b);
+	attach_describe("test-required", &b);
+	assert_non_null(buf_cstr(&b));
+	assert_non_null(strstr(b.data, "refused not loaded: "));
+	assert_non_null(strstr(b.data, "invalid mem access"));
+	buf_free(&b);
 }
 
 int main(void)
