@@ -40,6 +40,8 @@ build_packages=(
 guest_packages=(busybox-static bash coreutils curl bpftool)
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/apt-private.sh
+source "$here/apt-private.sh"
 build=$here/../build
 if [[ ${1:-} == --build ]]; then
 	build=${2:?--build needs a directory}
@@ -54,7 +56,7 @@ work=$(cd "$build/arm64" && pwd)
 sysroot=$work/sysroot
 apt_dir=$work/apt
 debs=$work/debs
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+keyring=$apt_private_keyring
 wanted="bookworm arm64: ${build_packages[*]} ${guest_packages[*]}"
 
 die() {
@@ -77,54 +79,19 @@ fi
 
 # --- the private apt configuration -------------------------------------------------------
 
-# The first URI of the machine's Debian sources whose path ends with /$1 (debian or
-# debian-security), one-line or deb822 format.
-system_mirror() {
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
-		2>/dev/null | grep -v '^[[:space:]]*#' | grep -o -E "(https?|file)://[^[:space:]]+/$1/?([[:space:]]|\$)" |
-		head -n1 | tr -d '[:space:]' | sed 's:/$::' || true
-}
-
+# apt_private_init (tools/apt-private.sh) writes the apt.conf that keeps apt away from the
+# machine's configuration and state; the sources are this script's.
 [[ -r $keyring ]] || die "$keyring is missing (package debian-archive-keyring)"
-mirror=${SYSROOT_DEBIAN_MIRROR:-$(system_mirror debian)}
+mirror=${SYSROOT_DEBIAN_MIRROR:-$(apt_private_mirror debian)}
 mirror=${mirror:-http://deb.debian.org/debian}
-security=${SYSROOT_DEBIAN_SECURITY_MIRROR:-$(system_mirror debian-security)}
+security=${SYSROOT_DEBIAN_SECURITY_MIRROR:-$(apt_private_mirror debian-security)}
 security=${security:-$mirror-security}
-mkdir -p "$apt_dir"/{lists/partial,cache/archives/partial,etc/apt.conf.d,etc/sources.list.d,etc/preferences.d}
-: >"$apt_dir/status"
+apt_private_init "$apt_dir" arm64
 cat >"$apt_dir/etc/sources.list" <<-EOT
 	deb [signed-by=$keyring] $mirror bookworm main
 	deb [signed-by=$keyring] $mirror bookworm-updates main
 	deb [signed-by=$keyring] $security bookworm-security main
 EOT
-# APT_CONFIG is read before anything else, so these settings keep apt away from
-# /etc/apt/apt.conf{,.d}, /etc/apt/sources.list{,.d}, /etc/apt/preferences{,.d},
-# /var/lib/{apt,dpkg} and the machine's own architecture list.
-cat >"$apt_dir/apt.conf" <<-EOT
-	Dir::Etc::main "/dev/null";
-	Dir::Etc::parts "$apt_dir/etc/apt.conf.d";
-	Dir::Etc::sourcelist "$apt_dir/etc/sources.list";
-	Dir::Etc::sourceparts "$apt_dir/etc/sources.list.d";
-	Dir::Etc::preferences "$apt_dir/etc/preferences";
-	Dir::Etc::preferencesparts "$apt_dir/etc/preferences.d";
-	Dir::State "$apt_dir";
-	Dir::State::Lists "$apt_dir/lists";
-	Dir::State::status "$apt_dir/status";
-	Dir::Cache "$apt_dir/cache";
-	APT::Architecture "arm64";
-	APT::Architectures { "arm64"; };
-	APT::Sandbox::User "root";
-	APT::Install-Recommends "false";
-	Acquire::Languages "none";
-	Acquire::GzipIndexes "true";
-	Acquire::CompressionTypes::Order { "gz"; };
-	Dir::Cache::pkgcache "";
-	Dir::Cache::srcpkgcache "";
-	Acquire::http::Timeout "60";
-	Acquire::Retries "2";
-	Debug::NoLocking "true";
-EOT
-export APT_CONFIG=$apt_dir/apt.conf
 log "apt-get update of $mirror and $security (private arm64 lists in $apt_dir)"
 timeout 600 apt-get -q update >&2 || die "apt-get update of the private lists failed (is $mirror reachable?)"
 

@@ -32,6 +32,9 @@
 # is compressed that way).
 set -euo pipefail
 
+# shellcheck source=SCRIPTDIR/apt-private.sh
+source "$(dirname "$0")/apt-private.sh"
+
 die() {
 	echo "vmlinux-btf: $*" >&2
 	exit 1
@@ -86,20 +89,21 @@ work=${work:-$(cd "$(dirname "$0")/.." && pwd)/build/vm-$arch}
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 apt_dir=$work/apt
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+keyring=$apt_private_keyring
 
 exec 9>"$work/.lock"
 flock -w 1800 9 || die "another vmlinux-btf.sh holds $work/.lock"
 
 # --- the private apt configuration -------------------------------------------------------
 
+# apt_private_init (tools/apt-private.sh) writes the apt.conf that keeps apt away from the
+# machine's configuration and state; the sources are this script's.
 apt_ready=false
 apt_setup() {
 	$apt_ready && return 0
 	[[ -r $keyring ]] || die "$keyring is missing (package debian-archive-keyring)"
-	mkdir -p "$apt_dir"/{lists/partial,cache/archives/partial,etc/apt.conf.d,etc/sources.list.d,etc/preferences.d}
-	: >"$apt_dir/status"
 	local s
+	apt_private_init "$apt_dir" "$arch"
 	{
 		for s in bookworm trixie; do
 			echo "deb [signed-by=$keyring] $mirror/debian $s main"
@@ -107,31 +111,6 @@ apt_setup() {
 			echo "deb [signed-by=$keyring] $mirror/debian $s-backports main"
 		done
 	} >"$apt_dir/etc/sources.list"
-	# APT_CONFIG is read before anything else, so these settings keep apt away from
-	# /etc/apt/apt.conf{,.d}, /etc/apt/sources.list{,.d}, /etc/apt/preferences{,.d},
-	# /var/lib/{apt,dpkg} and the machine's own architecture list.
-	cat >"$apt_dir/apt.conf" <<-EOT
-		Dir::Etc::main "/dev/null";
-		Dir::Etc::parts "$apt_dir/etc/apt.conf.d";
-		Dir::Etc::sourcelist "$apt_dir/etc/sources.list";
-		Dir::Etc::sourceparts "$apt_dir/etc/sources.list.d";
-		Dir::Etc::preferences "$apt_dir/etc/preferences";
-		Dir::Etc::preferencesparts "$apt_dir/etc/preferences.d";
-		Dir::State::Lists "$apt_dir/lists";
-		Dir::State::status "$apt_dir/status";
-		Dir::Cache "$apt_dir/cache";
-		APT::Architecture "$arch";
-		APT::Architectures { "$arch"; };
-		APT::Sandbox::User "root";
-		Acquire::Languages "none";
-		Acquire::GzipIndexes "true";
-		Acquire::CompressionTypes::Order { "gz"; };
-		Dir::Cache::pkgcache "";
-		Dir::Cache::srcpkgcache "";
-		Acquire::http::Timeout "60";
-		Acquire::Retries "2";
-	EOT
-	export APT_CONFIG=$apt_dir/apt.conf
 	log "apt-get update ($arch lists in $apt_dir)"
 	timeout 600 apt-get -q update >&2 ||
 		die "apt-get update of the private lists failed (is $mirror reachable?)"

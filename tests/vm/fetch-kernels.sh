@@ -21,6 +21,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../../tools/apt-private.sh
+source "$here/../../tools/apt-private.sh"
 build=build
 if [[ ${1:-} == --build ]]; then
 	build=$2
@@ -30,7 +32,7 @@ mkdir -p "$build/vm"
 build=$(cd "$build" && pwd)
 apt_dir=$build/vm/apt
 cache=$build/vm/cache
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+keyring=$apt_private_keyring
 
 die() {
 	echo "fetch-kernels: $*" >&2
@@ -53,30 +55,21 @@ done <"$here/kernels"
 
 # --- the private apt configuration -------------------------------------------------------
 
-# The first URI of the machine's Debian sources whose path ends with /$1 (debian or
-# debian-security), one-line or deb822 format.
-system_mirror() {
-	cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources \
-		2>/dev/null | grep -v '^[[:space:]]*#' | grep -o -E "(https?|file)://[^[:space:]]+/$1/?([[:space:]]|\$)" |
-		head -n1 | tr -d '[:space:]' | sed 's:/$::' || true
-}
-
+# apt_private_init (tools/apt-private.sh) writes the apt.conf that keeps apt away from the
+# machine's configuration and state; the sources are this script's.
 apt_ready=false
 apt_setup() {
 	$apt_ready && return 0
 	[[ -r $keyring ]] || die "$keyring is missing (package debian-archive-keyring)"
 	local mirror security
-	mirror=${VM_DEBIAN_MIRROR:-$(system_mirror debian)}
+	mirror=${VM_DEBIAN_MIRROR:-$(apt_private_mirror debian)}
 	[[ -n $mirror ]] || die "no Debian mirror in /etc/apt/sources.list*: set VM_DEBIAN_MIRROR (its URL, ending in /debian)"
-	security=${VM_DEBIAN_SECURITY_MIRROR:-$(system_mirror debian-security)}
+	security=${VM_DEBIAN_SECURITY_MIRROR:-$(apt_private_mirror debian-security)}
 	security=${security:-$mirror-security}
-	mkdir -p "$apt_dir"/{lists/partial,cache/archives/partial,etc/apt.conf.d,etc/sources.list.d,etc/preferences.d}
-	: >"$apt_dir/status"
-	local s a foreign=''
+	local s foreign=()
 	# amd64 first, as the "native" architecture; arm64's indices only when a kernel needs them.
-	for a in $(printf '%s\n' "${archs[@]}" | grep -v -x amd64 | sort -u); do
-		foreign+=" \"$a\";"
-	done
+	mapfile -t foreign < <(printf '%s\n' "${archs[@]}" | grep -v -x amd64 | sort -u)
+	apt_private_init "$apt_dir" amd64 "${foreign[@]}"
 	{
 		for s in bullseye bookworm trixie; do
 			echo "deb [signed-by=$keyring] $mirror $s main"
@@ -85,31 +78,6 @@ apt_setup() {
 		echo "deb [signed-by=$keyring] $mirror bookworm-backports main"
 		echo "deb [signed-by=$keyring] $mirror trixie-backports main"
 	} >"$apt_dir/etc/sources.list"
-	# APT_CONFIG is read before anything else, so these settings keep apt away from
-	# /etc/apt/apt.conf{,.d}, /etc/apt/sources.list{,.d}, /etc/apt/preferences{,.d} and
-	# /var/lib/{apt,dpkg}.
-	cat >"$apt_dir/apt.conf" <<-EOT
-		Dir::Etc::main "/dev/null";
-		Dir::Etc::parts "$apt_dir/etc/apt.conf.d";
-		Dir::Etc::sourcelist "$apt_dir/etc/sources.list";
-		Dir::Etc::sourceparts "$apt_dir/etc/sources.list.d";
-		Dir::Etc::preferences "$apt_dir/etc/preferences";
-		Dir::Etc::preferencesparts "$apt_dir/etc/preferences.d";
-		Dir::State::Lists "$apt_dir/lists";
-		Dir::State::status "$apt_dir/status";
-		Dir::Cache "$apt_dir/cache";
-		APT::Architecture "amd64";
-		APT::Architectures { "amd64";$foreign };
-		APT::Sandbox::User "root";
-		Acquire::Languages "none";
-		Acquire::GzipIndexes "true";
-		Acquire::CompressionTypes::Order { "gz"; };
-		Dir::Cache::pkgcache "";
-		Dir::Cache::srcpkgcache "";
-		Acquire::http::Timeout "60";
-		Acquire::Retries "2";
-	EOT
-	export APT_CONFIG=$apt_dir/apt.conf
 	echo "fetch-kernels: apt-get update of $mirror and $security (private lists in $apt_dir)" >&2
 	timeout 600 apt-get -q update >&2 ||
 		die "apt-get update of the private lists failed (is $mirror reachable?)"
