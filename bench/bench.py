@@ -53,8 +53,8 @@ MODULES = ("syscalls", "net", "sched", "proc")
 
 
 class Agent:
-    def __init__(self, build, port, net_only=False, only=None):
-        """only: the one module to enable (net_only: the same for net)."""
+    def __init__(self, build, port, net_only=False, only=None, args=()):
+        """only: the one module to enable (net_only: the same for net); args: more flags."""
         self.dir = tempfile.mkdtemp(prefix="ctrlscope-bench-")
         cfg = os.path.join(self.dir, "config.yaml")
         only = "net" if net_only else only
@@ -66,7 +66,7 @@ class Agent:
         self.url = "http://127.0.0.1:%d" % port
         self.p = subprocess.Popen([os.path.join(build, "ctrlscope"), "--config.file=" + cfg,
                                    "--web.listen-address=127.0.0.1:%d" % port,
-                                   "--log.level=warn"])
+                                   "--log.level=warn"] + list(args))
         self.wait(lambda t: True)
 
     def metrics(self):
@@ -365,13 +365,18 @@ def main():
         for _ in range(2):
             keep("base", measure(args.build, cpu))
             keep("floor", measure(args.build, cpu, ["--floor"]))
-        agent = Agent(args.build, 19000 + r)
-        try:
-            keep("non-target", measure(args.build, cpu, ["--comm", "bench-other"]))
-            keep("target", measure(args.build, cpu, ["--comm", "bench-target"],
-                                   lambda w: agent.wait(lambda t: 'ctrlscope_target_processes{target="bench"} 1' in t)))
-        finally:
-            agent.stop()
+        # The agent as this kernel makes it run, then with the classic tracepoint variants
+        # that kernels which preempt BTF tracepoint programs get (--bpf.tracepoints).
+        for suffix, flags in (("", ()), (" classic", ("--bpf.tracepoints=classic",))):
+            agent = Agent(args.build, 19000 + 2 * r + len(flags), args=flags)
+            try:
+                keep("non-target" + suffix, measure(args.build, cpu, ["--comm", "bench-other"]))
+                keep("target" + suffix, measure(
+                    args.build, cpu, ["--comm", "bench-target"],
+                    lambda w: agent.wait(
+                        lambda t: 'ctrlscope_target_processes{target="bench"} 1' in t)))
+            finally:
+                agent.stop()
         sc = Syscount([])
         try:
             keep("syscount", measure(args.build, cpu))
@@ -392,6 +397,8 @@ def main():
     rows = [("no tracing (base)", "base"), ("empty sys_enter/sys_exit pair (floor)", "floor"),
             ("ctrlscope, process not a target", "non-target"),
             ("ctrlscope, target process", "target"),
+            ("ctrlscope classic, not a target", "non-target classic"),
+            ("ctrlscope classic, target process", "target classic"),
             ("syscount -L (all processes)", "syscount"),
             ("syscount -L -p PID", "syscount-p")]
     print()
