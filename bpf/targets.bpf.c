@@ -239,8 +239,7 @@ static __always_inline void count_start(struct cs_task *state)
 		*n += 1; /* per-CPU value */
 }
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
+static __always_inline int on_fork(struct task_struct *parent, struct task_struct *child)
 {
 	struct cs_task *pstate, init = {};
 	struct cs_match *match;
@@ -297,6 +296,22 @@ static __always_inline int on_exit(struct task_struct *task)
 		return 0;
 	bpf_map_delete_elem(&tgid_targets, &tgid);
 	return 0;
+}
+
+/* fork in two variants, chosen with exec's and exit's: sched_process_fork runs
+ * preemptibly on Linux 7.0+ and may be skipped; sched_wakeup_new, which wakes the child
+ * for the first time, runs with the run queue locked (never preempted) in the parent's
+ * context, before the child can run at all. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(cs_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return on_fork(parent, child);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(cs_fork_wakeup, struct task_struct *child)
+{
+	return on_fork(bpf_get_current_task_btf(), child);
 }
 
 /* exec and exit in two variants, one chosen at load time (user/kfeatures.h): where BTF

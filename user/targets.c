@@ -54,8 +54,9 @@ struct targets {
 #define NEW_CGROUPS_MAX 4096
 
 /* The lifecycle programs without which no target would ever be found. */
-static const char *const required_programs[] = { "cs_fork",    "cs_exec",    "cs_exit",
-						 "cs_exec_tp", "cs_exit_tp", NULL };
+static const char *const required_programs[] = {
+	"cs_fork", "cs_exec", "cs_exit", "cs_fork_wakeup", "cs_exec_tp", "cs_exit_tp", NULL
+};
 
 static int read_exe(uint32_t tgid, char *out, size_t size)
 {
@@ -422,6 +423,7 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_start_iter, false);
+	load_choose_tracepoint(t->skel->progs.cs_fork, t->skel->progs.cs_fork_wakeup, classic);
 	load_choose_tracepoint(t->skel->progs.cs_exec, t->skel->progs.cs_exec_tp, classic);
 	load_choose_tracepoint(t->skel->progs.cs_exit, t->skel->progs.cs_exit_tp, classic);
 	err = targets_bpf__load(t->skel);

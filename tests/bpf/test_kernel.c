@@ -351,6 +351,7 @@ static int setup(void **state)
 	bpf_map__set_max_entries(env->t->maps.cgroup_targets, 64);
 	bpf_program__set_autoattach(env->t->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(env->t->progs.cs_census_iter, false);
+	load_choose_tracepoint(env->t->progs.cs_fork, env->t->progs.cs_fork_wakeup, classic);
 	load_choose_tracepoint(env->t->progs.cs_exec, env->t->progs.cs_exec_tp, classic);
 	load_choose_tracepoint(env->t->progs.cs_exit, env->t->progs.cs_exit_tp, classic);
 	if (targets_bpf__load(env->t))

@@ -84,8 +84,8 @@ def test_exact_counts_for_target_and_nothing_for_non_target():
 
 def test_classic_tracepoints_count_the_same_and_say_so():
     """--bpf.tracepoints=classic: the perf event variants of sys_enter/sys_exit and of the
-    core's exec/exit (what kernels that preempt BTF tracepoint programs get) count the same
-    plan exactly; the choice is in ctrlscope_bpf_feature."""
+    core's exec/exit, and fork on sched_wakeup_new (what kernels that preempt BTF tracepoint
+    programs get), count the same plan exactly; the choice is in ctrlscope_bpf_feature."""
     with Scene() as s:
         tpath = s.cgroup("target")
         agent = s.agent(cgroup_config(tpath), args=["--bpf.tracepoints=classic"])
@@ -100,9 +100,10 @@ def test_classic_tracepoints_count_the_same_and_say_so():
         assert_plan_delta(before, counts(m, target="ctl", comm="sysload"))
         attached = {dict(k)["program"]: v for k, v in
                     series(m, "ctrlscope_program_attached").items()}
-        for p in ("cs_sys_enter_tp", "cs_sys_exit_tp", "cs_exec_tp", "cs_exit_tp"):
+        for p in ("cs_sys_enter_tp", "cs_sys_exit_tp", "cs_fork_wakeup", "cs_exec_tp",
+                  "cs_exit_tp"):
             assert attached.get(p) == 1, attached
-        for p in ("cs_sys_enter", "cs_sys_exit", "cs_exec", "cs_exit"):
+        for p in ("cs_sys_enter", "cs_sys_exit", "cs_fork", "cs_exec", "cs_exit"):
             assert p not in attached, attached
 
 
