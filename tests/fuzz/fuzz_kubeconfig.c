@@ -77,11 +77,14 @@ static void check_conn(struct kube_conn *c)
 	}
 }
 
+/* Quoted: base64 can spell a YAML null ("Null", "NULL", "null"), which a plain scalar
+ * would be read back as. */
 static void put_base64(FILE *f, const unsigned char *in, size_t n)
 {
 	static const char alphabet[] =
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+	fputc('"', f);
 	for (size_t i = 0; i < n; i += 3) {
 		unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
 			     (i + 2 < n ? in[i + 2] : 0);
@@ -91,6 +94,7 @@ static void put_base64(FILE *f, const unsigned char *in, size_t n)
 		fputc(i + 1 < n ? alphabet[v >> 6 & 63] : '=', f);
 		fputc(i + 2 < n ? alphabet[v & 63] : '=', f);
 	}
+	fputc('"', f);
 }
 
 static void put_fields(FILE *f, struct kube_conn *c, bool cluster)
