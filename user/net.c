@@ -69,6 +69,7 @@ struct state {
 	struct bpf_link *walk;
 	bool listing;
 	uint64_t walked_gen;	   /* target_gen at the last walk */
+	int walk_err;		   /* of the last walk, logged when it changes */
 	struct expo_bounds bounds; /* of the histograms */
 };
 
@@ -333,8 +334,12 @@ static int sync_one(struct state *st, int pidfd, struct cs_net_seen *v)
 	if (fstat(fd, &sb) || (uint64_t)sb.st_ino != v->ino)
 		goto out_close; /* the fd names another file now */
 	v->secret = st->secret;
-	if (setsockopt(fd, CS_NET_SYNC_LEVEL, CS_NET_SYNC_NAME, v, sizeof(*v)))
-		err = -errno; /* cs_net_sync answers 0: it did not run */
+	/* cs_net_sync answers 0. ENOPROTOOPT: it let the kernel answer, as the socket
+	 * changed state since it was listed; the next walk sees it as it is. (A program
+	 * that is not attached shows in ctrlscope_program_attached.) */
+	if (setsockopt(fd, CS_NET_SYNC_LEVEL, CS_NET_SYNC_NAME, v, sizeof(*v)) &&
+	    errno != ENOPROTOOPT)
+		err = -errno;
 	v->secret = 0;
 out_close:
 	close(fd);
@@ -390,8 +395,12 @@ static void walk(struct state *st, uint64_t gen)
 {
 	int err = st->listing ? walk_listing(st) : attach_run_iter(st->walk);
 
-	if (err)
+	/* Once per change, not at every scrape (a pidfd_getfd an LSM refuses, say). */
+	if (err && err != st->walk_err)
 		log_warn("net: cannot walk the sockets of targets: %s", strerror(-err));
+	else if (!err && st->walk_err)
+		log_info("net: the sockets of targets are walked again");
+	st->walk_err = err;
 	st->walked_gen = gen;
 }
 
