@@ -79,6 +79,14 @@ static void deliver(struct reader *r, const void *key, const char *values)
 	r->fn(key, r->sum, r->ctx);
 }
 
+/* Whether a batch operation failed only because this kernel has none for the map type
+ * (older kernels answer ENOTSUPP, a kernel-internal 524, for per-CPU arrays). */
+static bool batch_refused(int err)
+{
+	return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP || err == -ENOSYS ||
+	       err == -524;
+}
+
 static int read_batched(int fd, struct reader *r, char **keys, char **values, __u32 *cap)
 {
 	/* Hash map batch tokens are a bucket index; 8 bytes cover every map type. */
@@ -147,7 +155,7 @@ static int read_map(int fd, struct reader *r)
 	if (!keys || !values || !r->sum)
 		goto out;
 	ret = read_batched(fd, r, &keys, &values, &cap);
-	if (ret == -EINVAL || ret == -ENOTSUP || ret == -EOPNOTSUPP || ret == -ENOSYS)
+	if (batch_refused(ret))
 		ret = read_iterating(fd, r, keys, values);
 out:
 	free(keys);
@@ -184,6 +192,35 @@ int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, v
 	return read_map(fd, &r);
 }
 
+/* Add one element's value (per CPU: each CPU's, summed) into dst. */
+static void add_value(void *dst, const char *value, size_t value_size, int n_cpus, int percpu)
+{
+	if (!percpu) {
+		memcpy(dst, value, value_size);
+		return;
+	}
+	for (int cpu = 0; cpu < n_cpus; cpu++) {
+		const uint64_t *v = (const uint64_t *)(value + (size_t)cpu * value_size);
+
+		for (size_t k = 0; k < value_size / sizeof(uint64_t); k++)
+			((uint64_t *)dst)[k] += v[k];
+	}
+}
+
+/* mapread_array where batch lookups are refused: one lookup per element. */
+static int read_array_each(int fd, uint32_t first, uint32_t count, size_t value_size, int n_cpus,
+			   int percpu, char *value, void *out)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		uint32_t key = first + i;
+
+		if (bpf_map_lookup_elem(fd, &key, value))
+			return errno == ENOENT ? 0 : -errno; /* past the end */
+		add_value((char *)out + (size_t)i * value_size, value, value_size, n_cpus, percpu);
+	}
+	return 0;
+}
+
 int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu, void *out)
 {
 	int n_cpus = percpu ? libbpf_num_possible_cpus() : 1;
@@ -211,6 +248,9 @@ int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int
 		if (bpf_map_lookup_batch(fd, in_batch, &next, keys, values, &n, NULL) &&
 		    errno != ENOENT) {
 			err = -errno;
+			if (batch_refused(err) && !done)
+				err = read_array_each(fd, first, count, value_size, n_cpus, percpu,
+						      values, out);
 			goto out;
 		}
 		if (!n)
@@ -221,17 +261,7 @@ int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int
 
 			if (keys[i] < first || at >= count)
 				continue;
-			if (!percpu) {
-				memcpy(dst, values + (size_t)i * stride, value_size);
-				continue;
-			}
-			for (int cpu = 0; cpu < n_cpus; cpu++) {
-				const uint64_t *v = (const uint64_t *)(values + (size_t)i * stride +
-								       (size_t)cpu * value_size);
-
-				for (size_t k = 0; k < value_size / sizeof(uint64_t); k++)
-					((uint64_t *)dst)[k] += v[k];
-			}
+			add_value(dst, values + (size_t)i * stride, value_size, n_cpus, percpu);
 		}
 		done += n;
 		prev = keys[n - 1];
