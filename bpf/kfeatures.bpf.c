@@ -32,14 +32,18 @@ __u32 migration_disabled;
 SEC("tp_btf/sys_enter")
 int BPF_PROG(cs_probe_preempt, struct pt_regs *regs, long id)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task;
 
 	if ((__u32)bpf_get_current_pid_tgid() != probe_tid)
 		return 0;
-	if (!bpf_core_field_exists(task->migration_disabled)) {
+	/* Before Linux 5.11 neither the field nor the helper exists (nor preemptible
+	 * tracepoints): the verifier prunes what follows. */
+	if (!bpf_core_field_exists(((struct task_struct *)0)->migration_disabled) ||
+	    !bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
 		probe_state = 2;
 		return 0;
 	}
+	task = bpf_get_current_task_btf();
 	migration_disabled = BPF_CORE_READ(task, migration_disabled);
 	probe_state = 1;
 	return 0;

@@ -10,6 +10,17 @@
 #define EEXIST 17 /* vmlinux.h has no errno values */
 #endif
 
+/* A load-time choice for kernels without task-local storage (before Linux 5.11), set by
+ * user space in every object (user/kfeatures.h): task_state is then a hash map keyed by
+ * thread id, created by the targets core and deleted when the kernel frees the task
+ * (cs_task_free). The verifier prunes the branch the constant rules out, so helpers and
+ * fields an old kernel lacks may appear there.
+ *
+ * Objects that must load on such kernels use no atomic fetch-and-add, compare-and-swap
+ * or exchange (Linux 5.12): the Linux 5.10 verifier refuses them even in pruned code.
+ * Only the plain atomic add (__sync_fetch_and_add with its result unused) is allowed. */
+const volatile bool cs_task_hash;
+
 /* Present only on tasks of targets: a miss is the whole cost for everyone else. */
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -39,6 +50,11 @@ static __always_inline __u64 cs_target_gen(void)
  * on the many tasks that carry no local storage at all. */
 static __always_inline struct cs_task *cs_task_state(struct task_struct *task)
 {
+	if (cs_task_hash) {
+		int tid = task->pid;
+
+		return bpf_map_lookup_elem(&task_state, &tid);
+	}
 	if (!task->bpf_storage)
 		return NULL;
 	return bpf_task_storage_get(&task_state, task, 0, 0);
@@ -47,6 +63,11 @@ static __always_inline struct cs_task *cs_task_state(struct task_struct *task)
 /* The calling task's state, or NULL for a non-target. */
 static __always_inline struct cs_task *cs_current_task_state(void)
 {
+	if (cs_task_hash) {
+		int tid = (__u32)bpf_get_current_pid_tgid();
+
+		return bpf_map_lookup_elem(&task_state, &tid);
+	}
 	return cs_task_state(bpf_get_current_task_btf());
 }
 
@@ -81,22 +102,6 @@ static __always_inline struct cs_task *cs_current_task_state_memo(void *memo, __
 		m->gen = gen;
 	}
 	return state;
-}
-
-/* How much of now, a reading of a monotonic kernel counter, is not yet counted, claiming
- * it: *done moves to now. A close path and a scrape-time iterator may claim the same
- * counter at once on two CPUs; each unit is counted once. */
-static __always_inline __u64 cs_claim(__u64 *done, __u64 now)
-{
-	for (int i = 0; i < 4; i++) {
-		__u64 old = *(volatile __u64 *)done;
-
-		if (now <= old)
-			return 0;
-		if (__sync_val_compare_and_swap(done, old, now) == old)
-			return now - old;
-	}
-	return 0; /* lost four races in a row: the winners counted it */
 }
 
 /* Lookup, and insert a zeroed value on a miss: the hot path never updates an existing

@@ -20,6 +20,23 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* How much of now, a reading of a monotonic kernel counter, is not yet counted, claiming
+ * it: *done moves to now. A close path and a scrape-time iterator may claim the same
+ * counter at once on two CPUs; each unit is counted once. Compare-and-swap: Linux 5.12,
+ * which this module needs (user/net.c). */
+static __always_inline __u64 cs_claim(__u64 *done, __u64 now)
+{
+	for (int i = 0; i < 4; i++) {
+		__u64 old = *(volatile __u64 *)done;
+
+		if (now <= old)
+			return 0;
+		if (__sync_val_compare_and_swap(done, old, now) == old)
+			return now - old;
+	}
+	return 0; /* lost four races in a row: the winners counted it */
+}
+
 #define AF_INET	     2
 #define AF_INET6     10
 #define IPPROTO_TCP  6

@@ -82,20 +82,33 @@ int cs_proc_exit_tp(void *ctx)
 	return on_exit(bpf_get_current_task_btf());
 }
 
-/* The OOM killer chose task (the global one, or a memory cgroup's). */
-SEC("tp_btf/mark_victim")
-int BPF_PROG(cs_proc_oom, struct task_struct *task)
+static __always_inline void count_oom(struct cs_task *ts)
 {
-	struct cs_task *ts = cs_task_state(task);
 	struct cs_proc_stats *st;
 	__u32 slot;
 
 	if (!ts)
-		return 0;
+		return;
 	slot = ts->slot;
 	st = bpf_map_lookup_elem(&proc_stats, &slot);
 	if (st)
 		st->oom_kills += 1; /* per-CPU value */
+}
+
+/* The OOM killer chose task (the global one, or a memory cgroup's). */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(cs_proc_oom, struct task_struct *task)
+{
+	count_oom(cs_task_state(task));
+	return 0;
+}
+
+/* Before Linux 6.8 the tracepoint names only the victim's pid: usable where task state is
+ * keyed by thread id (cs_task_hash). */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(cs_proc_oom_pid, int pid)
+{
+	count_oom(cs_task_hash ? bpf_map_lookup_elem(&task_state, &pid) : NULL);
 	return 0;
 }
 

@@ -14,8 +14,6 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-const volatile __u32 max_rows = 1;
-
 __u32 next_row = 1; /* row 0 means "none" */
 __u64 rows_full;
 __u64 errors_full;
@@ -36,17 +34,33 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1); /* max_rows */
+	__uint(max_entries, 1); /* rows: max_entries + 1, row 0 is none */
 	__type(key, __u32);
 	__type(value, struct cs_sys_key);
 } sys_row_keys SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1); /* max_rows */
+	__uint(max_entries, 1); /* rows: max_entries + 1, row 0 is none */
 	__type(key, __u32);
 	__type(value, struct cs_sys_stats);
 } sys_stats SEC(".maps");
+
+/* Rows never used yet, 1 to max_entries in order, filled by user space: popping one
+ * stands for an atomic fetch-and-add on next_row (maps.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 1); /* rows: max_entries + 1, row 0 is none */
+	__type(value, __u32);
+} sys_row_tickets SEC(".maps");
+
+/* (slot * CS_SYSCALL_NR_MAX + nr) -> its row: the BPF_NOEXIST insert publishes a row. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* rows: max_entries + 1, row 0 is none */
+	__type(key, __u32);
+	__type(value, __u32);
+} sys_row_owners SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -71,14 +85,17 @@ static __always_inline int on_enter(__u64 memo_key, long id)
 	return 0;
 }
 
-/* The row counting (slot, nr), allocated on first use; 0 when none is left. */
+/* The row counting (slot, nr), allocated on first use; 0 when none is left. A ticket
+ * stands for fetch-and-add on next_row, a BPF_NOEXIST insert for compare-and-swap on the
+ * cell (maps.bpf.h): every CPU that finds the cell empty ends up writing the same
+ * published row into it. */
 static __always_inline __u32 row_of(__u32 slot, __u32 nr)
 {
-	__u32 index = CS_SYS_ROW_INDEX(slot, nr);
-	struct cs_sys_key key = { .slot = slot, .nr = nr };
+	__u32 index = CS_SYS_ROW_INDEX(slot, nr), owner = slot * CS_SYSCALL_NR_MAX + nr;
 	struct cs_sys_rows *rows = bpf_map_lookup_elem(&sys_rows, &index);
+	struct cs_sys_key key = { .slot = slot, .nr = nr };
 	struct cs_sys_key *row_key;
-	__u32 *cell, row, old;
+	__u32 *cell, row, *found;
 
 	if (!rows)
 		return 0; /* slot beyond the label sets the map was sized for */
@@ -86,25 +103,33 @@ static __always_inline __u32 row_of(__u32 slot, __u32 nr)
 	row = *cell;
 	if (row)
 		return row;
-	if (next_row >= max_rows) {
+	found = bpf_map_lookup_elem(&sys_row_owners, &owner);
+	if (found)
+		goto publish;
+	if (bpf_map_pop_elem(&sys_row_tickets, &row)) {
 		__sync_fetch_and_add(&rows_full, 1);
 		return 0;
 	}
-	row = __sync_fetch_and_add(&next_row, 1);
+	/* Tickets come in order, so next_row passes row. The key is in place before the row
+	 * is published: user space reads rows below next_row and trusts their key. */
+	__sync_fetch_and_add(&next_row, 1);
 	row_key = bpf_map_lookup_elem(&sys_row_keys, &row);
 	if (!row_key) {
 		__sync_fetch_and_add(&rows_full, 1);
 		return 0;
 	}
-	/* The key is in place before the row is published: user space reads rows below
-	 * next_row and trusts their key. */
 	*row_key = key;
-	old = __sync_val_compare_and_swap(cell, 0, row);
-	if (old) {
-		/* Another CPU published a row first; this one stays unused. */
-		row_key->slot = CS_SLOT_NONE;
-		return old;
+	if (!bpf_map_update_elem(&sys_row_owners, &owner, &row, BPF_NOEXIST)) {
+		*cell = row;
+		return row;
 	}
+	row_key->slot = CS_SLOT_NONE; /* another CPU published first: this row stays unused */
+	found = bpf_map_lookup_elem(&sys_row_owners, &owner);
+	if (!found)
+		return 0;
+publish:
+	row = *found;
+	*cell = row;
 	return row;
 }
 

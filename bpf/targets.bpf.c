@@ -12,14 +12,15 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u32 self_tgid;
-const volatile __u32 max_slots = 1;
 const volatile bool exec_events;
 
 __u32 next_slot;
 __u64 slots_exhausted;
 __u64 events_lost;
 __u64 tgid_full;
-__u32 start_tgid; /* cs_start_iter: the process whose start user space counts */
+__u64 threads_full; /* task_state full (cs_task_hash): a thread left unmeasured */
+__s64 task_states;  /* entries of task_state (cs_task_hash) */
+__u32 start_tgid;   /* cs_start_iter: the process whose start user space counts */
 
 /* Processes chosen by user space (process selectors) and their forked children. */
 struct {
@@ -55,6 +56,14 @@ struct {
 /* Per label set: programs started (exec) by processes that were targets right after the
  * exec. The proc module reports them; counted here because only here the exec's
  * classification is known. */
+/* Every slot never used yet, 0 to max_slots - 1 in order, filled by user space: popping
+ * one stands for an atomic fetch-and-add on a counter (maps.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 1);
+	__type(value, __u32);
+} slot_tickets SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1); /* label sets */
@@ -87,15 +96,11 @@ static __always_inline __u32 slot_get(struct cs_slot_key *key)
 		return *found;
 	if (!bpf_map_pop_elem(&free_slots, &slot))
 		goto publish;
-	if (next_slot >= max_slots) {
+	if (bpf_map_pop_elem(&slot_tickets, &slot)) {
 		__sync_fetch_and_add(&slots_exhausted, 1);
 		return CS_SLOT_NONE;
 	}
-	slot = __sync_fetch_and_add(&next_slot, 1);
-	if (slot >= max_slots) {
-		__sync_fetch_and_add(&slots_exhausted, 1);
-		return CS_SLOT_NONE;
-	}
+	__sync_fetch_and_add(&next_slot, 1); /* slots handed out, for the metric */
 publish:
 	if (bpf_map_update_elem(&label_sets, key, &slot, BPF_NOEXIST)) {
 		/* Another CPU inserted the same label set first: use its slot. A recycled one
@@ -105,6 +110,40 @@ publish:
 		return found ? *found : CS_SLOT_NONE;
 	}
 	return slot;
+}
+
+/* A new state for task: init's copy, kept if the task has one already. NULL when full. */
+static __always_inline struct cs_task *task_state_create(struct task_struct *task,
+							 struct cs_task *init)
+{
+	struct cs_task *state;
+	int tid = task->pid;
+
+	if (!cs_task_hash)
+		return bpf_task_storage_get(&task_state, task, init,
+					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	state = bpf_map_lookup_elem(&task_state, &tid);
+	if (state)
+		return state;
+	if (!bpf_map_update_elem(&task_state, &tid, init, BPF_NOEXIST))
+		__sync_fetch_and_add(&task_states, 1);
+	else if (!bpf_map_lookup_elem(&task_state, &tid))
+		__sync_fetch_and_add(&threads_full, 1);
+	return bpf_map_lookup_elem(&task_state, &tid);
+}
+
+/* 0 when task had a state, which is gone now. */
+static __always_inline long task_state_delete(struct task_struct *task)
+{
+	int tid = task->pid;
+	long err;
+
+	if (!cs_task_hash)
+		return bpf_task_storage_delete(&task_state, task);
+	err = bpf_map_delete_elem(&task_state, &tid);
+	if (!err)
+		__sync_fetch_and_add(&task_states, -1);
+	return err;
 }
 
 /* After the storage changed: modules drop what they remembered of non-targets. */
@@ -182,12 +221,15 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	if (state && state->slot == slot)
 		return;
 	if (!state) {
-		state = bpf_task_storage_get(&task_state, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (state) {
-			state->cpu_done_ns = task->se.sum_exec_runtime;
-			state->nvcsw_done = task->nvcsw;
-			state->nivcsw_done = task->nivcsw;
-		}
+		struct cs_task init = {
+			.slot = slot,
+			.target = key.target,
+			.cpu_done_ns = task->se.sum_exec_runtime,
+			.nvcsw_done = task->nvcsw,
+			.nivcsw_done = task->nivcsw,
+		};
+
+		state = task_state_create(task, &init);
 	}
 	if (state) {
 		state->slot = slot;
@@ -203,7 +245,7 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	return;
 
 not_target:
-	if (!bpf_task_storage_delete(&task_state, task))
+	if (!task_state_delete(task))
 		bump_target_gen();
 }
 
@@ -253,7 +295,7 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 	init.slot = pstate->slot;
 	init.target = pstate->target;
 	init.flags = ctgid == ptgid ? pstate->flags : 0;
-	if (bpf_task_storage_get(&task_state, child, &init, BPF_LOCAL_STORAGE_GET_F_CREATE))
+	if (task_state_create(child, &init))
 		bump_target_gen();
 	if (ctgid == ptgid)
 		return 0;
@@ -340,6 +382,18 @@ SEC("tracepoint/sched/sched_process_exit")
 int cs_exit_tp(void *ctx)
 {
 	return on_exit(bpf_get_current_task_btf());
+}
+
+/* cs_task_hash only: the kernel frees the task. Runs after every module's program on this
+ * tracepoint (the core attaches last), so a module may still read the state here. A
+ * thread id is free for reuse once the task is released, but the kernel hands out ids in
+ * cycles: a reuse before this RCU callback would need the whole id space in one grace
+ * period. */
+SEC("tp_btf/sched_process_free")
+int BPF_PROG(cs_task_free, struct task_struct *task)
+{
+	task_state_delete(task);
+	return 0;
 }
 
 SEC("tp_btf/task_rename")

@@ -45,7 +45,9 @@ int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *ob
 	if (!state || !gen)
 		return -ENOENT;
 	err = bpf_map__reuse_fd(state, env->task_state_fd);
-	return err ? err : bpf_map__reuse_fd(gen, env->target_gen_fd);
+	if (!err)
+		err = bpf_map__reuse_fd(gen, env->target_gen_fd);
+	return err ? err : kfeatures_configure(env->features, obj);
 }
 
 void collector_report_map(struct collector *c, const char *name, uint64_t entries,
@@ -81,6 +83,7 @@ static struct module_env module_env_of(struct agent *a, struct agent_module *am,
 		.cfg = &a->cfg,
 		.apiserver = a->apiserver,
 		.classic_tracepoints = a->features.classic_tracepoints,
+		.features = &a->features,
 	};
 }
 
@@ -129,7 +132,7 @@ int agent_start(struct agent *a)
 	if (!a->mods)
 		return -ENOMEM;
 	a->n_mods = n_modules;
-	err = kfeatures_probe(&opts, a->tracepoints, &a->features);
+	err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, &a->features);
 	if (err) {
 		log_error("cannot probe how this kernel runs BPF programs: %s", strerror(-err));
 		return err;
@@ -138,7 +141,7 @@ int agent_start(struct agent *a)
 		a->mods[i].m = modules[i];
 		a->mods[i].enabled = a->cfg.modules[i].enabled;
 	}
-	err = targets_open(&a->cfg, &opts, a->features.classic_tracepoints, a->kube, &a->targets);
+	err = targets_open(&a->cfg, &opts, &a->features, a->kube, &a->targets);
 	if (err) {
 		char why[128];
 
@@ -214,10 +217,9 @@ int agent_probe(struct agent *a, FILE *out)
 	a->n_mods = n_modules;
 	fprintf(out, "%-10s %-9s %s\n", "module", "state",
 		"variants, and programs that do not run");
-	err = kfeatures_probe(&opts, a->tracepoints, &a->features);
+	err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, &a->features);
 	if (!err)
-		err = targets_open(&a->cfg, &opts, a->features.classic_tracepoints, NULL,
-				   &a->targets);
+		err = targets_open(&a->cfg, &opts, &a->features, NULL, &a->targets);
 	buf_init(&core);
 	attach_describe("core", &core);
 	fprintf(out, "%-10s %-9s %s%s%s\n", "(core)", err ? "CANNOT" : "ok",
@@ -391,6 +393,8 @@ int agent_render(void *ctx, struct buf *out)
 		am->collect_seconds = now_seconds(CLOCK_MONOTONIC) - t0;
 	}
 	write_modules(a, &e);
+	if (a->targets)
+		targets_report_maps(a->targets, &c);
 	write_maps(&c, &e);
 	if (a->targets)
 		targets_collect(a->targets, &e);

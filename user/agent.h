@@ -30,6 +30,7 @@ struct agent {
 	struct config cfg;
 	const char *btf_path;
 	enum tracepoint_mode tracepoints; /* --bpf.tracepoints */
+	bool fallbacks;			  /* --bpf.fallbacks */
 	struct features features;	  /* probed at start */
 	bool strict;
 	struct targets *targets;

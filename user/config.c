@@ -18,6 +18,9 @@ const struct cfg_option cfg_limit_options[] = {
 				  "processes selected by process selectors at one time" },
 	[CFG_LIMIT_CGROUPS] = { "cgroups", 1, 1 << 20, 4096,
 				"cgroups selected as a whole at one time" },
+	[CFG_LIMIT_THREADS] = { "threads", 1, 1 << 22, 32768,
+				"threads of targets tracked at one time on kernels without "
+				"task-local storage (before Linux 5.11)" },
 	{ 0 },
 };
 

@@ -7,12 +7,23 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#ifndef BPF_ATOMIC
+#define BPF_ATOMIC 0xc0
+#endif
+#ifndef BPF_FETCH
+#define BPF_FETCH 0x01
+#endif
 
 int kfeatures_parse_tracepoints(const char *text, enum tracepoint_mode *mode)
 {
@@ -53,6 +64,8 @@ static int probe_preemptible(const struct bpf_object_open_opts *opts)
 		kfeatures_bpf__detach(skel);
 		if (skel->bss->probe_state == 1)
 			err = skel->bss->migration_disabled > 0;
+		else if (skel->bss->probe_state == 2)
+			err = 0; /* older than preemptible tracepoints */
 		else
 			err = -EOPNOTSUPP;
 	}
@@ -78,13 +91,102 @@ int kfeatures_mount_tracefs(void)
 	return tracefs_ready() ? 0 : -ENOENT;
 }
 
+/* Whether the verifier takes an atomic fetch-and-add (on the stack of a socket filter,
+ * which every kernel with BPF can load). */
+static bool probe_atomics(void)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ST | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_10, .off = -8 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_1, .imm = 1 },
+		{ .code = BPF_STX | BPF_ATOMIC | BPF_DW,
+		  .dst_reg = BPF_REG_10,
+		  .src_reg = BPF_REG_1,
+		  .off = -8,
+		  .imm = BPF_ADD | BPF_FETCH },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SOCKET_FILTER, NULL, "GPL", insns,
+			       sizeof(insns) / sizeof(insns[0]), NULL);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* Where name is in obj's .rodata, and its size; NULL when it is not there. */
+static void *rodata_var(struct bpf_object *obj, const char *name, size_t *size)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".rodata");
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *vs;
+	const struct btf_type *sec;
+	size_t data_size;
+	char *data;
+	int id;
+
+	if (!map || !btf)
+		return NULL;
+	id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	/* The skeleton writes .rodata through the same memory before loading. */
+	data = (char *)(uintptr_t)bpf_map__initial_value(map, &data_size);
+	if (id < 0 || !data)
+		return NULL;
+	sec = btf__type_by_id(btf, (__u32)id);
+	vs = btf_var_secinfos(sec);
+	for (__u16 i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs->type);
+
+		if (strcmp(btf__name_by_offset(btf, var->name_off), name) ||
+		    (size_t)vs->offset + vs->size > data_size)
+			continue;
+		*size = vs->size;
+		return data + vs->offset;
+	}
+	return NULL;
+}
+
+int kfeatures_configure(const struct features *f, struct bpf_object *obj)
+{
+	const struct {
+		const char *name;
+		bool value;
+	} vars[] = { { "cs_task_hash", !f->task_storage } };
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		size_t size = 0;
+		bool *v = rodata_var(obj, vars[i].name, &size);
+
+		if (!v || size != sizeof(bool))
+			return -ENOENT;
+		*v = vars[i].value;
+	}
+	return 0;
+}
+
 int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mode mode,
-		    struct features *out)
+		    bool fallbacks, struct features *out)
 {
 	int preemptible = probe_preemptible(opts), err;
 
 	*out = (struct features){ 0 };
 	out->task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1;
+	out->atomics = probe_atomics();
+	if (fallbacks) {
+		log_info("--bpf.fallbacks: using the fallbacks for kernels before 5.12");
+		out->task_storage = out->atomics = false;
+	}
+	attach_feature("core", "task_state", out->task_storage ? "task_storage" : "hash",
+		       out->task_storage ? NULL
+		       : fallbacks	 ? "a hash map keyed by thread id (--bpf.fallbacks)"
+					 : "no task-local storage before Linux 5.11: a hash map "
+					   "keyed by thread id (limits.threads)");
+	if (mode == TRACEPOINTS_CLASSIC && !out->task_storage) {
+		log_warn("--bpf.tracepoints=classic needs Linux 5.11 (bpf_get_current_task_btf): "
+			 "using BTF tracepoints, which this kernel never preempts");
+		mode = TRACEPOINTS_BTF;
+	}
 	if (preemptible < 0)
 		log_info("cannot tell whether this kernel preempts tracepoint programs (%s): "
 			 "taken as not",

@@ -20,8 +20,12 @@ struct features {
 	/* Use classic tracepoint programs for the events that must not be missed:
 	 * system calls, exec and exit. */
 	bool classic_tracepoints;
-	/* BPF_MAP_TYPE_TASK_STORAGE (Linux 5.11), which the targets core needs. */
+	/* BPF_MAP_TYPE_TASK_STORAGE in tracing programs (Linux 5.11). Without it, task
+	 * state lives in a hash map keyed by thread id (cs_task_hash in bpf/maps.bpf.h). */
 	bool task_storage;
+	/* Atomic fetch-and-add and compare-and-swap (Linux 5.12), which the net module
+	 * needs; the others do without (bpf/maps.bpf.h). */
+	bool atomics;
 };
 
 /* "auto", "btf" or "classic" (--bpf.tracepoints); -EINVAL for anything else. */
@@ -31,8 +35,15 @@ int kfeatures_parse_tracepoints(const char *text, enum tracepoint_mode *mode);
 int kfeatures_mount_tracefs(void);
 /* Probe this kernel and choose. Classic tracepoints need tracefs: mounted at
  * /sys/kernel/tracing when it is not (and possible); without it, BTF tracepoints are
- * used and the log says what may be missed. 0 or -errno (the probe could not run). */
+ * used and the log says what may be missed. fallbacks: take task storage and atomics as
+ * missing, whatever the kernel has (--bpf.fallbacks). 0 or -errno (the probe could not
+ * run). */
 int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mode mode,
-		    struct features *out);
+		    bool fallbacks, struct features *out);
+
+/* Set the load-time choices that follow from f (cs_task_hash) in obj's .rodata, before it
+ * is loaded. 0 or -errno (the object declares no such variable). */
+struct bpf_object;
+int kfeatures_configure(const struct features *f, struct bpf_object *obj);
 
 #endif

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 /* Per program. A verifier log is seldom longer than the tail we show needs, and kernels
@@ -270,4 +272,47 @@ void load_choose_tracepoint(struct bpf_program *btf, struct bpf_program *classic
 {
 	bpf_program__set_autoload(btf, !use_classic);
 	bpf_program__set_autoload(classic, use_classic);
+}
+
+int load_tracepoint_args(const struct bpf_object_open_opts *opts, const char *name,
+			 unsigned int *pointers)
+{
+	const char *path = opts ? opts->btf_custom_path : NULL;
+	struct btf *btf = path ? btf__parse(path, NULL) : btf__load_vmlinux_btf();
+	const struct btf_param *params;
+	const struct btf_type *t;
+	char typedef_name[128];
+	int id, n = -ENOENT;
+
+	if (!btf)
+		return -errno;
+	*pointers = 0;
+	snprintf(typedef_name, sizeof(typedef_name), "btf_trace_%s", name);
+	id = btf__find_by_name_kind(btf, typedef_name, BTF_KIND_TYPEDEF);
+	t = id > 0 ? btf__type_by_id(btf, btf__resolve_type(btf, (uint32_t)id)) : NULL;
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(btf, t->type);
+	/* void (*)(void *, args...): the first parameter is the probe's data. */
+	if (t && btf_is_func_proto(t) && btf_vlen(t) >= 1) {
+		params = btf_params(t);
+		n = btf_vlen(t) - 1;
+		for (int i = 0; i < n && i < 32; i++) {
+			const struct btf_type *a =
+				btf__type_by_id(btf, btf__resolve_type(btf, params[i + 1].type));
+
+			if (a && btf_is_ptr(a))
+				*pointers |= 1u << i;
+		}
+	}
+	btf__free(btf);
+	return n;
+}
+
+int load_fill_tickets(int fd, uint32_t first, uint32_t end)
+{
+	for (uint32_t i = first; i < end; i++) {
+		if (bpf_map_update_elem(fd, NULL, &i, BPF_ANY))
+			return -errno;
+	}
+	return 0;
 }

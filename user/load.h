@@ -6,6 +6,7 @@
 #define CTRLSCOPE_LOAD_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct bpf_object_skeleton;
@@ -49,6 +50,15 @@ int load_module(const char *module, const struct load_ops *ops, void *ctx,
  * tracepoint one (kfeatures.h says which this kernel needs). */
 struct bpf_program;
 void load_choose_tracepoint(struct bpf_program *btf, struct bpf_program *classic, bool use_classic);
+/* How the kernel declares a BTF tracepoint (its btf_trace_<name> typedef): the number
+ * of arguments, with bit i of *pointers set when argument i is a pointer. -ENOENT when
+ * the kernel has no such tracepoint, -errno when its BTF cannot be read. */
+struct bpf_object_open_opts;
+int load_tracepoint_args(const struct bpf_object_open_opts *opts, const char *name,
+			 unsigned int *pointers);
+/* Push first, first + 1, ... end - 1 into the queue map fd: the tickets that stand for an
+ * atomic counter (bpf/maps.bpf.h). 0 or -errno. */
+int load_fill_tickets(int fd, uint32_t first, uint32_t end);
 /* Turn off autoload of every refused program of the skeleton. */
 void load_apply(const struct load_refusals *refused, struct bpf_object_skeleton *skel);
 /* The refusal of program, or NULL. */

@@ -29,6 +29,7 @@ struct options {
 	const char *kubeconfig;
 	const char *btf_path;
 	const char *tracepoints;
+	bool fallbacks;
 	const char *log_level;
 	const char *log_format;
 	bool allow_unauthenticated;
@@ -69,6 +70,9 @@ static const struct flag {
 	  "How system calls, exec and exit are traced: btf (BTF tracepoints), classic (perf "
 	  "event tracepoints; need tracefs) or auto (classic where this kernel may preempt "
 	  "BTF tracepoint programs and so skip them)." },
+	{ "bpf.fallbacks", FLAG_BOOL, offsetof(struct options, fallbacks), NULL, NULL,
+	  "Use the fallbacks for kernels before 5.12 (task state in a hash map, counters "
+	  "allocated from queues) on any kernel: to test them." },
 	{ "strict", FLAG_BOOL, offsetof(struct options, strict), NULL, NULL,
 	  "Exit if any enabled module or program cannot be loaded or attached." },
 	{ "log.level", FLAG_STRING, offsetof(struct options, log_level), "info", "LEVEL",
@@ -368,6 +372,7 @@ int main(int argc, char **argv)
 		config_free(&a.cfg);
 		return 2;
 	}
+	a.fallbacks = o.fallbacks;
 	if (o.probe) {
 		a.btf_path = o.btf_path;
 		ret = agent_probe(&a, stdout);

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "expo.h"
+#include "kfeatures.h"
 #include "targets.h"
 
 struct bpf_object_open_opts;
@@ -21,12 +22,14 @@ struct module_env {
 	uint32_t max_slots;			      /* limits.label_sets */
 	const long long *options;		      /* values of the module's options */
 	const struct config *cfg;		      /* targets' names and the like */
-	const char *apiserver;	  /* the API server's URL (https://host:port), or NULL */
-	bool classic_tracepoints; /* kfeatures.h: which variant of a program to load */
+	const char *apiserver;		 /* the API server's URL (https://host:port), or NULL */
+	bool classic_tracepoints;	 /* kfeatures.h: which variant of a program to load */
+	const struct features *features; /* kfeatures.h: what this kernel has */
 };
 
 /* Point obj's task_state and target_gen maps at the targets core's (before loading), so
- * that every module reads the one filter. 0 or -errno. */
+ * that every module reads the one filter, and set the kernel's load-time choices
+ * (kfeatures_configure). 0 or -errno. */
 struct bpf_object;
 int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *obj);
 

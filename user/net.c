@@ -209,6 +209,17 @@ static int net_open(const struct module_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	*out = st;
+	/* Its sockets' counters are claimed by compare-and-swap, from the close path and from
+	 * the scrape's walk at once, and its socket state lives in socket storage that
+	 * tracing programs reach from Linux 5.11 on. */
+	if (!env->features->atomics) {
+		attach_feature(MODULE_NAME, "kernel", "unsupported",
+			       "needs atomic compare-and-swap in BPF programs (Linux 5.12)");
+		log_error("module net cannot run on this kernel: it needs atomic "
+			  "compare-and-swap in BPF programs (Linux 5.12)%s",
+			  env->features->task_storage ? " (--bpf.fallbacks)" : "");
+		return -EOPNOTSUPP;
+	}
 	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->env = env;
 	st->cfg = env->cfg;

@@ -31,10 +31,12 @@ static const struct cfg_option options[] = {
 
 static const char *const required_programs[] = { "cs_proc_exit", "cs_proc_exit_tp", NULL };
 
+enum oom_variant { OOM_NONE, OOM_TASK, OOM_PID };
+
 struct state {
 	struct proc_bpf *skel;
 	const struct module_env *env; /* during open only */
-	bool oom;		      /* oom:mark_victim names the victim's task */
+	enum oom_variant oom;	      /* how oom:mark_victim names the victim */
 	uint32_t max_slots;
 	uint32_t max_exits;
 	struct bpf_link *walk; /* owned by the attach registry */
@@ -67,32 +69,18 @@ static const char *const signal_names[32] = {
 	"SIGXCPU",   "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO",   "SIGPWR",  "SIGSYS",
 };
 
-/* Whether the kernel's oom:mark_victim passes the victim's task (Linux 6.8 and later;
- * before, only its pid, which cs_proc_oom cannot use). */
-static bool mark_victim_has_task(const struct module_env *env)
+/* How oom:mark_victim names the victim: its task (Linux 6.8 and later), else only its
+ * pid, which cs_proc_oom_pid can look up where task state is keyed by thread id. */
+static enum oom_variant oom_variant_of(const struct module_env *env)
 {
-	const char *path = env->open_opts ? env->open_opts->btf_custom_path : NULL;
-	struct btf *btf = path ? btf__parse(path, NULL) : btf__load_vmlinux_btf();
-	const struct btf_type *t;
-	const struct btf_param *params;
-	bool yes = false;
-	int id;
+	unsigned int pointers;
+	int n = load_tracepoint_args(env->open_opts, "mark_victim", &pointers);
 
-	if (!btf)
-		return false;
-	id = btf__find_by_name_kind(btf, "btf_trace_mark_victim", BTF_KIND_TYPEDEF);
-	t = id > 0 ? btf__type_by_id(btf, btf__resolve_type(btf, (uint32_t)id)) : NULL;
-	if (t && btf_is_ptr(t))
-		t = btf__type_by_id(btf, t->type);
-	/* void (*)(void *, struct task_struct *, ...): the second parameter is the first
-	 * argument of the tracepoint. */
-	if (t && btf_is_func_proto(t) && btf_vlen(t) >= 2) {
-		params = btf_params(t);
-		t = btf__type_by_id(btf, btf__resolve_type(btf, params[1].type));
-		yes = t && btf_is_ptr(t);
-	}
-	btf__free(btf);
-	return yes;
+	if (n >= 1 && (pointers & 1))
+		return OOM_TASK;
+	if (n >= 1 && !env->features->task_storage)
+		return OOM_PID;
+	return OOM_NONE;
 }
 
 /* load_ops.open: a fresh, configured skeleton. */
@@ -108,7 +96,8 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 	bpf_map__set_max_entries(st->skel->maps.proc_stats, st->max_slots);
 	bpf_map__set_max_entries(st->skel->maps.proc_exits, st->max_exits);
 	bpf_program__set_autoattach(st->skel->progs.cs_proc_walk, false);
-	bpf_program__set_autoload(st->skel->progs.cs_proc_oom, st->oom);
+	bpf_program__set_autoload(st->skel->progs.cs_proc_oom, st->oom == OOM_TASK);
+	bpf_program__set_autoload(st->skel->progs.cs_proc_oom_pid, st->oom == OOM_PID);
 	load_choose_tracepoint(st->skel->progs.cs_proc_exit, st->skel->progs.cs_proc_exit_tp,
 			       st->env->classic_tracepoints);
 	*skel = st->skel->skeleton;
@@ -135,8 +124,8 @@ static int proc_open(const struct module_env *env, void **out)
 	*out = st;
 	st->max_slots = env->max_slots;
 	st->max_exits = (uint32_t)env->options[OPT_MAX_EXITS];
-	st->oom = mark_victim_has_task(env);
-	if (!st->oom)
+	st->oom = oom_variant_of(env);
+	if (st->oom == OOM_NONE)
 		log_warn("proc: this kernel's oom:mark_victim does not name the victim's task: "
 			 "OOM kills are not counted");
 	st->env = env;
@@ -144,7 +133,10 @@ static int proc_open(const struct module_env *env, void **out)
 	st->env = NULL;
 	if (err)
 		return err;
-	attach_feature(MODULE_NAME, "oom_kills", st->oom ? "mark_victim" : "none",
+	attach_feature(MODULE_NAME, "oom_kills",
+		       st->oom == OOM_TASK  ? "mark_victim"
+		       : st->oom == OOM_PID ? "mark_victim_pid"
+					    : "none",
 		       st->oom ? NULL : "oom:mark_victim has no task argument before Linux 6.8");
 	return 0;
 }

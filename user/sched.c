@@ -33,7 +33,8 @@ static const struct cfg_option options[] = {
 	{ 0 },
 };
 
-static const char *const required_programs[] = { "cs_sched_switch", "cs_sched_wakeup", NULL };
+static const char *const required_programs[] = { "cs_sched_switch", "cs_sched_switch_nostate",
+						 "cs_sched_wakeup", "cs_sched_free", NULL };
 
 /* Where the CPU controller, and so cpu.stat's throttling, lives on this node. */
 enum cpu_source {
@@ -202,6 +203,8 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 		     struct bpf_object_skeleton **skel)
 {
 	struct state *st = ctx;
+	unsigned int pointers;
+	bool nostate;
 
 	(void)refused;
 	st->skel = sched_bpf__open_opts(st->env->open_opts);
@@ -209,6 +212,10 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 		return -errno;
 	bpf_map__set_max_entries(st->skel->maps.sched_stats, st->max_slots);
 	bpf_program__set_autoattach(st->skel->progs.cs_sched_walk, false);
+	/* sched_switch's prev_state argument: Linux 5.18. */
+	nostate = load_tracepoint_args(st->env->open_opts, "sched_switch", &pointers) < 4;
+	bpf_program__set_autoload(st->skel->progs.cs_sched_switch, !nostate);
+	bpf_program__set_autoload(st->skel->progs.cs_sched_switch_nostate, nostate);
 	*skel = st->skel->skeleton;
 	return module_reuse_shared_maps(st->env, st->skel->obj);
 }

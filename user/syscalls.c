@@ -151,12 +151,13 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 	if (!st->skel)
 		return -errno;
 	/* Row 0 means "no row": one more than the rows asked for. */
-	st->skel->rodata->max_rows = st->max_entries + 1;
 	bpf_map__set_max_entries(st->skel->maps.sys_stats, st->max_entries + 1);
 	bpf_map__set_max_entries(st->skel->maps.sys_row_keys, st->max_entries + 1);
 	bpf_map__set_max_entries(st->skel->maps.sys_rows,
 				 (st->env->max_slots * CS_SYSCALL_NR_MAX + 1) / 2);
 	bpf_map__set_max_entries(st->skel->maps.sys_errors, st->max_error_entries);
+	bpf_map__set_max_entries(st->skel->maps.sys_row_tickets, st->max_entries + 1);
+	bpf_map__set_max_entries(st->skel->maps.sys_row_owners, st->max_entries + 1);
 	load_choose_tracepoint(st->skel->progs.cs_sys_enter, st->skel->progs.cs_sys_enter_tp,
 			       st->env->classic_tracepoints);
 	load_choose_tracepoint(st->skel->progs.cs_sys_exit, st->skel->progs.cs_sys_exit_tp,
@@ -189,7 +190,11 @@ static int syscalls_open(const struct module_env *env, void **out)
 	st->env = env;
 	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
 	st->env = NULL;
-	return err;
+	if (err)
+		return err;
+	/* Rows 1 to max_entries, handed out in order. */
+	return load_fill_tickets(bpf_map__fd(st->skel->maps.sys_row_tickets), 1,
+				 st->max_entries + 1);
 }
 
 static int syscalls_attach(void *state)

@@ -7,9 +7,11 @@
 #include "attach.h"
 #include "cgroups.h"
 #include "containers.h"
+#include "kfeatures.h"
 #include "load.h"
 #include "log.h"
 #include "mapread.h"
+#include "module.h"
 #include "pods.h"
 #include "podpath.h"
 #include "selector.h"
@@ -43,6 +45,7 @@ struct targets {
 	atomic_ullong resyncs;
 	atomic_ullong rescans;
 	atomic_ullong map_full;
+	bool task_hash; /* task_state is a hash map keyed by thread id */
 	/* cgroups created while the agent runs and not selected yet: a container's cgroup
 	 * usually gets selected only after its program started (the pod's status names the
 	 * container after that), so its start is counted when it is selected. */
@@ -86,8 +89,9 @@ static int run_task_iter(struct targets *t, struct bpf_program *prog, uint32_t t
 		opts.link_info_len = sizeof(info);
 	}
 	link = bpf_program__attach_iter(prog, &opts);
-	if (!link && tgid && !t->whole_iterations && errno == EINVAL) {
-		/* Task iterator parameters arrived in Linux 6.1: walk every task instead. */
+	if (!link && tgid && !t->whole_iterations && (errno == EINVAL || errno == E2BIG)) {
+		/* Task iterator parameters arrived in Linux 6.1 (before 5.11 the kernel
+		 * refuses any unknown attribute with E2BIG): walk every task instead. */
 		log_info("this kernel cannot iterate the tasks of one process: "
 			 "every target change walks all tasks");
 		t->whole_iterations = true;
@@ -365,9 +369,10 @@ static int full_sync(struct targets *t)
 	return resync(t, 0);
 }
 
-int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts, bool classic,
-		 struct kube *kube, struct targets **out)
+int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
+		 const struct features *features, struct kube *kube, struct targets **out)
 {
+	bool classic = features->classic_tracepoints;
 	struct targets *t = calloc(1, sizeof(*t));
 	const char *node = getenv("NODE_NAME");
 	int err;
@@ -409,7 +414,6 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		goto fail;
 	}
 	t->skel->rodata->self_tgid = t->self;
-	t->skel->rodata->max_slots = (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS];
 	t->skel->rodata->exec_events = t->process_selectors;
 	bpf_map__set_max_entries(t->skel->maps.label_sets,
 				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
@@ -420,6 +424,23 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	bpf_map__set_max_entries(t->skel->maps.free_slots,
 				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	bpf_map__set_max_entries(t->skel->maps.starts, (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
+	if (!features->task_storage) {
+		/* A hash map keyed by thread id, preallocated: allocating in tracing
+		 * programs is unsafe on these kernels. */
+		bpf_map__set_type(t->skel->maps.task_state, BPF_MAP_TYPE_HASH);
+		bpf_map__set_map_flags(t->skel->maps.task_state, 0);
+		bpf_map__set_max_entries(t->skel->maps.task_state,
+					 (uint32_t)cfg->limits[CFG_LIMIT_THREADS]);
+	}
+	bpf_program__set_autoload(t->skel->progs.cs_task_free, !features->task_storage);
+	t->task_hash = !features->task_storage;
+	bpf_map__set_max_entries(t->skel->maps.slot_tickets,
+				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
+	err = kfeatures_configure(features, t->skel->obj);
+	if (err) {
+		log_error("cannot configure the targets BPF object: %s", strerror(-err));
+		goto fail;
+	}
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_start_iter, false);
@@ -429,6 +450,11 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	err = targets_bpf__load(t->skel);
 	if (err) {
 		log_error("cannot load the targets BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	if ((err = load_fill_tickets(bpf_map__fd(t->skel->maps.slot_tickets), 0,
+				     (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]))) {
+		log_error("cannot fill the label set queue: %s", strerror(-err));
 		goto fail;
 	}
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
@@ -627,6 +653,17 @@ static void collect_per_target(const struct targets *t, struct expo *e, const ch
 		l.value = t->cfg->targets[i].name;
 		expo_u64(e, &l, 1, c.per_target[i]);
 	}
+}
+
+void targets_report_maps(const struct targets *t, struct collector *c)
+{
+	int64_t n = __atomic_load_n(&t->skel->bss->task_states, __ATOMIC_RELAXED);
+
+	if (!t->task_hash)
+		return;
+	collector_report_map(c, "task_state", n > 0 ? (uint64_t)n : 0,
+			     (uint64_t)t->cfg->limits[CFG_LIMIT_THREADS],
+			     __atomic_load_n(&t->skel->bss->threads_full, __ATOMIC_RELAXED));
 }
 
 void targets_collect(const struct targets *t, struct expo *e)

@@ -18,12 +18,13 @@ struct targets;
 
 struct bpf_object_open_opts;
 
-/* Load the targets BPF object (maps and lifecycle programs), not yet attached. */
-/* classic: load the classic tracepoint variants of exec and exit (kfeatures.h); kube:
- * the API client for Kubernetes targets (NULL without any). */
+/* Load the targets BPF object (maps and lifecycle programs), not yet attached. features:
+ * what the kernel has, which chooses program variants (kfeatures.h); kube: the API client
+ * for Kubernetes targets (NULL without any). */
 struct kube;
-int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts, bool classic,
-		 struct kube *kube, struct targets **out);
+struct features;
+int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
+		 const struct features *features, struct kube *kube, struct targets **out);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);
 /* The generation every module's non-target memo checks. */
@@ -53,5 +54,9 @@ int targets_read_starts(const struct targets *t, uint64_t *out);
 
 /* Self-metrics: selected processes and cgroups per target, label sets, lost events. */
 void targets_collect(const struct targets *t, struct expo *e);
+/* The fill level of the targets core's own maps with a capacity (task_state where it is a
+ * hash map: kernels without task storage). */
+struct collector;
+void targets_report_maps(const struct targets *t, struct collector *c);
 
 #endif

@@ -470,7 +470,7 @@ static void test_error_limits_shape(void **state)
 	check_error(TARGET_A "limits: 5\n", "c.yaml:4:9: limits: expected a mapping, got a scalar");
 	check_error(TARGET_A "limits: {enabled: true}\n",
 		    "c.yaml:4:10: limits: unknown key \"enabled\" (expected label_sets, processes, "
-		    "cgroups)");
+		    "cgroups, threads)");
 }
 
 static void test_error_unknown_module(void **state)
