@@ -44,7 +44,7 @@ die() {
 names=() suites=() packages=() versions=() archs=()
 while read -r name suite package version expect rest; do
 	[[ -z $name || $name == \#* ]] && continue
-	[[ -n $version && -z $rest && ( -z $expect || $expect == degraded ) ]] || die "tests/vm/kernels: bad line: $name $suite $package $version $expect $rest"
+	[[ -n $version && -z $rest && ( -z $expect || $expect == down=* ) ]] || die "tests/vm/kernels: bad line: $name $suite $package $version $expect $rest"
 	case ${package##*-} in
 	amd64 | arm64) ;;
 	*) die "tests/vm/kernels: $package: the name ends with no architecture that make vmtest runs (amd64, arm64)" ;;

@@ -370,40 +370,28 @@ def expectations():
     return out
 
 
-def degraded_checks(release, r, modules, tests):
-    """A kernel the targets core cannot load on (no task-local storage): the agent must
-    say so in one line, serve every module as down, and --probe must exit 1; the kernel
-    tier cannot set up there, except the tests that need no core."""
-    checks = []
-    reason = "the targets core cannot load on this kernel"
-    lines = [l for l in r["agent"] if reason in l]
-    checks.append((len(lines) == 1 and "no module can run" in lines[0],
-                   "%s: the agent says in one line why no module runs" % release,
-                   lines or agent_problems(r)))
-    checks.append((r["ready"] is not None, "%s: the agent serves its own metrics" % release,
-                   list(r["smoke"])))
-    for module in modules:
-        up = metric_sum(r, "ctrlscope_module_up", module=module)
-        checks.append((up == 0, "%s: module %s reported down" % (release, module),
-                       ["ctrlscope_module_up = %s" % up]))
-    core = [l for l in r["probe"] if l.startswith("(core)")]
-    checks.append((r["probe_rc"] == 1 and bool(core) and "CANNOT" in core[0],
-                   "%s: probe says the core cannot run, exit 1" % release,
-                   ["exit %s" % r["probe_rc"]] + r["probe"]))
-    for binary in tests:
-        passed, total, failures, problems = test_results(r, binary)
-        if binary == "test_kernel":
-            # Every test fails in its setup, where the core's task_state map is created.
-            setup = [f for f in failures if "setup failed" in f[0].lower()]
-            ok = total > 0 and passed == 0 and len(setup) == total
-            checks.append((ok, "%s: %s cannot set up without task storage (%d/%d)" % (
-                release, binary, len(setup), total),
-                [] if ok else ["passed: %d" % passed] + ["failed: %s" % f[0] for f in failures]))
-        else:
-            ok = total > 0 and passed == total and not problems
-            checks.append((ok, "%s: %s %d/%d" % (release, binary, passed, total),
-                           ["failed: %s" % f[0] for f in failures] + problems))
-    return checks
+def expected_down(expect):
+    """The modules EXPECT (down=net,...) says cannot run on the kernel."""
+    if expect.startswith("down="):
+        return [m for m in expect[len("down="):].split(",") if m]
+    return []
+
+
+def down_checks(release, r, module):
+    """A module that cannot run on this kernel: the agent says why in one line naming it,
+    reports it down, and --probe says CANNOT (and exits 1)."""
+    lines = [l for l in r["agent"] if "module %s cannot run on this kernel" % module in l]
+    up = metric_sum(r, "ctrlscope_module_up", module=module)
+    row = [l for l in r["probe"] if l.split()[:1] == [module]]
+    return [
+        (len(lines) == 1, "%s: the agent says in one line why module %s cannot run" % (
+            release, module), lines or agent_problems(r, module)),
+        (up == 0, "%s: module %s reported down, as expected" % (release, module),
+         ["ctrlscope_module_up = %s" % up]),
+        (r["probe_rc"] == 1 and bool(row) and "CANNOT" in row[0],
+         "%s: probe says module %s cannot run, exit 1" % (release, module),
+         ["exit %s" % r["probe_rc"]] + r["probe"]),
+    ]
 
 
 def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests,
@@ -436,8 +424,7 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests,
                        r["trouble"][:20]))
     else:
         checks.append((True, "%s: kernel log without Oops, BUG or WARNING" % release, []))
-    if expect == "degraded":
-        return checks + degraded_checks(release, r, modules, tests)
+    down = expected_down(expect)
 
     # The kernel-tier tests, one check per binary.
     for binary in tests:
@@ -452,7 +439,9 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests,
 
     # What the agent can run here, by its own account.
     probe_desc = "%s: probe: every enabled module can run" % release
-    if r["probe_rc"] == 0:
+    if down:
+        checks.extend(c for m in down for c in down_checks(release, r, m))
+    elif r["probe_rc"] == 0:
         checks.append((True, probe_desc, []))
     else:
         why = ["ctrlscope --probe %s" % ("did not run" if r["probe_rc"] is None else
@@ -475,6 +464,8 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests,
                                      - set(modules))
     for module in modules:
         up = metric_sum(r, "ctrlscope_module_up", module=module)
+        if module in down:
+            continue
         if up == 1:
             checks.append((True, "%s: module %s up" % (release, module), []))
         else:
@@ -521,7 +512,7 @@ def checks_of(name, release, r, rc, timed_out, seconds, timeout, modules, tests,
     ok = not missing and bool(numbers)
     checks.append((ok, "%s: demo workload measured%s" % (
         release, (": " + numbers) if numbers else ""), missing))
-    checks.extend(exact_checks(release, r, modules))
+    checks.extend(exact_checks(release, r, [m for m in modules if m not in down]))
     return checks
 
 
