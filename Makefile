@@ -177,8 +177,9 @@ test-unit: $(UNIT_TESTS) | $(BUILD)/results
 test-go: | $(BUILD)/results
 	@tests/run-go.sh $(GO) tests/fixtures/fakeapi > $(BUILD)/results/go.tap
 
-test-bpf: $(BPF_TESTS) $(FIXTURES) | $(BUILD)/results
+test-bpf: $(BPF_TESTS) $(FIXTURES) $(BPF_OBJS) | $(BUILD)/results
 	@tests/run-unit.sh $(BPF_TESTS) > $(BUILD)/results/bpf.tap
+	@tests/bpf/no-fetch-atomics.sh $(BUILD) > $(BUILD)/results/atomics.tap
 
 test-e2e: all $(FIXTURES) | $(BUILD)/results
 	@$(PYTHON) tests/e2e/run.py --build $(BUILD) > $(BUILD)/results/e2e.tap

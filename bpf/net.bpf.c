@@ -20,12 +20,30 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* Two sets of programs, one loaded (user/net.c). The native one keeps a socket's state in
+ * socket storage and claims counts with compare-and-swap. The hash one, for kernels
+ * before 5.12 (no compare-and-swap; before 5.11 no socket storage in tracing programs and
+ * no bpf_sock_from_file()), keeps it in net_sock_hash keyed by the socket's address,
+ * created where storage would be and deleted when the kernel destroys the socket, finds
+ * accepted sockets' listeners in net_listeners, allocates peer ids from a queue, and
+ * walks open connections only by listing them for sync requests: its claims are made
+ * under the socket's lock (the close path's state change, a cgroup/setsockopt program),
+ * never two at once. Shared code takes `legacy`, a constant in each program: the hash
+ * programs contain no instruction the 5.10 verifier refuses. */
+
 /* How much of now, a reading of a monotonic kernel counter, is not yet counted, claiming
  * it: *done moves to now. A close path and a scrape-time iterator may claim the same
- * counter at once on two CPUs; each unit is counted once. Compare-and-swap: Linux 5.12,
- * which this module needs (user/net.c). */
-static __always_inline __u64 cs_claim(__u64 *done, __u64 now)
+ * counter at once on two CPUs; each unit is counted once. */
+static __always_inline __u64 cs_claim(__u64 *done, __u64 now, const bool legacy)
 {
+	if (legacy) { /* the socket's lock is held: the only claimer */
+		__u64 old = *done;
+
+		if (now <= old)
+			return 0;
+		*done = now;
+		return now - old;
+	}
 	for (int i = 0; i < 4; i++) {
 		__u64 old = *(volatile __u64 *)done;
 
@@ -89,16 +107,59 @@ struct {
 	__type(value, __u8);
 } net_apiserver SEC(".maps");
 
+/* The hash programs' socket state (see the top), by the socket's address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1); /* sized by user space; 1 when unused */
+	__type(key, __u64);
+	__type(value, struct cs_net_sock);
+} net_sock_hash SEC(".maps");
+
+/* The hash programs' listening sockets of targets, by network namespace and port: an
+ * accepted socket takes its listener's target from here. */
+struct cs_listen_key {
+	__u64 net;
+	__u32 port;
+	__u32 pad;
+};
+
+struct cs_listener {
+	__u64 sk;
+	__u32 slot;
+	__u32 target;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 1); /* sized by user space */
+	__type(key, struct cs_listen_key);
+	__type(value, struct cs_listener);
+} net_listeners SEC(".maps");
+
+/* The hash programs' peer ids never used yet, CS_PEER_FIRST to max_peer_ids - 1 in
+ * order, filled by user space: popping one stands for fetch-and-add on next_peer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 1); /* max_peer_ids */
+	__type(value, __u32);
+} net_peer_tickets SEC(".maps");
+
+__u64 socks_full;  /* net_sock_hash or net_listeners full: a socket left unmeasured */
+__s64 sock_hashed; /* entries of net_sock_hash */
+
 static __always_inline bool is_tcp(const struct sock *sk)
 {
 	return sk->sk_protocol == IPPROTO_TCP &&
 	       (sk->__sk_common.skc_family == AF_INET || sk->__sk_common.skc_family == AF_INET6);
 }
 
-/* The socket's storage, or NULL. Request and time-wait sockets are not full sockets and
+/* The socket's state, or NULL. Request and time-wait sockets are not full sockets and
  * have no storage field: their state says so before anything past sock_common is read. */
-static __always_inline struct cs_net_sock *sock_of(const struct sock *sk)
+static __always_inline struct cs_net_sock *sock_of(const struct sock *sk, const bool legacy)
 {
+	__u64 key = (__u64)sk;
 	int state;
 
 	if (!sk)
@@ -106,15 +167,48 @@ static __always_inline struct cs_net_sock *sock_of(const struct sock *sk)
 	state = sk->__sk_common.skc_state;
 	if (state == TCP_TIME_WAIT || state == TCP_NEW_SYN_RECV)
 		return NULL;
+	if (legacy)
+		return bpf_map_lookup_elem(&net_sock_hash, &key);
 	if (!sk->sk_bpf_storage)
 		return NULL; /* the non-target path: no helper call */
 	return bpf_sk_storage_get(&net_socks, (struct sock *)sk, 0, 0);
 }
 
+/* A new (or reset) state for sk; NULL when there is no room. */
+static __always_inline struct cs_net_sock *sock_create(void *sk, const bool legacy)
+{
+	struct cs_net_sock zero = {}, *s;
+	__u64 key = (__u64)sk;
+
+	if (!legacy)
+		return bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	s = bpf_map_lookup_elem(&net_sock_hash, &key);
+	if (s)
+		return s; /* its lock is held: nobody deletes it meanwhile */
+	if (bpf_map_update_elem(&net_sock_hash, &key, &zero, BPF_NOEXIST)) {
+		__sync_fetch_and_add(&socks_full, 1);
+		return NULL;
+	}
+	__sync_fetch_and_add(&sock_hashed, 1);
+	return bpf_map_lookup_elem(&net_sock_hash, &key);
+}
+
+static __always_inline void sock_delete(const struct sock *sk, const bool legacy)
+{
+	__u64 key = (__u64)sk;
+
+	if (legacy) {
+		if (!bpf_map_delete_elem(&net_sock_hash, &key))
+			__sync_fetch_and_add(&sock_hashed, -1);
+	} else if (sk->sk_bpf_storage)
+		bpf_sk_storage_delete(&net_socks, (struct sock *)sk);
+}
+
+/* Read with BPF_CORE_READ: the hash programs' walk holds sk as a plain number. */
 static __always_inline void remote_addr(const struct sock *sk, __u8 addr[16])
 {
-	if (sk->__sk_common.skc_family == AF_INET) {
-		__u32 v4 = sk->__sk_common.skc_daddr;
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) == AF_INET) {
+		__u32 v4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 
 		__builtin_memset(addr, 0, 10);
 		addr[10] = 0xff;
@@ -126,8 +220,37 @@ static __always_inline void remote_addr(const struct sock *sk, __u8 addr[16])
 	BPF_CORE_READ_INTO((__u8(*)[16])addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
 }
 
+/* A new peer id, or max_peer_ids when none is left. */
+static __always_inline __u32 new_peer_id(const bool legacy)
+{
+	__u32 id;
+
+	if (!legacy)
+		return __sync_fetch_and_add(&next_peer, 1);
+	if (bpf_map_pop_elem(&net_peer_tickets, &id))
+		return max_peer_ids;
+	__sync_fetch_and_add(&next_peer, 1); /* tickets come in order: next_peer passes id */
+	return id;
+}
+
+/* Whether target t may name one more peer, counting it. Without fetch-and-add (legacy),
+ * CPUs naming peers of one target at the same moment may pass the cap together. */
+static __always_inline bool peer_take(__u32 *count, const bool legacy)
+{
+	if (legacy) {
+		if (*(volatile __u32 *)count >= max_peers)
+			return false;
+		__sync_fetch_and_add(count, 1);
+		return true;
+	}
+	if (__sync_fetch_and_add(count, 1) < max_peers)
+		return true;
+	__sync_fetch_and_sub(count, 1);
+	return false;
+}
+
 /* The peer id of key, allocated on first sight while the target is under its cap. */
-static __always_inline __u32 peer_id(struct cs_peer_key *key)
+static __always_inline __u32 peer_id(struct cs_peer_key *key, const bool legacy)
 {
 	struct cs_peer_key *slot_key;
 	__u32 *found, *count, id, t = key->target;
@@ -145,13 +268,17 @@ static __always_inline __u32 peer_id(struct cs_peer_key *key)
 		return *found;
 	if (t >= CS_MAX_TARGETS)
 		return CS_PEER_OTHER;
+	/* A no-op after the test, but the 5.10 verifier loses the test's bound on a target
+	 * read back from a sync request; the barrier keeps clang from dropping the mask. */
+	_Static_assert((CS_MAX_TARGETS & (CS_MAX_TARGETS - 1)) == 0, "a power of two");
+	barrier_var(t);
+	t &= CS_MAX_TARGETS - 1;
 	count = &peer_count[t];
-	if (__sync_fetch_and_add(count, 1) >= max_peers) {
-		__sync_fetch_and_sub(count, 1);
+	if (!peer_take(count, legacy)) {
 		__sync_fetch_and_add(&peer_overflow[t], 1);
 		return CS_PEER_OTHER;
 	}
-	id = __sync_fetch_and_add(&next_peer, 1);
+	id = new_peer_id(legacy);
 	slot_key = id < max_peer_ids ? bpf_map_lookup_elem(&net_peer_keys, &id) : NULL;
 	if (!slot_key) {
 		__sync_fetch_and_sub(count, 1);
@@ -174,7 +301,7 @@ static __always_inline __u32 peer_id(struct cs_peer_key *key)
 	return id;
 }
 
-static __always_inline __u32 outbound_peer(const struct sock *sk, __u32 target)
+static __always_inline __u32 outbound_peer(const struct sock *sk, __u32 target, const bool legacy)
 {
 	struct cs_peer_key key = {};
 
@@ -182,17 +309,17 @@ static __always_inline __u32 outbound_peer(const struct sock *sk, __u32 target)
 	key.kind = CS_PEER_OUT;
 	key.port = bpf_ntohs(sk->__sk_common.skc_dport);
 	remote_addr(sk, key.addr);
-	return peer_id(&key);
+	return peer_id(&key, legacy);
 }
 
-static __always_inline __u32 inbound_peer(const struct sock *sk, __u32 target)
+static __always_inline __u32 inbound_peer(const struct sock *sk, __u32 target, const bool legacy)
 {
 	struct cs_peer_key key = {};
 
 	key.target = target;
 	key.kind = CS_PEER_IN;
 	key.port = sk->__sk_common.skc_num;
-	return peer_id(&key);
+	return peer_id(&key, legacy);
 }
 
 static __always_inline struct cs_net_stats *stats_of(__u32 slot, __u32 peer)
@@ -220,14 +347,14 @@ static __always_inline __u64 received_of(const struct sock *sk, const struct tcp
 
 /* Add what of the socket's counters is not counted yet. */
 static __always_inline void claim_counts(struct cs_net_sock *s, __u64 sent_now, __u64 received_now,
-					 __u64 retrans_now)
+					 __u64 retrans_now, const bool legacy)
 {
 	struct cs_net_stats *st;
 	__u64 sent, received, retrans;
 
-	sent = cs_claim(&s->sent, sent_now);
-	received = cs_claim(&s->received, received_now);
-	retrans = cs_claim(&s->retrans, retrans_now);
+	sent = cs_claim(&s->sent, sent_now, legacy);
+	received = cs_claim(&s->received, received_now, legacy);
+	retrans = cs_claim(&s->retrans, retrans_now, legacy);
 	if (!sent && !received && !retrans)
 		return;
 	st = stats_of(s->slot, s->peer);
@@ -239,12 +366,12 @@ static __always_inline void claim_counts(struct cs_net_sock *s, __u64 sent_now, 
 }
 
 /* Add the socket's bytes and retransmits not counted yet. */
-static __always_inline void account(const struct sock *sk, struct cs_net_sock *s)
+static __always_inline void account(const struct sock *sk, struct cs_net_sock *s, const bool legacy)
 {
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 
 	if (tp)
-		claim_counts(s, sent_of(tp), received_of(sk, tp), tp->total_retrans);
+		claim_counts(s, sent_of(tp), received_of(sk, tp), tp->total_retrans, legacy);
 }
 
 /* Start counting from the socket's current counters (a connect starting). */
@@ -290,19 +417,49 @@ static __always_inline int connect_result(const struct sock *sk)
 	}
 }
 
+/* The hash programs' key of a listening socket (or of the listener of an accepted one:
+ * the same namespace and local port). */
+static __always_inline struct cs_listen_key listen_key(const struct sock *sk)
+{
+	struct cs_listen_key key = {};
+
+	key.net = (__u64)BPF_CORE_READ(sk, __sk_common.skc_net.net);
+	key.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	return key;
+}
+
+/* The hash programs: a target's socket sk starts listening (key: listen_key()), or one
+ * stops. */
+static __always_inline void listener_set(struct cs_listen_key key, const void *sk,
+					 const struct cs_net_sock *s)
+{
+	struct cs_listener l = { .sk = (__u64)sk, .slot = s->slot, .target = s->target };
+
+	if (bpf_map_update_elem(&net_listeners, &key, &l, BPF_ANY))
+		__sync_fetch_and_add(&socks_full, 1);
+}
+
+static __always_inline void listener_clear(const struct sock *sk)
+{
+	struct cs_listen_key key = listen_key(sk);
+	struct cs_listener *l = bpf_map_lookup_elem(&net_listeners, &key);
+
+	if (l && l->sk == (__u64)sk)
+		bpf_map_delete_elem(&net_listeners, &key);
+}
+
 /* A task starts a connect or a listen: tag the socket if the task is a target. A socket
  * tagged for an earlier connection and now reused by another task loses its tag. */
-static __always_inline void tag(const struct sock *sk, int newstate)
+static __always_inline void tag(const struct sock *sk, int newstate, const bool legacy)
 {
 	struct cs_task *task = cs_current_task_state();
 	struct cs_net_sock *s;
 
 	if (!task) {
-		if (sk->sk_bpf_storage)
-			bpf_sk_storage_delete(&net_socks, (struct sock *)sk);
+		sock_delete(sk, legacy);
 		return;
 	}
-	s = bpf_sk_storage_get(&net_socks, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	s = sock_create((void *)sk, legacy);
 	if (!s)
 		return;
 	/* A socket may connect again after a failed connect: start over. */
@@ -311,15 +468,36 @@ static __always_inline void tag(const struct sock *sk, int newstate)
 	s->target = task->target;
 	if (newstate == TCP_LISTEN) {
 		s->flags = CS_NET_LISTENER;
+		if (legacy)
+			listener_set(listen_key(sk), sk, s);
 		return;
 	}
-	s->peer = outbound_peer(sk, task->target);
+	s->peer = outbound_peer(sk, task->target, legacy);
 	s->connect_ns = bpf_ktime_get_ns();
 	baseline(sk, s);
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(cs_net_state, const struct sock *sk, int oldstate, int newstate)
+/* The hash programs: an accepted socket (sk, just cloned from its listener) of a target's
+ * listener gets its state, as socket storage would be cloned. */
+static __always_inline void adopt_child(const struct sock *sk)
+{
+	struct cs_listen_key key = listen_key(sk);
+	struct cs_listener *l = bpf_map_lookup_elem(&net_listeners, &key);
+	struct cs_net_sock *s;
+
+	if (!l)
+		return;
+	s = sock_create((void *)sk, true);
+	if (!s)
+		return;
+	s->slot = l->slot;
+	s->target = l->target;
+	s->flags = CS_NET_INBOUND;
+	s->peer = inbound_peer(sk, l->target, true);
+}
+
+static __always_inline int on_state(const struct sock *sk, int oldstate, int newstate,
+				    const bool legacy)
 {
 	struct cs_net_stats *st;
 	struct cs_net_sock *s;
@@ -327,19 +505,28 @@ int BPF_PROG(cs_net_state, const struct sock *sk, int oldstate, int newstate)
 	if (!is_tcp(sk))
 		return 0;
 	if (oldstate == TCP_CLOSE && (newstate == TCP_SYN_SENT || newstate == TCP_LISTEN)) {
-		tag(sk, newstate);
+		tag(sk, newstate, legacy);
 		return 0;
 	}
-	s = sock_of(sk);
+	if (legacy && oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV) {
+		adopt_child(sk);
+		return 0;
+	}
+	s = sock_of(sk, legacy);
 	if (!s)
 		return 0;
 
 	if (s->flags & CS_NET_LISTENER) {
+		if (legacy) {
+			if (newstate == TCP_CLOSE)
+				listener_clear(sk);
+			return 0;
+		}
 		if (oldstate != TCP_LISTEN || newstate != TCP_SYN_RECV)
 			return 0; /* the listener itself closing */
 		/* sk is a new child carrying a copy of its listener's storage. */
 		s->flags = CS_NET_INBOUND;
-		s->peer = inbound_peer(sk, s->target);
+		s->peer = inbound_peer(sk, s->target, false);
 		s->connect_ns = 0;
 		s->sent = 0;
 		s->received = 0;
@@ -369,7 +556,7 @@ int BPF_PROG(cs_net_state, const struct sock *sk, int oldstate, int newstate)
 		if (st)
 			__sync_fetch_and_add(&st->connects[connect_result(sk)], 1);
 	}
-	account(sk, s);
+	account(sk, s, legacy);
 	if (s->flags & CS_NET_OPEN) {
 		struct cs_net_key key = { .slot = s->slot, .peer = s->peer };
 
@@ -381,14 +568,41 @@ int BPF_PROG(cs_net_state, const struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-static __always_inline void count_reset(const struct sock *sk, bool sent)
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(cs_net_state, const struct sock *sk, int oldstate, int newstate)
+{
+	return on_state(sk, oldstate, newstate, false);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(cs_net_state_hash, const struct sock *sk, int oldstate, int newstate)
+{
+	return on_state(sk, oldstate, newstate, true);
+}
+
+/* The hash programs: the kernel destroys a TCP socket; its state goes with it, as socket
+ * storage would. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(cs_net_destroy_hash, struct sock *sk)
+{
+	struct cs_net_sock *s = sock_of(sk, true);
+
+	if (!s)
+		return 0;
+	if (s->flags & CS_NET_LISTENER)
+		listener_clear(sk);
+	sock_delete(sk, true);
+	return 0;
+}
+
+static __always_inline void count_reset(const struct sock *sk, bool sent, const bool legacy)
 {
 	struct cs_net_stats *st;
 	struct cs_net_sock *s;
 
 	if (!sk || !is_tcp(sk))
 		return;
-	s = sock_of(sk);
+	s = sock_of(sk, legacy);
 	if (!s || (s->flags & CS_NET_LISTENER))
 		return;
 	/* A reset answering a SYN is a refused connect, counted as such. */
@@ -406,21 +620,44 @@ static __always_inline void count_reset(const struct sock *sk, bool sent)
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(cs_net_send_reset, const struct sock *sk)
 {
-	count_reset(sk, true);
+	count_reset(sk, true, false);
 	return 0;
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(cs_net_receive_reset, struct sock *sk)
 {
-	count_reset(sk, false);
+	count_reset(sk, false, false);
 	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(cs_net_send_reset_hash, const struct sock *sk)
+{
+	count_reset(sk, true, true);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(cs_net_receive_reset_hash, struct sock *sk)
+{
+	count_reset(sk, false, true);
+	return 0;
+}
+
+/* The state of a sock_ops or sockopt program's socket. */
+static __always_inline struct cs_net_sock *bpf_sock_of(struct bpf_sock *sk, const bool legacy)
+{
+	__u64 key = (__u64)sk;
+
+	if (legacy)
+		return bpf_map_lookup_elem(&net_sock_hash, &key);
+	return bpf_sk_storage_get(&net_socks, sk, 0, 0);
 }
 
 /* RTT samples of tagged sockets: the callback is switched on when a tagged connection is
  * established, so untagged sockets never call this program per packet. */
-SEC("sockops")
-int cs_net_sockops(struct bpf_sock_ops *ops)
+static __always_inline int on_sockops(struct bpf_sock_ops *ops, const bool legacy)
 {
 	struct cs_net_stats *st;
 	struct cs_net_sock *s;
@@ -431,7 +668,7 @@ int cs_net_sockops(struct bpf_sock_ops *ops)
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sk = ops->sk;
-		if (sk && bpf_sk_storage_get(&net_socks, sk, 0, 0))
+		if (sk && bpf_sock_of(sk, legacy))
 			bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |
 							       BPF_SOCK_OPS_RTT_CB_FLAG);
 		return 1;
@@ -439,7 +676,7 @@ int cs_net_sockops(struct bpf_sock_ops *ops)
 		sk = ops->sk;
 		if (!sk)
 			return 1;
-		s = bpf_sk_storage_get(&net_socks, sk, 0, 0);
+		s = bpf_sock_of(sk, legacy);
 		if (!s || (s->flags & CS_NET_LISTENER))
 			return 1;
 		/* args[0] is the sample in microseconds (Linux 6.12+); older kernels pass
@@ -457,6 +694,18 @@ int cs_net_sockops(struct bpf_sock_ops *ops)
 	default:
 		return 1;
 	}
+}
+
+SEC("sockops")
+int cs_net_sockops(struct bpf_sock_ops *ops)
+{
+	return on_sockops(ops, false);
+}
+
+SEC("sockops")
+int cs_net_sockops_hash(struct bpf_sock_ops *ops)
+{
+	return on_sockops(ops, true);
 }
 
 /* --- the scrape-time walk ------------------------------------------------------------
@@ -480,52 +729,52 @@ static __always_inline bool walk_skips(int state, bool has_storage)
 	return !has_storage && (state == TCP_SYN_SENT || state == TCP_SYN_RECV);
 }
 
-/* What the walk needs of sk. The tcp_sock counters are read with BPF_CORE_READ: a socket
- * pointer loaded from a struct socket is untrusted on strict kernels, where only reads
- * through it pass the verifier. */
+/* What the walk needs of sk. Everything is read with BPF_CORE_READ: a socket pointer
+ * loaded from a struct socket is untrusted on strict kernels, where only reads through it
+ * pass the verifier, and the hash programs hold it as a plain number. */
 static __always_inline void read_seen(const struct sock *sk, struct cs_net_seen *v)
 {
 	const struct tcp_sock *tp = (const void *)sk;
 	__u64 received = BPF_CORE_READ(tp, bytes_received);
 
 	v->sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
-	if (received && (sk->__sk_common.skc_flags & (1UL << SOCK_DONE)))
+	if (received && (BPF_CORE_READ(sk, __sk_common.skc_flags) & (1UL << SOCK_DONE)))
 		received -= 1;
 	v->received = received;
 	v->retrans = BPF_CORE_READ(tp, total_retrans);
-	v->state = sk->__sk_common.skc_state;
-	v->lport = sk->__sk_common.skc_num;
-	v->rport = bpf_ntohs(sk->__sk_common.skc_dport);
+	v->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	v->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	v->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	v->net = (__u64)BPF_CORE_READ(sk, __sk_common.skc_net.net);
 	remote_addr(sk, v->addr);
-}
-
-static __always_inline struct cs_net_sock *create_storage(void *sk)
-{
-	return bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 }
 
 /* The walk's action on a target's socket sk, seen as v; s is its storage, or NULL when it
  * has none. Both variants end here. */
 static __always_inline void walk_socket(void *sk, struct cs_net_sock *s,
-					const struct cs_net_seen *v)
+					const struct cs_net_seen *v, const bool legacy)
 {
 	struct cs_peer_key key = {};
 	struct cs_net_stats *st;
 
 	if (s) {
 		if (!(s->flags & (CS_NET_LISTENER | CS_NET_CLOSED)))
-			claim_counts(s, v->sent, v->received, v->retrans);
+			claim_counts(s, v->sent, v->received, v->retrans, legacy);
 		return;
 	}
 	if (v->state == TCP_SYN_SENT || v->state == TCP_SYN_RECV)
 		return;
-	s = create_storage(sk);
+	s = sock_create(sk, legacy);
 	if (!s)
 		return;
 	s->slot = v->slot;
 	s->target = v->target;
 	if (v->state == TCP_LISTEN) {
+		struct cs_listen_key lk = { .net = v->net, .port = v->lport };
+
 		s->flags = CS_NET_LISTENER;
+		if (legacy)
+			listener_set(lk, sk, s);
 		return;
 	}
 	key.target = v->target;
@@ -538,7 +787,7 @@ static __always_inline void walk_socket(void *sk, struct cs_net_sock *s,
 		key.port = v->rport;
 		__builtin_memcpy(key.addr, v->addr, sizeof(key.addr));
 	}
-	s->peer = peer_id(&key);
+	s->peer = peer_id(&key, legacy);
 	/* Counted from now on: what the socket carried before is not the target's. */
 	s->sent = v->sent;
 	s->received = v->received;
@@ -548,22 +797,52 @@ static __always_inline void walk_socket(void *sk, struct cs_net_sock *s,
 		opened(s, st);
 }
 
+#define S_IFMT	   00170000
+#define S_IFSOCK   0140000
+#define FMODE_PATH 0x4000
+
+/* The socket of a file, without bpf_sock_from_file() (Linux 5.11): a socket's file is the
+ * only open file with a socket inode, its private data the struct socket (an O_PATH file
+ * of a socket's path has the inode but no private data). */
+static __always_inline struct sock *file_sock(struct file *file)
+{
+	struct socket *sock;
+
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK ||
+	    (BPF_CORE_READ(file, f_mode) & FMODE_PATH))
+		return NULL;
+	sock = BPF_CORE_READ(file, private_data);
+	return sock ? BPF_CORE_READ(sock, sk) : NULL;
+}
+
 /* The TCP socket behind a target task's file that the walk has to look at, or NULL;
  * *v is filled from it. */
 static __always_inline struct sock *walk_target_sock(struct bpf_iter__task_file *ctx,
-						     struct cs_net_seen *v, bool *has_storage)
+						     struct cs_net_seen *v, bool *has_storage,
+						     const bool legacy)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
 	struct socket *sock;
 	struct cs_task *ts;
 	struct sock *sk;
+	__u64 key;
 
 	if (!task || !file)
 		return NULL;
 	ts = cs_task_state(task);
 	if (!ts)
 		return NULL;
+	if (legacy) {
+		sk = file_sock(file);
+		if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+			return NULL;
+		key = (__u64)sk;
+		*has_storage = bpf_map_lookup_elem(&net_sock_hash, &key) != NULL;
+		if (walk_skips(BPF_CORE_READ(sk, __sk_common.skc_state), *has_storage))
+			return NULL;
+		goto read;
+	}
 	sock = bpf_sock_from_file(file);
 	if (!sock)
 		return NULL;
@@ -573,6 +852,7 @@ static __always_inline struct sock *walk_target_sock(struct bpf_iter__task_file 
 	*has_storage = sk->sk_bpf_storage != NULL;
 	if (walk_skips(sk->__sk_common.skc_state, *has_storage))
 		return NULL;
+read:
 	read_seen(sk, v);
 	v->slot = ts->slot;
 	v->target = ts->target;
@@ -589,23 +869,22 @@ int cs_net_walk(struct bpf_iter__task_file *ctx)
 	bool has_storage;
 	struct sock *sk;
 
-	sk = walk_target_sock(ctx, &v, &has_storage);
+	sk = walk_target_sock(ctx, &v, &has_storage, false);
 	if (!sk)
 		return 0;
 	s = has_storage ? bpf_sk_storage_get(&net_socks, sk, 0, 0) : NULL;
-	walk_socket(sk, s, &v);
+	walk_socket(sk, s, &v, false);
 	return 0;
 }
 
 /* The listing variant: one struct cs_net_seen per socket for user space, which hands
  * each back to cs_net_sync on the socket itself. */
-SEC("iter/task_file")
-int cs_net_list(struct bpf_iter__task_file *ctx)
+static __always_inline int list_socket(struct bpf_iter__task_file *ctx, const bool legacy)
 {
 	struct cs_net_seen v = {};
 	bool has_storage;
 
-	if (!walk_target_sock(ctx, &v, &has_storage))
+	if (!walk_target_sock(ctx, &v, &has_storage, legacy))
 		return 0;
 	v.tgid = BPF_CORE_READ(ctx, task, tgid);
 	v.fd = ctx->fd;
@@ -614,11 +893,22 @@ int cs_net_list(struct bpf_iter__task_file *ctx)
 	return 0;
 }
 
+SEC("iter/task_file")
+int cs_net_list(struct bpf_iter__task_file *ctx)
+{
+	return list_socket(ctx, false);
+}
+
+SEC("iter/task_file")
+int cs_net_list_hash(struct bpf_iter__task_file *ctx)
+{
+	return list_socket(ctx, true);
+}
+
 /* A sync request: the agent's setsockopt with a record of cs_net_list, on the socket
  * itself (an fd taken from its process). Runs for every setsockopt of the node while the
  * listing variant is in use: for everyone else, two comparisons. */
-SEC("cgroup/setsockopt")
-int cs_net_sync(struct bpf_sockopt *ctx)
+static __always_inline int sync_socket(struct bpf_sockopt *ctx, const bool legacy)
 {
 	struct bpf_sock *sk = ctx->sk;
 	void *val, *end;
@@ -637,9 +927,23 @@ int cs_net_sync(struct bpf_sockopt *ctx)
 		return 1;
 	if (sk->protocol != IPPROTO_TCP || sk->state != v.state)
 		return 1; /* changed since it was listed: the next walk sees it as it is */
-	s = bpf_sk_storage_get(&net_socks, sk, 0, 0);
-	walk_socket(sk, s, &v);
+	s = bpf_sock_of(sk, legacy);
+	walk_socket(sk, s, &v, legacy);
 	__sync_fetch_and_add(&sync_requests, 1);
 	ctx->optlen = -1; /* answered here: the kernel's own handler is not called */
 	return 1;
+}
+
+SEC("cgroup/setsockopt")
+int cs_net_sync(struct bpf_sockopt *ctx)
+{
+	return sync_socket(ctx, false);
+}
+
+/* The hash programs' sync runs with the socket locked (the kernel holds lock_sock
+ * around cgroup/setsockopt programs), as its state changes do. */
+SEC("cgroup/setsockopt")
+int cs_net_sync_hash(struct bpf_sockopt *ctx)
+{
+	return sync_socket(ctx, true);
 }

@@ -40,7 +40,13 @@ static const struct cfg_option options[] = {
 	{ 0 },
 };
 
-static const char *const required_programs[] = { "cs_net_state", NULL };
+static const char *const required_programs[] = { "cs_net_state", "cs_net_state_hash",
+						 "cs_net_destroy_hash", NULL };
+
+/* Sockets of targets the hash programs track at once (bpf/net.bpf.c: kernels before
+ * 5.12), and listening ones; allocated as they are used. */
+#define HASH_SOCKETS   65536
+#define HASH_LISTENERS 4096
 
 static const char *const result_names[CS_NET_RESULTS] = {
 	[CS_NET_OK] = "ok",	  [CS_NET_REFUSED] = "refused", [CS_NET_TIMEOUT] = "timeout",
@@ -68,6 +74,7 @@ struct state {
 	 * to cs_net_sync; otherwise cs_net_walk does the work in place. */
 	struct bpf_link *walk;
 	bool listing;
+	bool hash;		   /* the hash programs (bpf/net.bpf.c): no compare-and-swap here */
 	uint64_t walked_gen;	   /* target_gen at the last walk */
 	int walk_err;		   /* of the last walk, logged when it changes */
 	struct expo_bounds bounds; /* of the histograms */
@@ -158,8 +165,25 @@ static void set_apiservers(struct state *st, const char *url)
 
 /* --- lifecycle ---------------------------------------------------------------------- */
 
+/* The programs of the set in use. */
+static struct bpf_program *sockops_prog(const struct state *st)
+{
+	return st->hash ? st->skel->progs.cs_net_sockops_hash : st->skel->progs.cs_net_sockops;
+}
+
+static struct bpf_program *list_prog(const struct state *st)
+{
+	return st->hash ? st->skel->progs.cs_net_list_hash : st->skel->progs.cs_net_list;
+}
+
+static struct bpf_program *sync_prog(const struct state *st)
+{
+	return st->hash ? st->skel->progs.cs_net_sync_hash : st->skel->progs.cs_net_sync;
+}
+
 /* load_ops.open: a fresh, configured skeleton. The walk is done in place unless the
- * kernel refused cs_net_walk; then by listing and sync requests. */
+ * kernel refused cs_net_walk (or the hash programs are in use); then by listing and sync
+ * requests. */
 static int open_skel(void *ctx, const struct load_refusals *refused,
 		     struct bpf_object_skeleton **skel)
 {
@@ -175,14 +199,31 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 	bpf_map__set_max_entries(st->skel->maps.net_stats, st->max_entries);
 	bpf_map__set_max_entries(st->skel->maps.net_peer_ids, st->max_peer_ids);
 	bpf_map__set_max_entries(st->skel->maps.net_peer_keys, st->max_peer_ids);
+	if (st->hash) {
+		bpf_map__set_max_entries(st->skel->maps.net_sock_hash, HASH_SOCKETS);
+		bpf_map__set_max_entries(st->skel->maps.net_listeners, HASH_LISTENERS);
+		bpf_map__set_max_entries(st->skel->maps.net_peer_tickets, st->max_peer_ids);
+	}
+	/* One set of programs (bpf/net.bpf.c). */
+	for (struct bpf_program *prog = NULL;
+	     (prog = bpf_object__next_program(st->skel->obj, prog));) {
+		const char *name = bpf_program__name(prog);
+		size_t n = strlen(name);
+
+		bpf_program__set_autoload(prog,
+					  (n > 5 && !strcmp(name + n - 5, "_hash")) == st->hash);
+	}
 	/* Attached by hand: cgroups and iterators. */
-	bpf_program__set_autoattach(st->skel->progs.cs_net_sockops, false);
+	bpf_program__set_autoattach(sockops_prog(st), false);
 	bpf_program__set_autoattach(st->skel->progs.cs_net_walk, false);
-	bpf_program__set_autoattach(st->skel->progs.cs_net_list, false);
-	bpf_program__set_autoattach(st->skel->progs.cs_net_sync, false);
-	st->listing = load_refusal_of(refused, "cs_net_walk") != NULL;
-	bpf_program__set_autoload(st->skel->progs.cs_net_list, st->listing);
-	bpf_program__set_autoload(st->skel->progs.cs_net_sync, st->listing);
+	bpf_program__set_autoattach(list_prog(st), false);
+	bpf_program__set_autoattach(sync_prog(st), false);
+	/* The hash programs can only list: their claims must be made under the socket's
+	 * lock, which a sync request takes. */
+	st->listing = st->hash || load_refusal_of(refused, "cs_net_walk") != NULL;
+	bpf_program__set_autoload(st->skel->progs.cs_net_walk, !st->listing);
+	bpf_program__set_autoload(list_prog(st), st->listing);
+	bpf_program__set_autoload(sync_prog(st), st->listing);
 	err = module_reuse_shared_maps(st->env, st->skel->obj);
 	*skel = st->skel->skeleton;
 	return err;
@@ -209,17 +250,9 @@ static int net_open(const struct module_env *env, void **out)
 	if (!st)
 		return -ENOMEM;
 	*out = st;
-	/* Its sockets' counters are claimed by compare-and-swap, from the close path and from
-	 * the scrape's walk at once, and its socket state lives in socket storage that
-	 * tracing programs reach from Linux 5.11 on. */
-	if (!env->features->atomics) {
-		attach_feature(MODULE_NAME, "kernel", "unsupported",
-			       "needs atomic compare-and-swap in BPF programs (Linux 5.12)");
-		log_error("module net cannot run on this kernel: it needs atomic "
-			  "compare-and-swap in BPF programs (Linux 5.12)%s",
-			  env->features->task_storage ? " (--bpf.fallbacks)" : "");
-		return -EOPNOTSUPP;
-	}
+	/* Without compare-and-swap (Linux 5.12; and before 5.11 without socket storage in
+	 * tracing programs or bpf_sock_from_file()): the hash programs. */
+	st->hash = !env->features->atomics;
 	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->env = env;
 	st->cfg = env->cfg;
@@ -233,6 +266,15 @@ static int net_open(const struct module_env *env, void **out)
 	st->env = NULL;
 	if (err)
 		return err;
+	if (st->hash && (err = load_fill_tickets(bpf_map__fd(st->skel->maps.net_peer_tickets),
+						 CS_PEER_FIRST, st->max_peer_ids))) {
+		load_refusals_free(&refused);
+		return err;
+	}
+	attach_feature(MODULE_NAME, "socket_state", st->hash ? "hash" : "socket_storage",
+		       st->hash ? "no atomic compare-and-swap before Linux 5.12: socket state "
+				  "in a hash map, claims under the socket's lock"
+				: NULL);
 	/* The in-place walk has a replacement; anything else refused is reported. */
 	for (size_t i = 0; i < refused.n; i++) {
 		if (strcmp(refused.items[i].program, "cs_net_walk"))
@@ -287,12 +329,12 @@ static int net_attach(void *state)
 	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
 	/* RTT samples need the sock_ops program; without it the module still counts
 	 * everything else. */
-	attach_root_cgroup(st->skel->progs.cs_net_sockops, "no RTT samples");
+	attach_root_cgroup(sockops_prog(st), "no RTT samples");
 	if (!st->listing) {
 		st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_net_walk);
-	} else if (attach_root_cgroup(st->skel->progs.cs_net_sync,
+	} else if (attach_root_cgroup(sync_prog(st),
 				      "open connections count only when they close")) {
-		st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_net_list);
+		st->walk = attach_iter(MODULE_NAME, list_prog(st));
 	}
 	/* Without the walk, open connections would count only at close. */
 	return ok && st->walk ? 0 : -ENOTSUP;
@@ -697,6 +739,13 @@ static void net_collect(void *state, struct collector *c)
 			     __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
 	collector_report_map(c, "net_peer_ids", peers.n, st->max_peer_ids,
 			     __atomic_load_n(&st->skel->bss->peers_full, __ATOMIC_RELAXED));
+	if (st->hash) {
+		int64_t hashed = __atomic_load_n(&st->skel->bss->sock_hashed, __ATOMIC_RELAXED);
+
+		collector_report_map(c, "net_sock_hash", hashed > 0 ? (uint64_t)hashed : 0,
+				     HASH_SOCKETS,
+				     __atomic_load_n(&st->skel->bss->socks_full, __ATOMIC_RELAXED));
+	}
 out:
 	free(rows.items);
 	free(peers.keys);

@@ -87,6 +87,7 @@ struct cs_net_seen {
 	__u64 sent; /* the socket's own counters, as sent_of() and received_of() read them */
 	__u64 received;
 	__u64 retrans;
+	__u64 net;     /* its network namespace (the hash programs' listener key) */
 	__u8 addr[16]; /* remote address, IPv4-mapped */
 	__u16 lport;   /* host order */
 	__u16 rport;   /* host order */

@@ -135,6 +135,11 @@ def free_port():
         return s.getsockname()[1]
 
 
+# Flags every Agent gets before its own: tests/e2e/test_fallbacks.py reruns tests of other
+# modules with ["--bpf.fallbacks"] here.
+AGENT_FLAGS = []
+
+
 class Agent:
     """The ctrlscope binary with a given config, listening on a free loopback port."""
 
@@ -164,7 +169,8 @@ class Agent:
                 with open(cgroup_procs, "w") as f:
                     f.write("0\n")
 
-        self.proc = subprocess.Popen(list(wrap) + cmd + extra + list(args), stdout=self.log,
+        self.proc = subprocess.Popen(list(wrap) + cmd + AGENT_FLAGS + extra + list(args),
+                                     stdout=self.log,
                                      stderr=self.log, env=dict(os.environ, **(env or {})),
                                      preexec_fn=enter_cgroup)
         deadline = time.time() + ready_timeout
