@@ -110,12 +110,9 @@ static int module_start(struct agent *a, struct agent_module *am)
 	return 0;
 }
 
-/* Why the targets core could not load: the missing feature when known. */
-static const char *core_failure(const struct agent *a, int err, char *buf, size_t size)
+/* Why the targets core could not load (the log has the kernel's own reason). */
+static const char *core_failure(int err, char *buf, size_t size)
 {
-	if (!a->features.task_storage)
-		return "this kernel has no task-local storage for BPF programs "
-		       "(BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11)";
 	libbpf_strerror(err, buf, size);
 	return buf;
 }
@@ -148,11 +145,7 @@ int agent_start(struct agent *a)
 		/* Degrade, do not die: the endpoint still says what is wrong. */
 		libbpf_strerror(err, why, sizeof(why));
 		log_error("the targets core cannot load on this kernel: %s; no module can run%s",
-			  a->features.task_storage
-				  ? why
-				  : "it has no task-local storage for BPF "
-				    "programs (BPF_MAP_TYPE_TASK_STORAGE, Linux 5.11)",
-			  a->strict ? "" : ", serving the agent's own metrics only");
+			  why, a->strict ? "" : ", serving the agent's own metrics only");
 		a->targets = NULL;
 		return a->strict ? err : 0;
 	}
@@ -223,7 +216,7 @@ int agent_probe(struct agent *a, FILE *out)
 	buf_init(&core);
 	attach_describe("core", &core);
 	fprintf(out, "%-10s %-9s %s%s%s\n", "(core)", err ? "CANNOT" : "ok",
-		err ? core_failure(a, err, why, sizeof(why)) : "", err && core.len ? "; " : "",
+		err ? core_failure(err, why, sizeof(why)) : "", err && core.len ? "; " : "",
 		buf_cstr(&core) ? core.data : "");
 	buf_free(&core);
 	if (err)
