@@ -403,6 +403,27 @@ static __always_inline void opened(struct cs_net_sock *s, struct cs_net_stats *s
 	__sync_fetch_and_add(&st->open, 1);
 }
 
+/* A tagged connection became established: one connect, its duration when outbound
+ * (active), and one more open connection. Counted once, by whichever comes first of the
+ * state change and the sock_ops callback that follows it: the kernel skips a tracing
+ * program that a softirq interrupts on its CPU and calls again (recursion_misses), while
+ * cgroup programs are not skipped. Both run with the socket locked. */
+static __always_inline void established(struct cs_net_sock *s, bool active)
+{
+	struct cs_net_stats *st;
+
+	if (s->flags & (CS_NET_OPEN | CS_NET_LISTENER | CS_NET_CLOSED))
+		return;
+	st = stats_of(s->slot, s->peer);
+	if (!st)
+		return;
+	__sync_fetch_and_add(&st->connects[CS_NET_OK], 1);
+	if (active && s->connect_ns)
+		hist_add(st->connect_buckets, &st->connect_sum_ns,
+			 bpf_ktime_get_ns() - s->connect_ns);
+	opened(s, st);
+}
+
 static __always_inline int connect_result(const struct sock *sk)
 {
 	switch (sk->sk_err) {
@@ -496,10 +517,45 @@ static __always_inline void adopt_child(const struct sock *sk)
 	s->peer = inbound_peer(sk, l->target, true);
 }
 
+/* A tagged connection closed (connecting: before it was established): its last counts.
+ * Once: at TCP_CLOSE, or when the kernel destroys a socket whose TCP_CLOSE it skipped. The
+ * state stays until the socket is freed: a reset may still be sent after the state became
+ * TCP_CLOSE (abort on close with unread data, zero linger). */
+static __always_inline void closed(const struct sock *sk, struct cs_net_sock *s, bool connecting,
+				   const bool legacy)
+{
+	struct cs_net_stats *st;
+
+	if (s->flags & (CS_NET_CLOSED | CS_NET_LISTENER))
+		return;
+	s->flags |= CS_NET_CLOSED;
+	if (connecting) {
+		st = stats_of(s->slot, s->peer);
+		if (st)
+			__sync_fetch_and_add(&st->connects[connect_result(sk)], 1);
+	}
+	account(sk, s, legacy);
+	if (s->flags & CS_NET_OPEN) {
+		struct cs_net_key key = { .slot = s->slot, .peer = s->peer };
+
+		/* No new row for a decrement: a slot forgotten meanwhile has no gauge. */
+		st = bpf_map_lookup_elem(&net_stats, &key);
+		if (st)
+			__sync_fetch_and_sub(&st->open, 1);
+	}
+}
+
+/* The kernel destroys a TCP socket: its close, if the state change was skipped. An
+ * outbound connection that never opened was still connecting. */
+static __always_inline void destroyed(const struct sock *sk, struct cs_net_sock *s,
+				      const bool legacy)
+{
+	closed(sk, s, !(s->flags & (CS_NET_OPEN | CS_NET_INBOUND)) && s->connect_ns, legacy);
+}
+
 static __always_inline int on_state(const struct sock *sk, int oldstate, int newstate,
 				    const bool legacy)
 {
-	struct cs_net_stats *st;
 	struct cs_net_sock *s;
 
 	if (!is_tcp(sk))
@@ -535,36 +591,11 @@ static __always_inline int on_state(const struct sock *sk, int oldstate, int new
 	}
 
 	if (newstate == TCP_ESTABLISHED && (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV)) {
-		st = stats_of(s->slot, s->peer);
-		if (!st)
-			return 0;
-		__sync_fetch_and_add(&st->connects[CS_NET_OK], 1);
-		if (oldstate == TCP_SYN_SENT && s->connect_ns)
-			hist_add(st->connect_buckets, &st->connect_sum_ns,
-				 bpf_ktime_get_ns() - s->connect_ns);
-		opened(s, st);
+		established(s, oldstate == TCP_SYN_SENT);
 		return 0;
 	}
-
-	if (newstate != TCP_CLOSE || (s->flags & CS_NET_CLOSED))
-		return 0;
-	/* The storage stays until the socket is freed: a reset may still be sent after the
-	 * state became TCP_CLOSE (abort on close with unread data, zero linger). */
-	s->flags |= CS_NET_CLOSED;
-	if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
-		st = stats_of(s->slot, s->peer);
-		if (st)
-			__sync_fetch_and_add(&st->connects[connect_result(sk)], 1);
-	}
-	account(sk, s, legacy);
-	if (s->flags & CS_NET_OPEN) {
-		struct cs_net_key key = { .slot = s->slot, .peer = s->peer };
-
-		/* No new row for a decrement: a slot forgotten meanwhile has no gauge. */
-		st = bpf_map_lookup_elem(&net_stats, &key);
-		if (st)
-			__sync_fetch_and_sub(&st->open, 1);
-	}
+	if (newstate == TCP_CLOSE)
+		closed(sk, s, oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV, legacy);
 	return 0;
 }
 
@@ -583,12 +614,24 @@ int BPF_PROG(cs_net_state_hash, const struct sock *sk, int oldstate, int newstat
 /* The hash programs: the kernel destroys a TCP socket; its state goes with it, as socket
  * storage would. */
 SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(cs_net_destroy, struct sock *sk)
+{
+	struct cs_net_sock *s = sock_of(sk, false);
+
+	if (s)
+		destroyed(sk, s, false);
+	return 0;
+}
+
+/* The hash programs: besides, the state goes with the socket, as socket storage would. */
+SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(cs_net_destroy_hash, struct sock *sk)
 {
 	struct cs_net_sock *s = sock_of(sk, true);
 
 	if (!s)
 		return 0;
+	destroyed(sk, s, true);
 	if (s->flags & CS_NET_LISTENER)
 		listener_clear(sk);
 	sock_delete(sk, true);
@@ -668,9 +711,12 @@ static __always_inline int on_sockops(struct bpf_sock_ops *ops, const bool legac
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
 		sk = ops->sk;
-		if (sk && bpf_sock_of(sk, legacy))
-			bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags |
-							       BPF_SOCK_OPS_RTT_CB_FLAG);
+		s = sk ? bpf_sock_of(sk, legacy) : NULL;
+		if (!s)
+			return 1;
+		established(s, ops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB);
+		bpf_sock_ops_cb_flags_set(ops,
+					  ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_RTT_CB_FLAG);
 		return 1;
 	case BPF_SOCK_OPS_RTT_CB:
 		sk = ops->sk;
