@@ -2,14 +2,11 @@
  * self-metrics; knows nothing module-specific. */
 #include "agent.h"
 #include "attach.h"
-#include "auth.h"
+#include "clock.h"
 #include "expo.h"
 #include "log.h"
 #include "module.h"
-#include "server.h"
 #include "targets.h"
-#include "kube.h"
-#include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -48,27 +45,6 @@ int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *ob
 	if (!err)
 		err = bpf_map__reuse_fd(gen, env->target_gen_fd);
 	return err ? err : kfeatures_configure(env->features, obj);
-}
-
-void collector_report_map(struct collector *c, const char *name, uint64_t entries,
-			  uint64_t max_entries, uint64_t full)
-{
-	struct map_report *grown = realloc(c->maps, (c->n_maps + 1) * sizeof(*c->maps));
-
-	if (!grown) {
-		c->failed = true;
-		return;
-	}
-	c->maps = grown;
-	c->maps[c->n_maps++] = (struct map_report){ name, entries, max_entries, full };
-}
-
-static double now_seconds(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static struct module_env module_env_of(struct agent *a, struct agent_module *am,
@@ -117,6 +93,8 @@ static const char *core_failure(int err, char *buf, size_t size)
 	return buf;
 }
 
+static int register_collectors(struct agent *a);
+
 int agent_start(struct agent *a)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
@@ -124,6 +102,7 @@ int agent_start(struct agent *a)
 	int err;
 
 	pthread_mutex_init(&a->lock, NULL);
+	registry_init(&a->collectors);
 	snprintf(a->kernel, sizeof(a->kernel), "%s", uname(&uts) ? "unknown" : uts.release);
 	a->mods = calloc(n_modules ? n_modules : 1, sizeof(*a->mods));
 	if (!a->mods)
@@ -147,7 +126,9 @@ int agent_start(struct agent *a)
 		log_error("the targets core cannot load on this kernel: %s; no module can run%s",
 			  why, a->strict ? "" : ", serving the agent's own metrics only");
 		a->targets = NULL;
-		return a->strict ? err : 0;
+		if (a->strict)
+			return err;
+		return register_collectors(a);
 	}
 	for (size_t i = 0; i < n_modules; i++) {
 		struct agent_module *am = &a->mods[i];
@@ -164,7 +145,8 @@ int agent_start(struct agent *a)
 	}
 	/* Modules are attached first so that their hot paths see tasks from the moment
 	 * the targets core seeds the task storage. */
-	return targets_start(a->targets);
+	err = targets_start(a->targets);
+	return err ? err : register_collectors(a);
 }
 
 /* One module's line of the probe: load (no attach), describe, unload. 0 when it can run. */
@@ -232,8 +214,10 @@ int agent_probe(struct agent *a, FILE *out)
 	return failed ? 1 : 0;
 }
 
-static void write_build_info(struct agent *a, struct expo *e)
+static int write_build_info(void *state, struct scrape *s)
 {
+	struct agent *a = state;
+	struct expo *e = s->e;
 	char libbpf[16];
 	struct label labels[] = {
 		{ "version", CTRLSCOPE_VERSION },
@@ -246,10 +230,32 @@ static void write_build_info(struct agent *a, struct expo *e)
 	expo_family(e, "ctrlscope_build_info", "gauge",
 		    "Always 1; labels name the agent's version, libbpf and the running kernel.");
 	expo_u64(e, labels, sizeof(labels) / sizeof(labels[0]), 1);
+	return 0;
 }
 
-static void write_modules(struct agent *a, struct expo *e)
+/* The label sets of this scrape, for every collector after this one. */
+static int read_label_sets(void *state, struct scrape *s)
 {
+	struct agent *a = state;
+
+	return targets_read_slots(a->targets, s->slots);
+}
+
+/* A module's collect, timed for ctrlscope_collect_duration_seconds. */
+static int collect_module(void *state, struct scrape *s)
+{
+	struct agent_module *am = state;
+	double t0 = clock_seconds(CLOCK_MONOTONIC);
+	int err = am->m->collect(am->state, s);
+
+	am->collect_seconds = clock_seconds(CLOCK_MONOTONIC) - t0;
+	return err;
+}
+
+static int write_modules(void *state, struct scrape *s)
+{
+	struct agent *a = state;
+	struct expo *e = s->e;
 	struct label l = { "module", NULL };
 
 	expo_family(e, "ctrlscope_module_up", "gauge",
@@ -268,41 +274,65 @@ static void write_modules(struct agent *a, struct expo *e)
 		l.value = a->mods[i].m->name;
 		expo_f64(e, &l, 1, a->mods[i].collect_seconds);
 	}
+	return 0;
 }
 
-static void write_maps(const struct collector *c, struct expo *e)
+/* The fill levels the collectors before this one reported, and the core's own. */
+static int write_maps(void *state, struct scrape *s)
 {
+	struct agent *a = state;
+	struct expo *e = s->e;
 	struct label l = { "map", NULL };
+	const struct map_report *maps;
 
+	if (a->targets)
+		targets_report_maps(a->targets, s);
+	maps = s->maps.items;
 	expo_family(e, "ctrlscope_bpf_map_entries", "gauge", "Entries in a BPF map.");
-	for (size_t i = 0; i < c->n_maps; i++) {
-		l.value = c->maps[i].name;
-		expo_u64(e, &l, 1, c->maps[i].entries);
+	for (size_t i = 0; i < s->maps.n; i++) {
+		l.value = maps[i].name;
+		expo_u64(e, &l, 1, maps[i].entries);
 	}
 	expo_family(e, "ctrlscope_bpf_map_max_entries", "gauge", "Capacity of a BPF map.");
-	for (size_t i = 0; i < c->n_maps; i++) {
-		l.value = c->maps[i].name;
-		expo_u64(e, &l, 1, c->maps[i].max_entries);
+	for (size_t i = 0; i < s->maps.n; i++) {
+		l.value = maps[i].name;
+		expo_u64(e, &l, 1, maps[i].max_entries);
 	}
 	expo_family(e, "ctrlscope_bpf_map_full_total", "counter",
 		    "Inserts a full BPF map refused: series that are not being measured.");
-	for (size_t i = 0; i < c->n_maps; i++) {
-		l.value = c->maps[i].name;
-		expo_u64(e, &l, 1, c->maps[i].full);
+	for (size_t i = 0; i < s->maps.n; i++) {
+		l.value = maps[i].name;
+		expo_u64(e, &l, 1, maps[i].full);
 	}
+	return s->maps.failed ? -ENOMEM : 0;
+}
+
+static int write_targets(void *state, struct scrape *s)
+{
+	targets_collect(state, s->e);
+	return 0;
+}
+
+static int write_programs(void *state, struct scrape *s)
+{
+	(void)state;
+	attach_collect(s->e);
+	return 0;
 }
 
 /* The standard process metrics of Prometheus client libraries, from /proc/self. */
-static void write_process(struct expo *e)
+static int write_process(void *state, struct scrape *s)
 {
+	struct expo *e = s->e;
 	unsigned long long utime = 0, stime = 0, start = 0, rss_pages = 0;
 	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	double boot = now_seconds(CLOCK_REALTIME) - now_seconds(CLOCK_BOOTTIME);
+	double boot = clock_seconds(CLOCK_REALTIME) - clock_seconds(CLOCK_BOOTTIME);
 	char line[1024], *p;
 	FILE *f = fopen("/proc/self/stat", "re");
 
+	(void)state;
 	if (!f)
-		return;
+		return -errno;
 	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
 	fclose(f);
 	/* Fields after the command: state(3) ... utime(14) stime(15) ... starttime(22)
@@ -311,7 +341,7 @@ static void write_process(struct expo *e)
 			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
 			 "%*d %*d %*d %*d %llu %*u %llu",
 			 &utime, &stime, &start, &rss_pages) != 4)
-		return;
+		return -EIO;
 	expo_family(e, "process_cpu_seconds_total", "counter",
 		    "Total user and system CPU time spent in seconds.");
 	expo_f64(e, NULL, 0, (double)(utime + stime) / (double)ticks);
@@ -320,6 +350,7 @@ static void write_process(struct expo *e)
 	expo_family(e, "process_start_time_seconds", "gauge",
 		    "Start time of the process since unix epoch in seconds.");
 	expo_f64(e, NULL, 0, boot + (double)start / (double)ticks);
+	return 0;
 }
 
 void agent_pods_changed(struct agent *a)
@@ -343,7 +374,7 @@ void agent_tick(struct agent *a)
 	}
 	/* Under the render lock: a scrape never sees a slot half reset. */
 	pthread_mutex_lock(&a->lock);
-	n = targets_expire(a->targets, now_seconds(CLOCK_MONOTONIC), &slots);
+	n = targets_expire(a->targets, clock_seconds(CLOCK_MONOTONIC), &slots);
 	for (size_t i = 0; i < n; i++) {
 		for (size_t m = 0; m < a->n_mods; m++) {
 			if (a->mods[m].up && a->mods[m].m->forget_slot)
@@ -359,51 +390,50 @@ void agent_tick(struct agent *a)
 	free(slots);
 }
 
+int agent_add_collector(struct agent *a, const char *name, collect_fn fn, void *state)
+{
+	return registry_add(&a->collectors, name, fn, state);
+}
+
+/* The agent's own collectors, and each module that is up, in the page's order. */
+static int register_collectors(struct agent *a)
+{
+	int err = registry_add(&a->collectors, "build_info", write_build_info, a);
+
+	if (!err && a->targets)
+		err = registry_add(&a->collectors, "label_sets", read_label_sets, a);
+	for (size_t i = 0; !err && i < a->n_mods; i++) {
+		if (a->mods[i].up)
+			err = registry_add(&a->collectors, a->mods[i].m->name, collect_module,
+					   &a->mods[i]);
+	}
+	if (!err)
+		err = registry_add(&a->collectors, "modules", write_modules, a);
+	if (!err)
+		err = registry_add(&a->collectors, "maps", write_maps, a);
+	if (!err && a->targets)
+		err = registry_add(&a->collectors, "targets", write_targets, a->targets);
+	if (!err)
+		err = registry_add(&a->collectors, "programs", write_programs, NULL);
+	if (!err)
+		err = registry_add(&a->collectors, "process", write_process, NULL);
+	return err;
+}
+
 int agent_render(void *ctx, struct buf *out)
 {
 	struct agent *a = ctx;
 	struct slot_table slots = { 0 };
 	struct expo e;
-	struct collector c = { .e = &e };
-	int err;
+	struct scrape s = { .e = &e, .slots = &slots, .maps = VEC_INIT(struct map_report) };
 
 	expo_init(&e, out);
 	pthread_mutex_lock(&a->lock);
-	write_build_info(a, &e);
-	err = a->targets ? targets_read_slots(a->targets, &slots) : 0;
-	if (err)
-		log_warn("cannot read the label sets: %s", strerror(-err));
-	c.targets = a->targets;
-	c.slots = &slots;
-	for (size_t i = 0; i < a->n_mods; i++) {
-		struct agent_module *am = &a->mods[i];
-		double t0;
-
-		if (!am->up)
-			continue;
-		t0 = now_seconds(CLOCK_MONOTONIC);
-		am->m->collect(am->state, &c);
-		am->collect_seconds = now_seconds(CLOCK_MONOTONIC) - t0;
-	}
-	write_modules(a, &e);
-	if (a->targets)
-		targets_report_maps(a->targets, &c);
-	write_maps(&c, &e);
-	if (a->targets)
-		targets_collect(a->targets, &e);
-	attach_collect(&e);
-	if (a->server)
-		server_collect(a->server, &e);
-	if (a->web)
-		tls_collect(&e);
-	if (a->auth)
-		auth_collect(a->auth, &e);
-	if (a->kube)
-		kube_collect(a->kube, &e);
-	write_process(&e);
+	s.targets = a->targets;
+	registry_collect(&a->collectors, &s);
 	pthread_mutex_unlock(&a->lock);
 	slot_table_free(&slots);
-	free(c.maps);
+	vec_free(&s.maps);
 	return out->failed ? -ENOMEM : 0;
 }
 
@@ -418,5 +448,6 @@ void agent_stop(struct agent *a)
 	a->n_mods = 0;
 	targets_close(a->targets);
 	a->targets = NULL;
+	registry_free(&a->collectors);
 	pthread_mutex_destroy(&a->lock);
 }

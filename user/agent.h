@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "config.h"
 #include "kfeatures.h"
+#include "registry.h"
 
 struct auth;
 struct kube;
@@ -41,7 +42,8 @@ struct agent {
 	struct kube *kube;	/* NULL unless the web config uses the API server */
 	char *apiserver;	/* the API server's URL when known (peer="kube-apiserver") */
 	struct auth *auth;
-	pthread_mutex_t lock; /* one render at a time */
+	struct registry collectors; /* what a scrape runs, in order */
+	pthread_mutex_t lock;	    /* one render at a time */
 	atomic_bool ready;
 	char kernel[128];
 };
@@ -55,6 +57,10 @@ int agent_start(struct agent *a);
  * anything, print to out what each can do here, and unload: 0 when every enabled module
  * can run, 1 when one cannot, -errno when the probe itself failed. */
 int agent_probe(struct agent *a, FILE *out);
+/* Add a collector to the page (registry.h), after the agent's own and its modules': for
+ * main.c's subsystems (the endpoint, TLS, authentication, the API client). 0 or -ENOMEM. */
+int agent_add_collector(struct agent *a, const char *name, collect_fn fn, void *state);
+/* The /metrics page: every collector in order (the server calls it). */
 int agent_render(void *ctx, struct buf *out);
 /* From the main loop: the node's pods changed; once a second: readiness and expiry. */
 void agent_pods_changed(struct agent *a);

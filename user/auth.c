@@ -10,6 +10,7 @@
  * memory longer than the request that carried it. */
 #include "auth.h"
 #include "buf.h"
+#include "clock.h"
 #include "httputil.h"
 #include "identity.h"
 #include "kube.h"
@@ -82,14 +83,6 @@ struct trail {
 	int an_result, an_source;
 	int az_result, az_source;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* --- cache ------------------------------------------------------------------------- */
 
@@ -226,7 +219,7 @@ static enum step from_cache(struct auth *a, struct cache *c, const unsigned char
 {
 	struct centry *e;
 	enum step s = STEP_UNAVAILABLE;
-	double now = now_s();
+	double now = clock_seconds(CLOCK_MONOTONIC);
 
 	pthread_mutex_lock(&a->lock);
 	e = cache_find(c, key);
@@ -245,14 +238,14 @@ static bool breaker_open(struct auth *a)
 	bool open;
 
 	pthread_mutex_lock(&a->lock);
-	open = now_s() < a->api_down_until;
+	open = clock_seconds(CLOCK_MONOTONIC) < a->api_down_until;
 	pthread_mutex_unlock(&a->lock);
 	return open;
 }
 
 static void trip_breaker(struct auth *a, double started)
 {
-	double now = now_s();
+	double now = clock_seconds(CLOCK_MONOTONIC);
 
 	if (now - started < SLOW_FAILURE)
 		return;
@@ -286,14 +279,15 @@ static enum step token_review(struct auth *a, const char *token, size_t len, boo
 	if (!may_block)
 		return STEP_PENDING;
 	if (!breaker_open(a)) {
-		double started = now_s();
+		double started = clock_seconds(CLOCK_MONOTONIC);
 
 		switch (kube_token_review(a->kube, token, len, aud, a->w->token_timeout_ms,
 					  &authenticated, id)) {
 		case KUBE_OK:
 			pthread_mutex_lock(&a->lock);
 			cache_put(&a->tokens_cache, key, authenticated, authenticated ? id : NULL,
-				  now_s(), (double)a->w->token_cache_ttl_ms / 1000.0);
+				  clock_seconds(CLOCK_MONOTONIC),
+				  (double)a->w->token_cache_ttl_ms / 1000.0);
 			pthread_mutex_unlock(&a->lock);
 			t->an_source = AN_APISERVER;
 			return authenticated ? STEP_YES : STEP_NO;
@@ -374,7 +368,7 @@ static enum step basic_check(struct auth *a, const char *cred, size_t len, bool 
 	if (u && out && strlen(out) == strlen(hash) && !CRYPTO_memcmp(out, hash, strlen(hash)) &&
 	    !identity_set(id, user, NULL)) {
 		pthread_mutex_lock(&a->lock);
-		cache_put(&a->tokens_cache, key, true, id, now_s(),
+		cache_put(&a->tokens_cache, key, true, id, clock_seconds(CLOCK_MONOTONIC),
 			  (double)a->w->token_cache_ttl_ms / 1000.0);
 		pthread_mutex_unlock(&a->lock);
 		s = STEP_YES;
@@ -482,13 +476,13 @@ static enum step access_review(struct auth *a, const struct identity *id, const 
 	if (!may_block)
 		return STEP_PENDING;
 	if (!breaker_open(a)) {
-		double started = now_s();
+		double started = clock_seconds(CLOCK_MONOTONIC);
 
 		switch (kube_access_review(a->kube, id, path, verb, a->w->sar_timeout_ms,
 					   &allowed)) {
 		case KUBE_OK:
 			pthread_mutex_lock(&a->lock);
-			cache_put(&a->decisions, key, allowed, NULL, now_s(),
+			cache_put(&a->decisions, key, allowed, NULL, clock_seconds(CLOCK_MONOTONIC),
 				  (double)(allowed ? a->w->allowed_ttl_ms : a->w->denied_ttl_ms) /
 					  1000.0);
 			pthread_mutex_unlock(&a->lock);

@@ -2,6 +2,7 @@
  * containers of targets. */
 #include "containers.h"
 #include "pods.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,10 +18,14 @@ struct entry {
 
 struct containers {
 	pthread_mutex_t lock;
-	struct entry *items;
-	size_t n, cap;
+	struct vec entries; /* of struct entry */
 	uint64_t next_id;
 };
+
+static struct entry *entry_at(const struct containers *c, size_t i)
+{
+	return vec_at(&c->entries, i);
+}
 
 int containers_open(struct containers **out)
 {
@@ -29,6 +34,7 @@ int containers_open(struct containers **out)
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
+	c->entries = VEC_INIT(struct entry);
 	c->next_id = 1;
 	*out = c;
 	return 0;
@@ -60,9 +66,9 @@ void containers_close(struct containers *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n; i++)
-		container_labels_free(&c->items[i].labels);
-	free(c->items);
+	for (size_t i = 0; i < c->entries.n; i++)
+		container_labels_free(&entry_at(c, i)->labels);
+	vec_free(&c->entries);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -76,32 +82,25 @@ uint64_t containers_id(struct containers *c, uint32_t target, const struct pod *
 	uint64_t id = 0;
 
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->n; i++) {
-		e = &c->items[i];
+	for (size_t i = 0; i < c->entries.n; i++) {
+		e = entry_at(c, i);
 		if (e->target == target && !strcmp(e->uid, pod->uid) &&
 		    !strcmp(e->labels.container, container)) {
 			id = e->id;
 			goto out;
 		}
 	}
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 32;
-		struct entry *grown = realloc(c->items, cap * sizeof(*grown));
-
-		if (!grown)
-			goto out;
-		c->items = grown;
-		c->cap = cap;
-	}
-	e = &c->items[c->n];
-	memset(e, 0, sizeof(*e));
-	if (labels_copy(&e->labels, &fresh))
+	e = vec_push(&c->entries);
+	if (!e)
 		goto out;
+	if (labels_copy(&e->labels, &fresh)) {
+		c->entries.n--; /* the new entry goes again */
+		goto out;
+	}
 	e->target = target;
 	memcpy(e->uid, pod->uid, sizeof(e->uid));
 	e->id = c->next_id++;
 	id = e->id;
-	c->n++;
 out:
 	pthread_mutex_unlock(&c->lock);
 	return id;
@@ -113,9 +112,9 @@ int containers_labels(struct containers *c, uint64_t id, struct container_labels
 
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->n; i++) {
-		if (c->items[i].id == id) {
-			ret = labels_copy(out, &c->items[i].labels);
+	for (size_t i = 0; i < c->entries.n; i++) {
+		if (entry_at(c, i)->id == id) {
+			ret = labels_copy(out, &entry_at(c, i)->labels);
 			break;
 		}
 	}
@@ -129,15 +128,17 @@ void containers_forget_pod(struct containers *c, const char *pod_uid,
 	size_t kept = 0;
 
 	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->n; i++) {
-		if (strcmp(c->items[i].uid, pod_uid)) {
-			c->items[kept++] = c->items[i];
+	for (size_t i = 0; i < c->entries.n; i++) {
+		struct entry *e = entry_at(c, i);
+
+		if (strcmp(e->uid, pod_uid)) {
+			*entry_at(c, kept++) = *e;
 			continue;
 		}
-		fn(c->items[i].target, c->items[i].id, ctx);
-		container_labels_free(&c->items[i].labels);
+		fn(e->target, e->id, ctx);
+		container_labels_free(&e->labels);
 	}
-	c->n = kept;
+	c->entries.n = kept;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -146,7 +147,7 @@ size_t containers_count(struct containers *c)
 	size_t n;
 
 	pthread_mutex_lock(&c->lock);
-	n = c->n;
+	n = c->entries.n;
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }

@@ -285,6 +285,49 @@ static void teardown_web(struct agent *a)
 	a->apiserver = NULL;
 }
 
+/* The page's series of the endpoint, TLS, authentication and the API client: added
+ * before the server starts, so that no scrape runs while the list changes. */
+static int collect_http(void *state, struct scrape *s)
+{
+	const struct agent *a = state;
+
+	if (a->server)
+		server_collect(a->server, s->e);
+	return 0;
+}
+
+static int collect_tls(void *state, struct scrape *s)
+{
+	(void)state;
+	tls_collect(s->e);
+	return 0;
+}
+
+static int collect_auth(void *state, struct scrape *s)
+{
+	auth_collect(state, s->e);
+	return 0;
+}
+
+static int collect_kube(void *state, struct scrape *s)
+{
+	kube_collect(state, s->e);
+	return 0;
+}
+
+static int add_collectors(struct agent *a)
+{
+	int err = agent_add_collector(a, "http", collect_http, a);
+
+	if (!err && a->web)
+		err = agent_add_collector(a, "tls", collect_tls, NULL);
+	if (!err && a->auth)
+		err = agent_add_collector(a, "auth", collect_auth, a->auth);
+	if (!err && a->kube)
+		err = agent_add_collector(a, "kube", collect_kube, a->kube);
+	return err;
+}
+
 static int run_loop(struct agent *a, const sigset_t *mask)
 {
 	/* Without the targets core (it could not load), only signals and ticks. */
@@ -396,6 +439,8 @@ int main(int argc, char **argv)
 	a.strict = o.strict;
 
 	ret = agent_start(&a);
+	if (!ret)
+		ret = add_collectors(&a);
 	if (ret) {
 		log_error("cannot start: %s", strerror(-ret));
 		goto out;

@@ -10,7 +10,7 @@
 #include "config.h"
 #include "expo.h"
 #include "kfeatures.h"
-#include "targets.h"
+#include "registry.h"
 
 struct bpf_object_open_opts;
 
@@ -33,27 +33,6 @@ struct module_env {
 struct bpf_object;
 int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *obj);
 
-/* Map fill levels that modules report; the agent writes them as one family each. */
-struct map_report {
-	const char *name;
-	uint64_t entries;
-	uint64_t max_entries;
-	uint64_t full; /* inserts refused because the map was full */
-};
-
-/* Everything a module's collect needs. */
-struct collector {
-	struct expo *e;
-	const struct targets *targets;
-	const struct slot_table *slots;
-	struct map_report *maps;
-	size_t n_maps;
-	bool failed; /* a map could not be read: the scrape still serves the rest */
-};
-
-void collector_report_map(struct collector *c, const char *name, uint64_t entries,
-			  uint64_t max_entries, uint64_t full);
-
 struct module {
 	const char *name;
 	const struct cfg_option *options; /* NULL-name terminated */
@@ -61,8 +40,8 @@ struct module {
 	int (*open)(const struct module_env *env, void **state);
 	/* Attach its programs; 0 when the module works (some optional program may be out). */
 	int (*attach)(void *state);
-	/* Append the module's metric families. */
-	void (*collect)(void *state, struct collector *c);
+	/* Append the module's metric families (registry.h): 0 or -errno. */
+	int (*collect)(void *state, struct scrape *s);
 	/* A slot's label set was dropped: reset its counters before the slot is reused. */
 	void (*forget_slot)(void *state, uint32_t slot);
 	/* Once a second from the main loop (may be NULL). */

@@ -12,11 +12,13 @@
 #include "module.h"
 #include "net.skel.h"
 #include "peers.h"
+#include "rowset.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,13 +85,6 @@ struct state {
 struct row {
 	struct cs_net_key key;
 	struct cs_net_stats stats;
-};
-
-struct rows {
-	struct row *items;
-	size_t n;
-	size_t cap;
-	bool failed;
 };
 
 /* --- the API server's addresses ------------------------------------------------------ */
@@ -349,28 +344,12 @@ static uint64_t target_gen(struct state *st)
 	return gen;
 }
 
-struct seen_list {
-	struct cs_net_seen *items;
-	size_t n, cap;
-	bool failed;
-};
-
 static void add_seen(const void *rec, void *ctx)
 {
-	struct seen_list *l = ctx;
+	struct cs_net_seen *v = vec_push(ctx);
 
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct cs_net_seen *items = realloc(l->items, cap * sizeof(*items));
-
-		if (!items) {
-			l->failed = true;
-			return;
-		}
-		l->items = items;
-		l->cap = cap;
-	}
-	memcpy(&l->items[l->n++], rec, sizeof(*l->items));
+	if (v)
+		memcpy(v, rec, sizeof(*v));
 }
 
 /* Hand a listed socket back to cs_net_sync: take its fd from the process, check it is
@@ -400,7 +379,7 @@ out_close:
 }
 
 /* Records come grouped by process: one pidfd per run of the same tgid. */
-static int sync_listed(struct state *st, struct seen_list *l)
+static int sync_listed(struct state *st, const struct vec *l)
 {
 	int pidfd = -1, first_err = 0;
 	uint32_t tgid = 0;
@@ -408,10 +387,12 @@ static int sync_listed(struct state *st, struct seen_list *l)
 	for (size_t i = 0; i < l->n; i++) {
 		int err;
 
-		if (pidfd < 0 || l->items[i].tgid != tgid) {
+		struct cs_net_seen *v = vec_at(l, i);
+
+		if (pidfd < 0 || v->tgid != tgid) {
 			if (pidfd >= 0)
 				close(pidfd);
-			tgid = l->items[i].tgid;
+			tgid = v->tgid;
 			pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
 			if (pidfd < 0) {
 				if (errno != ESRCH && !first_err)
@@ -419,7 +400,7 @@ static int sync_listed(struct state *st, struct seen_list *l)
 				continue;
 			}
 		}
-		err = sync_one(st, pidfd, &l->items[i]);
+		err = sync_one(st, pidfd, v);
 		if (err && !first_err)
 			first_err = err;
 	}
@@ -430,7 +411,7 @@ static int sync_listed(struct state *st, struct seen_list *l)
 
 static int walk_listing(struct state *st)
 {
-	struct seen_list l = { 0 };
+	struct vec l = VEC_INIT(struct cs_net_seen);
 	int err;
 
 	err = attach_read_iter(st->walk, sizeof(struct cs_net_seen), add_seen, &l);
@@ -438,7 +419,7 @@ static int walk_listing(struct state *st)
 		err = -ENOMEM;
 	if (!err)
 		err = sync_listed(st, &l);
-	free(l.items);
+	vec_free(&l);
 	return err;
 }
 
@@ -473,22 +454,12 @@ static void net_tick(void *state)
 
 static void add_row(const void *key, const uint64_t *sum, void *ctx)
 {
-	struct rows *r = ctx;
+	struct row *r = vec_push(ctx);
 
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		struct row *items = realloc(r->items, cap * sizeof(*items));
-
-		if (!items) {
-			r->failed = true;
-			return;
-		}
-		r->items = items;
-		r->cap = cap;
-	}
-	memcpy(&r->items[r->n].key, key, sizeof(struct cs_net_key));
-	memcpy(&r->items[r->n].stats, sum, sizeof(struct cs_net_stats));
-	r->n++;
+	if (!r)
+		return;
+	memcpy(&r->key, key, sizeof(struct cs_net_key));
+	memcpy(&r->stats, sum, sizeof(struct cs_net_stats));
 }
 
 static int cmp_row(const void *a, const void *b)
@@ -501,24 +472,8 @@ static int cmp_row(const void *a, const void *b)
 	return x->peer < y->peer ? -1 : x->peer > y->peer;
 }
 
-/* Sum adjacent rows with equal keys (sorted rows of aliased slots). */
-static void merge(struct rows *r)
-{
-	size_t out = 0;
-
-	for (size_t i = 0; i < r->n; i++) {
-		if (out && !cmp_row(&r->items[out - 1], &r->items[i])) {
-			uint64_t *dst = (uint64_t *)&r->items[out - 1].stats;
-			const uint64_t *src = (const uint64_t *)&r->items[i].stats;
-
-			for (size_t k = 0; k < sizeof(struct cs_net_stats) / 8; k++)
-				dst[k] += src[k];
-			continue;
-		}
-		r->items[out++] = r->items[i];
-	}
-	r->n = out;
-}
+static const struct row_shape row_shape = { sizeof(struct cs_net_key), offsetof(struct row, stats),
+					    cmp_row };
 
 struct peer_names {
 	struct cs_peer_key *keys; /* index: id - CS_PEER_FIRST */
@@ -557,7 +512,7 @@ static const char *peer_name(struct peer_names *p, uint32_t id)
 }
 
 /* Labels of a row: the slot's, then peer. 0 when the row cannot be named. */
-static size_t row_labels(struct collector *c, struct peer_names *p, const struct row *row,
+static size_t row_labels(struct scrape *c, struct peer_names *p, const struct row *row,
 			 struct label *labels)
 {
 	size_t n = slot_labels(c->slots, row->key.slot, labels);
@@ -585,15 +540,16 @@ enum field {
 	F_OPEN,
 };
 
-static void write_simple(struct collector *c, struct peer_names *p, const struct rows *r,
+static void write_simple(struct scrape *c, struct peer_names *p, const struct vec *r,
 			 const char *name, const char *type, const char *help, enum field f)
 {
 	struct label labels[SLOT_MAX_LABELS + 1];
 
 	expo_family(c->e, name, type, help);
 	for (size_t i = 0; i < r->n; i++) {
-		const struct cs_net_stats *s = &r->items[i].stats;
-		size_t n = row_labels(c, p, &r->items[i], labels);
+		const struct row *row = vec_at(r, i);
+		const struct cs_net_stats *s = &row->stats;
+		size_t n = row_labels(c, p, row, labels);
 		uint64_t v;
 
 		if (!n)
@@ -616,7 +572,7 @@ static void write_simple(struct collector *c, struct peer_names *p, const struct
 	}
 }
 
-static void write_connects(struct collector *c, struct peer_names *p, const struct rows *r)
+static void write_connects(struct scrape *c, struct peer_names *p, const struct vec *r)
 {
 	struct label labels[SLOT_MAX_LABELS + 2];
 
@@ -624,13 +580,14 @@ static void write_connects(struct collector *c, struct peer_names *p, const stru
 		    "TCP connections a target opened (outbound, by how the connect ended) or "
 		    "accepted (inbound, result=\"ok\").");
 	for (size_t i = 0; i < r->n; i++) {
-		const struct cs_net_stats *s = &r->items[i].stats;
+		const struct row *row = vec_at(r, i);
+		const struct cs_net_stats *s = &row->stats;
 		uint64_t any = 0;
 		size_t n;
 
 		for (int k = 0; k < CS_NET_RESULTS; k++)
 			any += s->connects[k];
-		n = any ? row_labels(c, p, &r->items[i], labels) : 0;
+		n = any ? row_labels(c, p, row, labels) : 0;
 		if (!n)
 			continue;
 		for (int k = 0; k < CS_NET_RESULTS; k++) {
@@ -640,15 +597,16 @@ static void write_connects(struct collector *c, struct peer_names *p, const stru
 	}
 }
 
-static void write_resets(struct collector *c, struct peer_names *p, const struct rows *r)
+static void write_resets(struct scrape *c, struct peer_names *p, const struct vec *r)
 {
 	struct label labels[SLOT_MAX_LABELS + 2];
 
 	expo_family(c->e, "ctrlscope_tcp_resets_total", "counter",
 		    "TCP resets on a target's connections, sent by it or received from the peer.");
 	for (size_t i = 0; i < r->n; i++) {
-		const struct cs_net_stats *s = &r->items[i].stats;
-		size_t n = row_labels(c, p, &r->items[i], labels);
+		const struct row *row = vec_at(r, i);
+		const struct cs_net_stats *s = &row->stats;
+		size_t n = row_labels(c, p, row, labels);
 
 		if (!n)
 			continue;
@@ -659,8 +617,8 @@ static void write_resets(struct collector *c, struct peer_names *p, const struct
 	}
 }
 
-static void write_hist(struct collector *c, struct state *st, struct peer_names *p,
-		       const struct rows *r, bool rtt)
+static void write_hist(struct scrape *c, struct state *st, struct peer_names *p,
+		       const struct vec *r, bool rtt)
 {
 	struct label labels[SLOT_MAX_LABELS + 1];
 
@@ -672,18 +630,19 @@ static void write_hist(struct collector *c, struct state *st, struct peer_names 
 			    "Time from SYN to established of a target's successful outbound "
 			    "connects.");
 	for (size_t i = 0; i < r->n; i++) {
-		const struct cs_net_stats *s = &r->items[i].stats;
+		const struct row *row = vec_at(r, i);
+		const struct cs_net_stats *s = &row->stats;
 		const uint64_t *b = (const uint64_t *)(rtt ? s->rtt_buckets : s->connect_buckets);
 		uint64_t sum = rtt ? s->rtt_sum_ns : s->connect_sum_ns;
 		struct expo_hist h = { st->bounds.le, b, CS_HIST_BUCKETS, (double)sum / 1e9 };
-		size_t n = hist_count(b) ? row_labels(c, p, &r->items[i], labels) : 0;
+		size_t n = hist_count(b) ? row_labels(c, p, row, labels) : 0;
 
 		if (n)
 			expo_histogram(c->e, labels, n, &h);
 	}
 }
 
-static void write_overflows(struct collector *c, struct state *st)
+static void write_overflows(struct scrape *c, struct state *st)
 {
 	struct label l = { "target", NULL };
 
@@ -697,10 +656,10 @@ static void write_overflows(struct collector *c, struct state *st)
 	}
 }
 
-static void net_collect(void *state, struct collector *c)
+static int net_collect(void *state, struct scrape *c)
 {
 	struct state *st = state;
-	struct rows rows = { 0 };
+	struct vec rows = VEC_INIT(struct row);
 	struct peer_names peers = { 0 };
 	int err, n;
 
@@ -710,17 +669,9 @@ static void net_collect(void *state, struct collector *c)
 	err = n < 0 ? n : rows.failed ? -ENOMEM : 0;
 	if (!err)
 		err = read_peers(st, &peers);
-	if (err) {
-		log_warn("net: cannot read the maps: %s", strerror(-err));
-		c->failed = true;
+	if (err)
 		goto out;
-	}
-	for (size_t i = 0; i < rows.n; i++)
-		rows.items[i].key.slot = slot_alias(c->slots, rows.items[i].key.slot);
-	if (rows.n) {
-		qsort(rows.items, rows.n, sizeof(*rows.items), cmp_row);
-		merge(&rows);
-	}
+	rows_merge_aliases(&rows, &row_shape, c->slots);
 	write_connects(c, &peers, &rows);
 	write_hist(c, st, &peers, &rows, false);
 	write_simple(c, &peers, &rows, "ctrlscope_tcp_sent_bytes_total", "counter",
@@ -735,20 +686,21 @@ static void net_collect(void *state, struct collector *c)
 	write_simple(c, &peers, &rows, "ctrlscope_tcp_open_connections", "gauge",
 		     "Established TCP connections of a target now open.", F_OPEN);
 	write_overflows(c, st);
-	collector_report_map(c, "net_stats", (uint64_t)n, st->max_entries,
-			     __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
-	collector_report_map(c, "net_peer_ids", peers.n, st->max_peer_ids,
-			     __atomic_load_n(&st->skel->bss->peers_full, __ATOMIC_RELAXED));
+	scrape_report_map(c, "net_stats", (uint64_t)n, st->max_entries,
+			  __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
+	scrape_report_map(c, "net_peer_ids", peers.n, st->max_peer_ids,
+			  __atomic_load_n(&st->skel->bss->peers_full, __ATOMIC_RELAXED));
 	if (st->hash) {
 		int64_t hashed = __atomic_load_n(&st->skel->bss->sock_hashed, __ATOMIC_RELAXED);
 
-		collector_report_map(c, "net_sock_hash", hashed > 0 ? (uint64_t)hashed : 0,
-				     HASH_SOCKETS,
-				     __atomic_load_n(&st->skel->bss->socks_full, __ATOMIC_RELAXED));
+		scrape_report_map(c, "net_sock_hash", hashed > 0 ? (uint64_t)hashed : 0,
+				  HASH_SOCKETS,
+				  __atomic_load_n(&st->skel->bss->socks_full, __ATOMIC_RELAXED));
 	}
 out:
-	free(rows.items);
+	vec_free(&rows);
 	free(peers.keys);
+	return err;
 }
 
 /* The slot's series are gone: drop its rows. Its sockets, if any outlive it, find no

@@ -4,8 +4,10 @@
  * https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes */
 #include "pods.h"
 #include "buf.h"
+#include "clock.h"
 #include "kube.h"
 #include "log.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,20 +39,16 @@ struct pods {
 	atomic_bool stop;
 	int efd;
 	pthread_mutex_t lock;
-	struct pod *items;
-	size_t n, cap;
+	struct vec pods; /* of struct pod */
 	char rv[64];
 	bool relist;
 	atomic_bool synced;
 	atomic_ullong lists, watches, relists, events[EV_N];
 };
 
-static double now_s(void)
+static struct pod *pod_at(const struct pods *p, size_t i)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return vec_at(&p->pods, i);
 }
 
 /* --- pod objects ------------------------------------------------------------------- */
@@ -233,9 +231,9 @@ int pod_parse(const char *text, size_t len, struct pod *pod)
 
 static struct pod *find_locked(struct pods *p, const char *uid)
 {
-	for (size_t i = 0; i < p->n; i++) {
-		if (!strcmp(p->items[i].uid, uid))
-			return &p->items[i];
+	for (size_t i = 0; i < p->pods.n; i++) {
+		if (!strcmp(pod_at(p, i)->uid, uid))
+			return pod_at(p, i);
 	}
 	return NULL;
 }
@@ -246,16 +244,9 @@ static int upsert_locked(struct pods *p, struct pod *pod)
 	struct pod *slot = find_locked(p, pod->uid);
 
 	if (!slot) {
-		if (p->n == p->cap) {
-			size_t cap = p->cap ? p->cap * 2 : 64;
-			struct pod *grown = realloc(p->items, cap * sizeof(*grown));
-
-			if (!grown)
-				return -ENOMEM;
-			p->items = grown;
-			p->cap = cap;
-		}
-		slot = &p->items[p->n++];
+		slot = vec_push(&p->pods);
+		if (!slot)
+			return -ENOMEM;
 	} else {
 		pod_free(slot);
 	}
@@ -308,18 +299,18 @@ static int list(struct pods *p)
 	}
 	pthread_mutex_lock(&p->lock);
 	/* Pods the list no longer has were deleted while we did not watch. */
-	for (size_t k = 0; k < p->n; k++) {
+	for (size_t k = 0; k < p->pods.n; k++) {
 		bool listed = false;
 
 		json_array_foreach(items, i, item)
 		{
 			const char *uid = str(json_object_get(item, "metadata"), "uid");
 
-			listed = listed || (uid && !strcasecmp(uid, p->items[k].uid));
+			listed = listed || (uid && !strcasecmp(uid, pod_at(p, k)->uid));
 		}
-		if (!listed && !p->items[k].deleted) {
-			p->items[k].deleted = true;
-			p->items[k].deleted_at = now_s();
+		if (!listed && !pod_at(p, k)->deleted) {
+			pod_at(p, k)->deleted = true;
+			pod_at(p, k)->deleted_at = clock_seconds(CLOCK_MONOTONIC);
 		}
 	}
 	json_array_foreach(items, i, item)
@@ -364,7 +355,7 @@ static int on_event(const char *line, size_t len, void *ctx)
 		if (pod_from_json(obj, &pod))
 			break;
 		pod.deleted = kind == EV_DELETED;
-		pod.deleted_at = pod.deleted ? now_s() : 0;
+		pod.deleted_at = pod.deleted ? clock_seconds(CLOCK_MONOTONIC) : 0;
 		pthread_mutex_lock(&p->lock);
 		if (upsert_locked(p, &pod))
 			pod_free(&pod);
@@ -468,6 +459,7 @@ int pods_open(struct kube *kube, const char *node, struct pods **out)
 	if (!p)
 		return -ENOMEM;
 	pthread_mutex_init(&p->lock, NULL);
+	p->pods = VEC_INIT(struct pod);
 	p->kube = kube;
 	p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	p->node = strdup(node);
@@ -493,9 +485,9 @@ void pods_close(struct pods *p)
 	atomic_store(&p->stop, true);
 	if (p->started)
 		pthread_join(p->thread, NULL);
-	for (size_t i = 0; i < p->n; i++)
-		pod_free(&p->items[i]);
-	free(p->items);
+	for (size_t i = 0; i < p->pods.n; i++)
+		pod_free(pod_at(p, i));
+	vec_free(&p->pods);
 	if (p->efd >= 0)
 		close(p->efd);
 	free(p->list_query);
@@ -537,26 +529,20 @@ const struct pod *pods_find(struct pods *p, const char *uid)
 	return find_locked(p, uid);
 }
 
-void pods_foreach(struct pods *p, void (*fn)(const struct pod *pod, void *ctx), void *ctx)
-{
-	for (size_t i = 0; i < p->n; i++)
-		fn(&p->items[i], ctx);
-}
-
 void pods_expire(struct pods *p, double now, double grace,
 		 void (*fn)(const struct pod *pod, void *ctx), void *ctx)
 {
 	size_t kept = 0;
 
-	for (size_t i = 0; i < p->n; i++) {
-		if (p->items[i].deleted && now - p->items[i].deleted_at >= grace) {
-			fn(&p->items[i], ctx);
-			pod_free(&p->items[i]);
+	for (size_t i = 0; i < p->pods.n; i++) {
+		if (pod_at(p, i)->deleted && now - pod_at(p, i)->deleted_at >= grace) {
+			fn(pod_at(p, i), ctx);
+			pod_free(pod_at(p, i));
 			continue;
 		}
-		p->items[kept++] = p->items[i];
+		*pod_at(p, kept++) = *pod_at(p, i);
 	}
-	p->n = kept;
+	p->pods.n = kept;
 }
 
 const struct pod_container *pod_container_by_id(const struct pod *pod, const char *id)
@@ -574,8 +560,8 @@ void pods_collect(struct pods *p, struct expo *e)
 	size_t running = 0, deleted = 0;
 
 	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->n; i++) {
-		if (p->items[i].deleted)
+	for (size_t i = 0; i < p->pods.n; i++) {
+		if (pod_at(p, i)->deleted)
 			deleted++;
 		else
 			running++;

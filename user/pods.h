@@ -46,7 +46,6 @@ bool pods_synced(struct pods *p);
 void pods_lock(struct pods *p);
 void pods_unlock(struct pods *p);
 const struct pod *pods_find(struct pods *p, const char *uid);
-void pods_foreach(struct pods *p, void (*fn)(const struct pod *pod, void *ctx), void *ctx);
 /* Forget pods deleted more than grace seconds ago; fn sees each before it goes. */
 void pods_expire(struct pods *p, double now, double grace,
 		 void (*fn)(const struct pod *pod, void *ctx), void *ctx);

@@ -10,8 +10,11 @@
 #include "mapread.h"
 #include "module.h"
 #include "proc.skel.h"
+#include "rowset.h"
+#include "targets.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +48,6 @@ struct state {
 struct exit_row {
 	struct cs_exit_key key;
 	uint64_t count;
-};
-
-struct exits {
-	struct exit_row *rows;
-	size_t n, cap;
-	bool failed;
 };
 
 /* Per label set, everything but the exits. */
@@ -153,22 +150,12 @@ static int proc_attach(void *state)
 
 static void add_exit(const void *key, const void *value, void *ctx)
 {
-	struct exits *x = ctx;
+	struct exit_row *row = vec_push(ctx);
 
-	if (x->n == x->cap) {
-		size_t cap = x->cap ? 2 * x->cap : 64;
-		struct exit_row *rows = realloc(x->rows, cap * sizeof(*rows));
-
-		if (!rows) {
-			x->failed = true;
-			return;
-		}
-		x->rows = rows;
-		x->cap = cap;
-	}
-	memcpy(&x->rows[x->n].key, key, sizeof(struct cs_exit_key));
-	memcpy(&x->rows[x->n].count, value, sizeof(uint64_t));
-	x->n++;
+	if (!row)
+		return;
+	memcpy(&row->key, key, sizeof(struct cs_exit_key));
+	memcpy(&row->count, value, sizeof(uint64_t));
 }
 
 static int cmp_exit(const void *a, const void *b)
@@ -199,7 +186,7 @@ static void count_thread(const void *rec, void *ctx)
 }
 
 /* Everything per label set but the exits, aliased slots folded into the lowest. */
-static int read_slots(struct state *st, struct collector *c, struct slot_row *rows)
+static int read_slots(struct state *st, struct scrape *c, struct slot_row *rows)
 {
 	struct walk_ctx w = { rows, st->max_slots };
 	uint64_t *vals = calloc(st->max_slots, sizeof(*vals));
@@ -220,22 +207,15 @@ static int read_slots(struct state *st, struct collector *c, struct slot_row *ro
 		err = attach_read_iter(st->walk, sizeof(uint32_t), count_thread, &w);
 	if (err)
 		return err;
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		uint32_t a = slot_alias(c->slots, s);
-
-		if (a != s && a < st->max_slots) {
-			rows[a].starts += rows[s].starts;
-			rows[a].oom_kills += rows[s].oom_kills;
-			rows[a].threads += rows[s].threads;
-			memset(&rows[s], 0, sizeof(rows[s]));
-		}
-	}
+	slots_fold_aliases(rows, st->max_slots, sizeof(*rows), c->slots);
 	return 0;
 }
 
-static int read_exits(struct state *st, struct collector *c, struct exits *x)
+static const struct row_shape exit_shape = { sizeof(struct cs_exit_key),
+					     offsetof(struct exit_row, count), cmp_exit };
+
+static int read_exits(struct state *st, struct scrape *c, struct vec *x)
 {
-	size_t kept = 0;
 	int n = mapread_raw(bpf_map__fd(st->skel->maps.proc_exits), sizeof(struct cs_exit_key),
 			    sizeof(uint64_t), add_exit, x);
 
@@ -243,34 +223,22 @@ static int read_exits(struct state *st, struct collector *c, struct exits *x)
 		return n;
 	if (x->failed)
 		return -ENOMEM;
-	for (size_t i = 0; i < x->n; i++)
-		x->rows[i].key.slot = slot_alias(c->slots, x->rows[i].key.slot);
-	if (!x->n)
-		return 0;
-	qsort(x->rows, x->n, sizeof(*x->rows), cmp_exit);
-	for (size_t i = 0; i < x->n; i++) {
-		if (kept && !cmp_exit(&x->rows[kept - 1], &x->rows[i]))
-			x->rows[kept - 1].count += x->rows[i].count;
-		else
-			x->rows[kept++] = x->rows[i];
-	}
-	x->n = kept;
+	rows_merge_aliases(x, &exit_shape, c->slots);
 	return 0;
 }
 
-/* Label sets with no process seen by this module have no proc series at all. */
-static bool seen(const struct slot_row *r, const struct exits *x, uint32_t slot)
+static bool seen(const struct slot_row *r, const struct vec *x, uint32_t slot)
 {
 	if (r->starts || r->oom_kills || r->threads)
 		return true;
 	for (size_t i = 0; i < x->n; i++) {
-		if (x->rows[i].key.slot == slot)
+		if (((const struct exit_row *)vec_at(x, i))->key.slot == slot)
 			return true;
 	}
 	return false;
 }
 
-static void write_exits(struct collector *c, const struct exits *x)
+static void write_exits(struct scrape *c, const struct vec *x)
 {
 	struct label labels[SLOT_MAX_LABELS + 2];
 	char code[16];
@@ -279,7 +247,8 @@ static void write_exits(struct collector *c, const struct exits *x)
 		    "Processes of a target that ended: reason=\"exited\" with code the exit "
 		    "status, or reason=\"signaled\" with code the signal's name.");
 	for (size_t i = 0; i < x->n; i++) {
-		const struct cs_exit_key *k = &x->rows[i].key;
+		const struct exit_row *row = vec_at(x, i);
+		const struct cs_exit_key *k = &row->key;
 		size_t n = slot_labels(c->slots, k->slot, labels);
 
 		if (!n)
@@ -292,16 +261,16 @@ static void write_exits(struct collector *c, const struct exits *x)
 		labels[n + 1] =
 			(struct label){ "reason",
 					k->reason == CS_EXIT_SIGNALED ? "signaled" : "exited" };
-		expo_u64(c->e, labels, n + 2, x->rows[i].count);
+		expo_u64(c->e, labels, n + 2, row->count);
 	}
 }
 
-static void proc_collect(void *state, struct collector *c)
+static int proc_collect(void *state, struct scrape *c)
 {
 	struct state *st = state;
 	struct label labels[SLOT_MAX_LABELS];
 	struct slot_row *rows = calloc(st->max_slots, sizeof(*rows));
-	struct exits x = {};
+	struct vec x = VEC_INIT(struct exit_row);
 	bool *show = calloc(st->max_slots, sizeof(*show));
 	int err = rows && show ? 0 : -ENOMEM;
 
@@ -309,11 +278,8 @@ static void proc_collect(void *state, struct collector *c)
 		err = read_slots(st, c, rows);
 	if (!err)
 		err = read_exits(st, c, &x);
-	if (err) {
-		log_warn("proc: cannot read the maps: %s", strerror(-err));
-		c->failed = true;
+	if (err)
 		goto out;
-	}
 	for (uint32_t s = 0; s < st->max_slots; s++)
 		show[s] = seen(&rows[s], &x, s) && slot_labels(c->slots, s, labels);
 	expo_family(c->e, "ctrlscope_process_starts_total", "counter",
@@ -334,12 +300,13 @@ static void proc_collect(void *state, struct collector *c)
 		if (show[s])
 			expo_u64(c->e, labels, slot_labels(c->slots, s, labels), rows[s].threads);
 	}
-	collector_report_map(c, "proc_exits", x.n, st->max_exits,
-			     __atomic_load_n(&st->skel->bss->exits_full, __ATOMIC_RELAXED));
+	scrape_report_map(c, "proc_exits", x.n, st->max_exits,
+			  __atomic_load_n(&st->skel->bss->exits_full, __ATOMIC_RELAXED));
 out:
-	free(x.rows);
+	vec_free(&x);
 	free(rows);
 	free(show);
+	return err;
 }
 
 /* The slot's series are gone: clear its counters for the slot's next owner. (Starts are

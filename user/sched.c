@@ -8,11 +8,13 @@
 
 #include "attach.h"
 #include "cgroups.h"
+#include "clock.h"
 #include "cpustat.h"
 #include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
+#include "rowset.h"
 #include "sched.skel.h"
 
 #include <errno.h>
@@ -45,12 +47,6 @@ enum cpu_source {
 
 /* A cgroup read for the last time this long ago is forgotten. */
 #define THROTTLE_KEEP_S 600.0
-
-struct procs {
-	struct cs_sched_proc *items;
-	size_t n, cap;
-	bool failed;
-};
 
 struct state {
 	struct sched_bpf *skel;
@@ -150,20 +146,10 @@ static int read_throttling(const struct state *st, const struct cs_sched_proc *p
 
 static void add_proc(const void *rec, void *ctx)
 {
-	struct procs *p = ctx;
+	struct cs_sched_proc *p = vec_push(ctx);
 
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 64;
-		struct cs_sched_proc *items = realloc(p->items, cap * sizeof(*items));
-
-		if (!items) {
-			p->failed = true;
-			return;
-		}
-		p->items = items;
-		p->cap = cap;
-	}
-	memcpy(&p->items[p->n++], rec, sizeof(*p->items));
+	if (p)
+		memcpy(p, rec, sizeof(*p));
 }
 
 static int cmp_proc(const void *a, const void *b)
@@ -176,23 +162,21 @@ static int cmp_proc(const void *a, const void *b)
 }
 
 /* Read the throttling of every (label set, cgroup) the walk found, once each. */
-static void update_throttling(struct state *st, struct procs *p)
+static void update_throttling(struct state *st, struct vec *p)
 {
-	struct timespec ts;
-	double now;
+	struct cs_sched_proc *procs = p->items;
+	double now = clock_seconds(CLOCK_MONOTONIC);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 	if (p->n)
-		qsort(p->items, p->n, sizeof(*p->items), cmp_proc);
+		qsort(procs, p->n, sizeof(*procs), cmp_proc);
 	for (size_t i = 0; i < p->n; i++) {
 		struct throttling r;
 		uint64_t cgroup;
 
-		if (i && !cmp_proc(&p->items[i - 1], &p->items[i]))
+		if (i && !cmp_proc(&procs[i - 1], &procs[i]))
 			continue;
-		if (read_throttling(st, &p->items[i], &cgroup, &r) == 1 &&
-		    throttle_observe(st->throttle, p->items[i].slot, cgroup, &r, now) == -ENOMEM)
+		if (read_throttling(st, &procs[i], &cgroup, &r) == 1 &&
+		    throttle_observe(st->throttle, procs[i].slot, cgroup, &r, now) == -ENOMEM)
 			log_warn("sched: out of memory for the cgroups' throttling");
 	}
 	throttle_expire(st->throttle, now - THROTTLE_KEEP_S);
@@ -262,15 +246,6 @@ static int sched_attach(void *state)
 	return ok && st->walk ? 0 : -ENOTSUP;
 }
 
-static void add(struct cs_sched_stats *dst, const struct cs_sched_stats *src)
-{
-	uint64_t *d = (uint64_t *)dst;
-	const uint64_t *s = (const uint64_t *)src;
-
-	for (size_t k = 0; k < sizeof(*dst) / 8; k++)
-		d[k] += s[k];
-}
-
 static bool empty(const struct cs_sched_stats *s)
 {
 	const uint64_t *v = (const uint64_t *)s;
@@ -282,16 +257,15 @@ static bool empty(const struct cs_sched_stats *s)
 	return true;
 }
 
-static void write_throttling(struct state *st, struct collector *c)
+static int write_throttling(struct state *st, struct scrape *c)
 {
 	struct label labels[SLOT_MAX_LABELS];
 	struct throttling *sum = calloc(st->max_slots, sizeof(*sum));
 	bool *limited = calloc(st->max_slots, sizeof(*limited));
+	int err = sum && limited ? 0 : -ENOMEM;
 
-	if (!sum || !limited) {
-		c->failed = true;
+	if (err)
 		goto out;
-	}
 	for (uint32_t s = 0; s < st->max_slots; s++) {
 		uint32_t a = slot_alias(c->slots, s);
 		struct throttling t;
@@ -321,14 +295,15 @@ static void write_throttling(struct state *st, struct collector *c)
 out:
 	free(sum);
 	free(limited);
+	return err;
 }
 
-static void sched_collect(void *state, struct collector *c)
+static int sched_collect(void *state, struct scrape *c)
 {
 	struct state *st = state;
 	struct label labels[SLOT_MAX_LABELS + 1];
 	struct cs_sched_stats *rows;
-	struct procs procs = {};
+	struct vec procs = VEC_INIT(struct cs_sched_proc);
 	int err;
 
 	err = attach_read_iter(st->walk, sizeof(struct cs_sched_proc), add_proc, &procs);
@@ -337,29 +312,17 @@ static void sched_collect(void *state, struct collector *c)
 			 strerror(err ? -err : ENOMEM));
 	else if (st->cpu != CPU_NONE)
 		update_throttling(st, &procs);
-	free(procs.items);
+	vec_free(&procs);
 	rows = calloc(st->max_slots, sizeof(*rows));
-	if (!rows) {
-		c->failed = true;
-		return;
-	}
+	if (!rows)
+		return -ENOMEM;
 	err = mapread_array(bpf_map__fd(st->skel->maps.sched_stats), 0, st->max_slots,
 			    sizeof(*rows), 1, rows);
 	if (err) {
-		log_warn("sched: cannot read the maps: %s", strerror(-err));
-		c->failed = true;
 		free(rows);
-		return;
+		return err;
 	}
-	/* Slots with the same labels become one series: fold them into the lowest. */
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		uint32_t a = slot_alias(c->slots, s);
-
-		if (a != s && a < st->max_slots) {
-			add(&rows[a], &rows[s]);
-			memset(&rows[s], 0, sizeof(rows[s]));
-		}
-	}
+	slots_fold_aliases(rows, st->max_slots, sizeof(*rows), c->slots);
 	expo_family(c->e, "ctrlscope_cpu_seconds_total", "counter",
 		    "CPU time a target's threads ran, user and system.");
 	for (uint32_t s = 0; s < st->max_slots; s++) {
@@ -393,7 +356,7 @@ static void sched_collect(void *state, struct collector *c)
 			expo_histogram(c->e, labels, n, &h);
 	}
 	free(rows);
-	write_throttling(st, c);
+	return write_throttling(st, c);
 }
 
 /* The slot's series are gone: zero its counters for the slot's next owner. */

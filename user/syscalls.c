@@ -7,11 +7,13 @@
 #include "mapread.h"
 #include "module.h"
 #include "names.h"
+#include "rowset.h"
 #include "syscalls.skel.h"
 
 #include <ctrlscope/syscalls.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -51,33 +53,9 @@ struct err_row {
 	uint64_t count;
 };
 
-struct rows {
-	void *items;
-	size_t n;
-	size_t cap;
-	size_t size;
-	bool failed;
-};
-
-static void *rows_add(struct rows *r)
-{
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		void *items = realloc(r->items, cap * r->size);
-
-		if (!items) {
-			r->failed = true;
-			return NULL;
-		}
-		r->items = items;
-		r->cap = cap;
-	}
-	return (char *)r->items + r->n++ * r->size;
-}
-
 static void add_error(const void *key, const uint64_t *sum, void *ctx)
 {
-	struct err_row *row = rows_add(ctx);
+	struct err_row *row = vec_push(ctx);
 
 	if (!row)
 		return;
@@ -107,38 +85,10 @@ static int cmp_error(const void *a, const void *b)
 	return x->err < y->err ? -1 : x->err > y->err;
 }
 
-/* Sum adjacent rows with equal keys (sorted rows of aliased slots). */
-static void merge_stats(struct rows *r)
-{
-	struct stat_row *rows = r->items;
-	size_t out = 0;
-
-	for (size_t i = 0; i < r->n; i++) {
-		if (out && !cmp_stat(&rows[out - 1], &rows[i])) {
-			rows[out - 1].stats.sum_ns += rows[i].stats.sum_ns;
-			for (int b = 0; b < CS_HIST_BUCKETS; b++)
-				rows[out - 1].stats.buckets[b] += rows[i].stats.buckets[b];
-			continue;
-		}
-		rows[out++] = rows[i];
-	}
-	r->n = out;
-}
-
-static void merge_errors(struct rows *r)
-{
-	struct err_row *rows = r->items;
-	size_t out = 0;
-
-	for (size_t i = 0; i < r->n; i++) {
-		if (out && !cmp_error(&rows[out - 1], &rows[i])) {
-			rows[out - 1].count += rows[i].count;
-			continue;
-		}
-		rows[out++] = rows[i];
-	}
-	r->n = out;
-}
+static const struct row_shape stat_shape = { sizeof(struct cs_sys_key),
+					     offsetof(struct stat_row, stats), cmp_stat };
+static const struct row_shape error_shape = { sizeof(struct cs_sys_err_key),
+					      offsetof(struct err_row, count), cmp_error };
 
 /* load_ops.open: a fresh, configured skeleton. */
 static int open_skel(void *ctx, const struct load_refusals *refused,
@@ -206,7 +156,7 @@ static int syscalls_attach(void *state)
 	return ok ? 0 : -ENOTSUP;
 }
 
-static void write_counts(struct collector *c, const struct rows *stats)
+static void write_counts(struct scrape *c, const struct vec *stats)
 {
 	struct label labels[SLOT_MAX_LABELS + 1];
 	char buf[32];
@@ -228,7 +178,7 @@ static void write_counts(struct collector *c, const struct rows *stats)
 	}
 }
 
-static void write_durations(struct collector *c, const struct state *st, const struct rows *stats)
+static void write_durations(struct scrape *c, const struct state *st, const struct vec *stats)
 {
 	struct label labels[SLOT_MAX_LABELS + 1];
 	char buf[32];
@@ -249,7 +199,7 @@ static void write_durations(struct collector *c, const struct state *st, const s
 	}
 }
 
-static void write_errors(struct collector *c, const struct rows *errors)
+static void write_errors(struct scrape *c, const struct vec *errors)
 {
 	struct label labels[SLOT_MAX_LABELS + 2];
 	char sbuf[32], ebuf[32];
@@ -272,7 +222,7 @@ static void write_errors(struct collector *c, const struct rows *errors)
 
 /* Rows in use, with their keys. Stats are read before keys: a row with counts had its
  * key written before it was published, so a key read afterwards is the right one. */
-static int read_rows(struct state *st, struct rows *out)
+static int read_rows(struct state *st, struct vec *out)
 {
 	uint32_t used = __atomic_load_n(&st->skel->data->next_row, __ATOMIC_ACQUIRE);
 	uint32_t n = used > 1 ? used - 1 : 0;
@@ -300,7 +250,7 @@ static int read_rows(struct state *st, struct rows *out)
 		/* Unused rows (lost allocation races) and rows not yet counted. */
 		if (keys[i].slot == CS_SLOT_NONE || !count)
 			continue;
-		row = rows_add(out);
+		row = vec_push(out);
 		if (!row) {
 			err = -ENOMEM;
 			break;
@@ -313,53 +263,33 @@ static int read_rows(struct state *st, struct rows *out)
 	return err;
 }
 
-static void syscalls_collect(void *state, struct collector *c)
+static int syscalls_collect(void *state, struct scrape *c)
 {
 	struct state *st = state;
-	struct rows stats = { .size = sizeof(struct stat_row) };
-	struct rows errors = { .size = sizeof(struct err_row) };
+	struct vec stats = VEC_INIT(struct stat_row);
+	struct vec errors = VEC_INIT(struct err_row);
 	int err, n_errors;
 
 	err = read_rows(st, &stats);
 	n_errors = mapread_u64s(bpf_map__fd(st->skel->maps.sys_errors),
 				sizeof(struct cs_sys_err_key), 1, 1, add_error, &errors);
-	if (err || n_errors < 0 || errors.failed) {
-		log_warn("syscalls: cannot read the maps: %s", strerror(err	       ? -err
-									: n_errors < 0 ? -n_errors
-										       : ENOMEM));
-		c->failed = true;
+	if (!err)
+		err = n_errors < 0 ? n_errors : errors.failed ? -ENOMEM : 0;
+	if (err)
 		goto out;
-	}
-	/* Rows of slots with the same labels become one series (their sum). */
-	for (size_t i = 0; i < stats.n; i++) {
-		struct stat_row *row = (struct stat_row *)stats.items + i;
-
-		row->key.slot = slot_alias(c->slots, row->key.slot);
-	}
-	for (size_t i = 0; i < errors.n; i++) {
-		struct err_row *row = (struct err_row *)errors.items + i;
-
-		row->key.slot = slot_alias(c->slots, row->key.slot);
-	}
-	/* qsort's array may not be NULL, even when empty. */
-	if (stats.n) {
-		qsort(stats.items, stats.n, stats.size, cmp_stat);
-		merge_stats(&stats);
-	}
-	if (errors.n) {
-		qsort(errors.items, errors.n, errors.size, cmp_error);
-		merge_errors(&errors);
-	}
+	rows_merge_aliases(&stats, &stat_shape, c->slots);
+	rows_merge_aliases(&errors, &error_shape, c->slots);
 	write_counts(c, &stats);
 	write_errors(c, &errors);
 	write_durations(c, st, &stats);
-	collector_report_map(c, "sys_stats", stats.n, st->max_entries,
-			     __atomic_load_n(&st->skel->bss->rows_full, __ATOMIC_RELAXED));
-	collector_report_map(c, "sys_errors", errors.n, st->max_error_entries,
-			     __atomic_load_n(&st->skel->bss->errors_full, __ATOMIC_RELAXED));
+	scrape_report_map(c, "sys_stats", stats.n, st->max_entries,
+			  __atomic_load_n(&st->skel->bss->rows_full, __ATOMIC_RELAXED));
+	scrape_report_map(c, "sys_errors", errors.n, st->max_error_entries,
+			  __atomic_load_n(&st->skel->bss->errors_full, __ATOMIC_RELAXED));
 out:
-	free(stats.items);
-	free(errors.items);
+	vec_free(&stats);
+	vec_free(&errors);
+	return err;
 }
 
 /* The slot's series are gone (its pod was deleted): zero its rows, which stay attached

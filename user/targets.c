@@ -12,10 +12,11 @@
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
-#include "pods.h"
 #include "podpath.h"
+#include "pods.h"
 #include "selector.h"
 #include "targets.skel.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -552,8 +553,7 @@ void targets_handle_pods(struct targets *t)
 
 struct expiry {
 	struct targets *t;
-	uint32_t *slots;
-	size_t n, cap;
+	struct vec slots; /* of uint32_t */
 };
 
 static void forget_container(uint32_t target, uint64_t id, void *ctx)
@@ -563,19 +563,14 @@ static void forget_container(uint32_t target, uint64_t id, void *ctx)
 				   .container = id };
 	struct expiry *x = ctx;
 	int fd = bpf_map__fd(x->t->skel->maps.label_sets);
-	uint32_t slot, *grown;
+	uint32_t slot, *freed;
 
 	if (bpf_map_lookup_elem(fd, &key, &slot))
 		return; /* never measured */
 	bpf_map_delete_elem(fd, &key);
-	if (x->n == x->cap) {
-		x->cap = x->cap ? x->cap * 2 : 16;
-		grown = realloc(x->slots, x->cap * sizeof(*grown));
-		if (!grown)
-			return; /* the slot is lost for reuse, nothing worse */
-		x->slots = grown;
-	}
-	x->slots[x->n++] = slot;
+	freed = vec_push(&x->slots);
+	if (freed) /* else the slot is lost for reuse, nothing worse */
+		*freed = slot;
 }
 
 static void forget_pod(const struct pod *pod, void *ctx)
@@ -589,7 +584,7 @@ static void forget_pod(const struct pod *pod, void *ctx)
 
 size_t targets_expire(struct targets *t, double now, uint32_t **slots)
 {
-	struct expiry x = { .t = t };
+	struct expiry x = { .t = t, .slots = VEC_INIT(uint32_t) };
 
 	*slots = NULL;
 	if (!t->pods)
@@ -597,8 +592,8 @@ size_t targets_expire(struct targets *t, double now, uint32_t **slots)
 	pods_lock(t->pods);
 	pods_expire(t->pods, now, (double)t->cfg->deleted_pod_grace_ms / 1000.0, forget_pod, &x);
 	pods_unlock(t->pods);
-	*slots = x.slots;
-	return x.n;
+	*slots = x.slots.items; /* the caller frees it */
+	return x.slots.n;
 }
 
 void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n)
@@ -655,15 +650,15 @@ static void collect_per_target(const struct targets *t, struct expo *e, const ch
 	}
 }
 
-void targets_report_maps(const struct targets *t, struct collector *c)
+void targets_report_maps(const struct targets *t, struct scrape *c)
 {
 	int64_t n = __atomic_load_n(&t->skel->bss->task_states, __ATOMIC_RELAXED);
 
 	if (!t->task_hash)
 		return;
-	collector_report_map(c, "task_state", n > 0 ? (uint64_t)n : 0,
-			     (uint64_t)t->cfg->limits[CFG_LIMIT_THREADS],
-			     __atomic_load_n(&t->skel->bss->threads_full, __ATOMIC_RELAXED));
+	scrape_report_map(c, "task_state", n > 0 ? (uint64_t)n : 0,
+			  (uint64_t)t->cfg->limits[CFG_LIMIT_THREADS],
+			  __atomic_load_n(&t->skel->bss->threads_full, __ATOMIC_RELAXED));
 }
 
 void targets_collect(const struct targets *t, struct expo *e)

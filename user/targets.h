@@ -56,7 +56,7 @@ int targets_read_starts(const struct targets *t, uint64_t *out);
 void targets_collect(const struct targets *t, struct expo *e);
 /* The fill level of the targets core's own maps with a capacity (task_state where it is a
  * hash map: kernels without task storage). */
-struct collector;
-void targets_report_maps(const struct targets *t, struct collector *c);
+struct scrape;
+void targets_report_maps(const struct targets *t, struct scrape *s);
 
 #endif
