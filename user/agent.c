@@ -60,6 +60,7 @@ static struct module_env module_env_of(struct agent *a, struct agent_module *am,
 		.apiserver = a->apiserver,
 		.classic_tracepoints = a->features.classic_tracepoints,
 		.features = &a->features,
+		.env = &a->env,
 	};
 }
 
@@ -117,7 +118,7 @@ int agent_start(struct agent *a)
 		a->mods[i].m = modules[i];
 		a->mods[i].enabled = a->cfg.modules[i].enabled;
 	}
-	err = targets_open(&a->cfg, &opts, &a->features, a->kube, &a->targets);
+	err = targets_open(&a->cfg, &opts, &a->features, a->kube, a->env.node_name, &a->targets);
 	if (err) {
 		char why[128];
 
@@ -194,7 +195,8 @@ int agent_probe(struct agent *a, FILE *out)
 		"variants, and programs that do not run");
 	err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, &a->features);
 	if (!err)
-		err = targets_open(&a->cfg, &opts, &a->features, NULL, &a->targets);
+		err = targets_open(&a->cfg, &opts, &a->features, NULL, a->env.node_name,
+				   &a->targets);
 	buf_init(&core);
 	attach_describe("core", &core);
 	fprintf(out, "%-10s %-9s %s%s%s\n", "(core)", err ? "CANNOT" : "ok",

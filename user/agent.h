@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "env.h"
 #include "kfeatures.h"
 #include "registry.h"
 
@@ -33,6 +34,7 @@ struct agent {
 	enum tracepoint_mode tracepoints; /* --bpf.tracepoints */
 	bool fallbacks;			  /* --bpf.fallbacks */
 	struct features features;	  /* probed at start */
+	struct agent_env env;		  /* read by main */
 	bool strict;
 	struct targets *targets;
 	struct agent_module *mods;

@@ -1,6 +1,7 @@
 /* kubeconfig and in-cluster configuration: see kubeconfig.h. Field names follow
  * k8s.io/client-go/tools/clientcmd/api/v1 (Config, Cluster, AuthInfo, Context). */
 #include "kubeconfig.h"
+#include "env.h"
 #include "buf.h"
 #include "httputil.h"
 #include "yamlutil.h"
@@ -235,18 +236,25 @@ int kubeconfig_load(const char *path, struct kube_conn *out, char *err, size_t e
 	return ret;
 }
 
-int kube_conn_in_cluster(const char *root, struct kube_conn *out, char *err, size_t err_size)
+int kube_conn_in_cluster(const char *root, const struct agent_env *env, struct kube_conn *out,
+			 char *err, size_t err_size)
 {
-	const char *host = getenv("KUBERNETES_SERVICE_HOST"),
-		   *port = getenv("KUBERNETES_SERVICE_PORT");
+	const char *host = env->service_host, *port = env->service_port;
 	const char *dir = root ? root : SA_DIR;
 	int n;
 
 	memset(out, 0, sizeof(*out));
-	if (!host || !*host || !port || !*port) {
-		snprintf(err, err_size,
-			 "not running in a cluster (KUBERNETES_SERVICE_HOST is not set) and no "
-			 "--kubeconfig given");
+	if (!host) {
+		if (env->bad_port)
+			snprintf(err, err_size,
+				 "KUBERNETES_SERVICE_PORT=%s is not a port, and no --kubeconfig "
+				 "given",
+				 env->bad_port);
+		else
+			snprintf(
+				err, err_size,
+				"not running in a cluster (KUBERNETES_SERVICE_HOST is not set) and "
+				"no --kubeconfig given");
 		return -ENOENT;
 	}
 	/* An IPv6 service address needs brackets in a URL. */

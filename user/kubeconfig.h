@@ -23,9 +23,11 @@ struct kube_conn {
 int kubeconfig_parse(const char *name, const char *dir, const char *text, size_t len,
 		     struct kube_conn *out, char *err, size_t err_size);
 int kubeconfig_load(const char *path, struct kube_conn *out, char *err, size_t err_size);
-/* KUBERNETES_SERVICE_HOST/PORT and /var/run/secrets/kubernetes.io/serviceaccount; root
- * overrides that directory for tests (NULL for the real one). */
-int kube_conn_in_cluster(const char *root, struct kube_conn *out, char *err, size_t err_size);
+/* The in-cluster service of env (env.h) and /var/run/secrets/kubernetes.io/serviceaccount;
+ * root overrides that directory for tests (NULL for the real one). */
+struct agent_env;
+int kube_conn_in_cluster(const char *root, const struct agent_env *env, struct kube_conn *out,
+			 char *err, size_t err_size);
 void kube_conn_free(struct kube_conn *c);
 
 #endif

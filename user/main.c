@@ -212,7 +212,15 @@ static void setup_signals(sigset_t *loop_mask)
 
 /* The API server client (for Kubernetes targets or authentication), then TLS and the
  * authenticator from --web.config.file. */
-static int setup_web(struct agent *a, const struct options *o, char *err, size_t err_size)
+/* err holds the reason of any failure: the step's own message, or the error's. */
+static int with_message(int ret, char *err, size_t err_size)
+{
+	if (ret && !err[0])
+		snprintf(err, err_size, "%s", strerror(-ret));
+	return ret;
+}
+
+static int setup_web_steps(struct agent *a, const struct options *o, char *err, size_t err_size)
 {
 	struct kube_conn conn;
 	int ret;
@@ -230,8 +238,9 @@ static int setup_web(struct agent *a, const struct options *o, char *err, size_t
 			needed |= a->web->kube_authn || a->web->kube_authz;
 		}
 		if (needed) {
-			ret = o->kubeconfig ? kubeconfig_load(o->kubeconfig, &conn, err, err_size)
-					    : kube_conn_in_cluster(NULL, &conn, err, err_size);
+			ret = o->kubeconfig
+				      ? kubeconfig_load(o->kubeconfig, &conn, err, err_size)
+				      : kube_conn_in_cluster(NULL, &a->env, &conn, err, err_size);
 			if (ret)
 				return ret;
 			ret = kube_open(&conn, &a->kube, err, err_size);
@@ -259,7 +268,7 @@ static int setup_web(struct agent *a, const struct options *o, char *err, size_t
 		return 0;
 	if (!a->web)
 		return -ENOMEM;
-	ret = tls_open(&a->web->tls, err, err_size);
+	ret = tls_open(&a->web->tls, &a->env, err, err_size);
 	if (ret)
 		return ret;
 	if (!webconfig_authenticates(a->web))
@@ -267,6 +276,12 @@ static int setup_web(struct agent *a, const struct options *o, char *err, size_t
 			 "/metrics",
 			 o->web_config_file);
 	return auth_open(a->web, a->kube, &a->auth, err, err_size);
+}
+
+static int setup_web(struct agent *a, const struct options *o, char *err, size_t err_size)
+{
+	err[0] = 0;
+	return with_message(setup_web_steps(a, o, err, err_size), err, err_size);
 }
 
 static void teardown_web(struct agent *a)
@@ -383,11 +398,13 @@ int main(int argc, char **argv)
 	descs = agent_module_descs(&n_descs);
 	if (!descs)
 		return 1;
+	err[0] = 0;
 	if (o.probe && access(o.config_file, F_OK))
 		ret = config_parse("(probe)", probe_config, strlen(probe_config), descs, n_descs,
 				   &a.cfg, err, sizeof(err));
 	else
 		ret = config_load(o.config_file, descs, n_descs, &a.cfg, err, sizeof(err));
+	ret = with_message(ret, err, sizeof(err));
 	free(descs);
 	if (ret) {
 		log_error("%s", err);
@@ -396,8 +413,10 @@ int main(int argc, char **argv)
 	if (o.check_config) {
 		struct web_config web = { 0 };
 
+		err[0] = 0;
 		ret = o.web_config_file ? webconfig_load(o.web_config_file, &web, err, sizeof(err))
 					: 0;
+		ret = with_message(ret, err, sizeof(err));
 		if (o.web_config_file)
 			webconfig_free(&web);
 		config_free(&a.cfg);
@@ -409,6 +428,11 @@ int main(int argc, char **argv)
 		       o.web_config_file ? o.web_config_file : "");
 		return 0;
 	}
+	agent_env_read(&a.env);
+	if (a.env.bad_port)
+		log_warn("KUBERNETES_SERVICE_PORT=%s is not a port: the in-cluster API server "
+			 "service is not used",
+			 a.env.bad_port);
 	if (kfeatures_parse_tracepoints(o.tracepoints, &a.tracepoints)) {
 		log_error("--bpf.tracepoints: expected auto, btf or classic, got \"%s\"",
 			  o.tracepoints);
@@ -428,7 +452,7 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ret = setup_web(&a, &o, err, sizeof(err));
 	if (ret) {
-		log_error("%s", err[0] ? err : strerror(-ret));
+		log_error("%s", err);
 		teardown_web(&a);
 		config_free(&a.cfg);
 		curl_global_cleanup();
@@ -453,7 +477,8 @@ int main(int argc, char **argv)
 				       .ctx = &a,
 				       .ready = &a.ready };
 	/* Listen before dropping capabilities: a port below 1024 needs one. */
-	ret = server_start(&scfg, &a.server, err, sizeof(err));
+	err[0] = 0;
+	ret = with_message(server_start(&scfg, &a.server, err, sizeof(err)), err, sizeof(err));
 	if (ret) {
 		log_error("%s", err);
 		goto out;

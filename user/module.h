@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "env.h"
 #include "expo.h"
 #include "kfeatures.h"
 #include "registry.h"
@@ -25,6 +26,7 @@ struct module_env {
 	const char *apiserver;		 /* the API server's URL (https://host:port), or NULL */
 	bool classic_tracepoints;	 /* kfeatures.h: which variant of a program to load */
 	const struct features *features; /* kfeatures.h: what this kernel has */
+	const struct agent_env *env;	 /* env.h: the node's name, the in-cluster service */
 };
 
 /* Point obj's task_state and target_gen maps at the targets core's (before loading), so

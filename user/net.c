@@ -133,11 +133,9 @@ static int add_apiserver(struct state *st, const char *host, uint16_t port, cons
 }
 
 /* From the agent's kubeconfig (or in-cluster) server, and from the kubernetes Service
- * that in-cluster clients reach (KUBERNETES_SERVICE_HOST/PORT). */
-static void set_apiservers(struct state *st, const char *url)
+ * that in-cluster clients reach (env.h). */
+static void set_apiservers(struct state *st, const char *url, const struct agent_env *env)
 {
-	const char *env_host = getenv("KUBERNETES_SERVICE_HOST");
-	const char *env_port = getenv("KUBERNETES_SERVICE_PORT");
 	char host[256];
 	uint16_t port;
 
@@ -147,15 +145,9 @@ static void set_apiservers(struct state *st, const char *url)
 		else
 			add_apiserver(st, host, port, "kubeconfig");
 	}
-	if (env_host && *env_host) {
-		char *end;
-		long p = env_port ? strtol(env_port, &end, 10) : 443;
-
-		if (env_port && (*end || p < 1 || p > 65535))
-			log_warn("net: KUBERNETES_SERVICE_PORT=%s is not a port", env_port);
-		else
-			add_apiserver(st, env_host, (uint16_t)p, "KUBERNETES_SERVICE_HOST");
-	}
+	if (env->service_host)
+		add_apiserver(st, env->service_host, env->service_port_number,
+			      "KUBERNETES_SERVICE_HOST");
 }
 
 /* --- lifecycle ---------------------------------------------------------------------- */
@@ -284,7 +276,7 @@ static int net_open(const struct module_env *env, void **out)
 		       st->listing ? "task_file_list+sockopt_sync" : "task_file_sk_storage",
 		       walk_refusal ? note : NULL);
 	load_refusals_free(&refused);
-	set_apiservers(st, env->apiserver);
+	set_apiservers(st, env->apiserver, env->env);
 	return 0;
 }
 

@@ -72,12 +72,3 @@ bool kube_selector_match(const struct kube_selector *sel, const struct pod *pod,
 				    (const char *const *)pod->label_values, pod->n_labels);
 }
 
-int kube_first_target(const struct config *cfg, const struct pod *pod, const char *container)
-{
-	for (size_t i = 0; i < cfg->n_targets; i++) {
-		if (cfg->targets[i].kind == TARGET_KUBERNETES &&
-		    kube_selector_match(&cfg->targets[i].kubernetes, pod, container))
-			return (int)i;
-	}
-	return -1;
-}

@@ -29,7 +29,5 @@ struct pod;
 /* Whether a container of a pod matches a Kubernetes selector. */
 bool kube_selector_match(const struct kube_selector *sel, const struct pod *pod,
 			 const char *container);
-/* Index of the first Kubernetes target matching the container, or -1. */
-int kube_first_target(const struct config *cfg, const struct pod *pod, const char *container);
 
 #endif

@@ -43,7 +43,6 @@ struct targets {
 	uint32_t self;
 	uint64_t lost_seen;
 	atomic_ullong evaluations;
-	atomic_ullong resyncs;
 	atomic_ullong rescans;
 	atomic_ullong map_full;
 	bool task_hash; /* task_state is a hash map keyed by thread id */
@@ -108,11 +107,7 @@ static int run_task_iter(struct targets *t, struct bpf_program *prog, uint32_t t
 /* Rerun the kernel's classification for tgid's threads (all tasks when tgid is 0). */
 static int resync(struct targets *t, uint32_t tgid)
 {
-	int err = run_task_iter(t, t->skel->progs.cs_classify_iter, tgid);
-
-	if (!err)
-		atomic_fetch_add(&t->resyncs, 1);
-	return err;
+	return run_task_iter(t, t->skel->progs.cs_classify_iter, tgid);
 }
 
 /* Only user space's decision made process tgid a target after its program started:
@@ -371,18 +366,18 @@ static int full_sync(struct targets *t)
 }
 
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
-		 const struct features *features, struct kube *kube, struct targets **out)
+		 const struct features *features, struct kube *kube, const char *node,
+		 struct targets **out)
 {
 	bool classic = features->classic_tracepoints;
 	struct targets *t = calloc(1, sizeof(*t));
-	const char *node = getenv("NODE_NAME");
 	int err;
 
 	if (!t)
 		return -ENOMEM;
 	t->cfg = cfg;
 	if (cfg->kubernetes_targets) {
-		if (!kube || !node || !*node) {
+		if (!kube || !node) {
 			log_error("Kubernetes targets need the API server (--kubeconfig, or "
 				  "in-cluster) and the node's name in $NODE_NAME");
 			err = -EINVAL;

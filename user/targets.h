@@ -20,11 +20,13 @@ struct bpf_object_open_opts;
 
 /* Load the targets BPF object (maps and lifecycle programs), not yet attached. features:
  * what the kernel has, which chooses program variants (kfeatures.h); kube: the API client
- * for Kubernetes targets (NULL without any). */
+ * for Kubernetes targets (NULL without any); node: this node's name (env.h), whose pods
+ * Kubernetes targets are found among. */
 struct kube;
 struct features;
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
-		 const struct features *features, struct kube *kube, struct targets **out);
+		 const struct features *features, struct kube *kube, const char *node,
+		 struct targets **out);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);
 /* The generation every module's non-target memo checks. */

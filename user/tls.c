@@ -3,6 +3,7 @@
  * connection sees a new certificate with no restart, and a file that cannot be read keeps
  * the old one (logged and counted). Not for HTTP or authentication decisions. */
 #include "tls.h"
+#include "env.h"
 #include "log.h"
 
 #include <arpa/inet.h>
@@ -359,10 +360,10 @@ static int add_san(X509 *x, X509V3_CTX *ctx, const char *san)
 
 /* A fresh EC P-256 key and a one-year self-signed certificate for the node name, the pod
  * IP and localhost, as PEM. */
-static int self_signed(gnutls_datum_t *cert_pem, gnutls_datum_t *key_pem, char *err,
-		       size_t err_size)
+static int self_signed(const struct agent_env *env, gnutls_datum_t *cert_pem,
+		       gnutls_datum_t *key_pem, char *err, size_t err_size)
 {
-	const char *node = getenv("NODE_NAME"), *pod_ip = getenv("POD_IP");
+	const char *node = env->node_name, *pod_ip = env->pod_ip;
 	char host[256] = "localhost", san[1024];
 	EVP_PKEY *pkey = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
@@ -373,7 +374,7 @@ static int self_signed(gnutls_datum_t *cert_pem, gnutls_datum_t *key_pem, char *
 	BUF_MEM *mem;
 	int ret = -EINVAL;
 
-	if (!node || !*node)
+	if (!node)
 		node = gethostname(host, sizeof(host) - 1) ? "localhost" : host;
 	if (!pkey || !x || !cb || !kb || RAND_bytes(serial, sizeof(serial)) != 1)
 		goto out;
@@ -416,7 +417,8 @@ out:
 	return ret;
 }
 
-static int load_initial(const struct web_tls *cfg, char *err, size_t err_size)
+static int load_initial(const struct web_tls *cfg, const struct agent_env *env, char *err,
+			size_t err_size)
 {
 	gnutls_datum_t c = { 0 }, k = { 0 };
 	char why[512];
@@ -445,7 +447,7 @@ static int load_initial(const struct web_tls *cfg, char *err, size_t err_size)
 		tls.current = cert_from_pem(&c, &k, why, sizeof(why));
 		goto check;
 	}
-	ret = self_signed(&c, &k, err, err_size);
+	ret = self_signed(env, &c, &k, err, err_size);
 	if (ret)
 		return ret;
 	tls.self_signed = true;
@@ -477,7 +479,7 @@ static char *read_text(const char *path, char *err, size_t err_size)
 	return s;
 }
 
-int tls_open(const struct web_tls *cfg, char *err, size_t err_size)
+int tls_open(const struct web_tls *cfg, const struct agent_env *env, char *err, size_t err_size)
 {
 	gnutls_x509_crt_t *cas = NULL;
 	unsigned int n_cas = 0;
@@ -518,7 +520,7 @@ int tls_open(const struct web_tls *cfg, char *err, size_t err_size)
 			return -ENOMEM;
 		tls.allowed_sans.n++;
 	}
-	ret = load_initial(cfg, err, err_size);
+	ret = load_initial(cfg, env, err, err_size);
 	if (ret)
 		return ret;
 	if (tls.self_signed)

@@ -22,8 +22,10 @@ struct tls_peer {
 	char reason[128]; /* why it is invalid, for the debug log */
 };
 
-/* Load (or generate) the serving certificate. Exactly one TLS context exists. */
-int tls_open(const struct web_tls *cfg, char *err, size_t err_size);
+/* Load (or generate, for env's node name and pod IP) the serving certificate. Exactly one
+ * TLS context exists. */
+struct agent_env;
+int tls_open(const struct web_tls *cfg, const struct agent_env *env, char *err, size_t err_size);
 void tls_close(void);
 /* For libmicrohttpd: the priority string, the client CA PEM (NULL: no client certs), and
  * the per-handshake certificate callback (a gnutls_certificate_retrieve_function2). */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "kubeconfig.h"
 
 #define NAME "k.yml"
@@ -380,6 +381,15 @@ static void test_server_without_host(void **state)
 
 /* --- in-cluster --------------------------------------------------------------------- */
 
+/* kube_conn_in_cluster with the environment as main reads it. */
+static int in_cluster(const char *root, struct kube_conn *c, char *err, size_t size)
+{
+	struct agent_env env;
+
+	agent_env_read(&env);
+	return kube_conn_in_cluster(root, &env, c, err, size);
+}
+
 static int save_env(void **state)
 {
 	(void)state;
@@ -396,7 +406,7 @@ static void test_in_cluster_ipv4(void **state)
 	(void)state;
 	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-	assert_int_equal(kube_conn_in_cluster("/tmp/sa", &c, err, sizeof(err)), 0);
+	assert_int_equal(in_cluster("/tmp/sa", &c, err, sizeof(err)), 0);
 	assert_string_equal(c.server, "https://10.96.0.1:443");
 	assert_string_equal(c.token_file, "/tmp/sa/token");
 	assert_string_equal(c.ca_file, "/tmp/sa/ca.crt");
@@ -409,7 +419,7 @@ static void test_in_cluster_ipv4(void **state)
 	kube_conn_free(&c);
 
 	/* The real service account directory by default. */
-	assert_int_equal(kube_conn_in_cluster(NULL, &c, err, sizeof(err)), 0);
+	assert_int_equal(in_cluster(NULL, &c, err, sizeof(err)), 0);
 	assert_string_equal(c.token_file, "/var/run/secrets/kubernetes.io/serviceaccount/token");
 	assert_string_equal(c.ca_file, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
 	kube_conn_free(&c);
@@ -424,7 +434,7 @@ static void test_in_cluster_ipv6(void **state)
 	(void)state;
 	setenv("KUBERNETES_SERVICE_HOST", "fd00:10:96::1", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
-	assert_int_equal(kube_conn_in_cluster("/sa", &c, err, sizeof(err)), 0);
+	assert_int_equal(in_cluster("/sa", &c, err, sizeof(err)), 0);
 	assert_string_equal(c.server, "https://[fd00:10:96::1]:6443");
 	kube_conn_free(&c);
 }
@@ -438,19 +448,60 @@ static void test_in_cluster_unset(void **state)
 
 	(void)state;
 	memset(&c, 0x5a, sizeof(c));
-	assert_int_equal(kube_conn_in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
+	assert_int_equal(in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
 	assert_string_equal(err, msg);
 	assert_empty(&c);
 
 	setenv("KUBERNETES_SERVICE_HOST", "", 1);
 	setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-	assert_int_equal(kube_conn_in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
+	assert_int_equal(in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
 	assert_string_equal(err, msg);
 
 	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
 	unsetenv("KUBERNETES_SERVICE_PORT");
-	assert_int_equal(kube_conn_in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
+	assert_int_equal(in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
 	assert_empty(&c);
+
+	/* A port that is no port: one error naming it. */
+	setenv("KUBERNETES_SERVICE_PORT", "https", 1);
+	assert_int_equal(in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
+	assert_string_equal(err, "KUBERNETES_SERVICE_PORT=https is not a port, and no "
+				 "--kubeconfig given");
+	assert_empty(&c);
+	setenv("KUBERNETES_SERVICE_PORT", "65536", 1);
+	assert_int_equal(in_cluster("/sa", &c, err, sizeof(err)), -ENOENT);
+	assert_empty(&c);
+}
+
+/* The environment, read once: empty values are unset, the service needs both parts. */
+static const char *fake_env(const char *name)
+{
+	static const char *const vars[][2] = {
+		{ "NODE_NAME", "node-a" },
+		{ "POD_IP", "" },
+		{ "KUBERNETES_SERVICE_HOST", "fd00:10:96::1" },
+		{ "KUBERNETES_SERVICE_PORT", "443" },
+	};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		if (!strcmp(vars[i][0], name))
+			return vars[i][1];
+	}
+	return NULL;
+}
+
+static void test_env_read_once(void **state)
+{
+	struct agent_env env;
+
+	(void)state;
+	agent_env_from(&env, fake_env);
+	assert_string_equal(env.node_name, "node-a");
+	assert_null(env.pod_ip); /* empty */
+	assert_string_equal(env.service_host, "fd00:10:96::1");
+	assert_string_equal(env.service_port, "443");
+	assert_int_equal(env.service_port_number, 443);
+	assert_null(env.bad_port);
 }
 
 /* kubeconfig_load: the file's directory resolves relative paths. */
@@ -496,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_in_cluster_ipv4, save_env, save_env),
 		cmocka_unit_test_setup_teardown(test_in_cluster_ipv6, save_env, save_env),
 		cmocka_unit_test_setup_teardown(test_in_cluster_unset, save_env, save_env),
+		cmocka_unit_test(test_env_read_once),
 		cmocka_unit_test(test_load),
 	};
 
