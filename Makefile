@@ -20,8 +20,12 @@ VERSION   := $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 WARNINGS  := -Wall -Wextra -Werror
+# user/ is in layers, one folder each (user/README.md); every folder is on the include
+# path, and tests/layers.sh checks that no include climbs a layer.
+LAYERS    := lib core kube web targets modules
+USER_INC  := -Iuser $(patsubst %,-Iuser/%,$(LAYERS))
 CFLAGS    := -g -O2 -std=gnu11 $(WARNINGS) -Wshadow -Wformat=2 -Wno-format-nonliteral \
-	     -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD)
+	     -D_GNU_SOURCE -Iinclude $(USER_INC) -I$(BUILD)
 LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcurl -ljansson \
 	     -lssl -lcrypto -lcrypt -lpthread
 BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARNINGS) \
@@ -39,7 +43,7 @@ endif
 MODULES   := kfeatures targets syscalls net sched proc
 BPF_OBJS  := $(patsubst %,$(BUILD)/bpf/%.bpf.o,$(MODULES))
 SKELS     := $(patsubst %,$(BUILD)/%.skel.h,$(MODULES))
-LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c user/*/*.c))
 LIB_OBJS  := $(patsubst user/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS)) $(BUILD)/obj/syscall_table.o
 LIB       := $(BUILD)/libctrlscope.a
 
@@ -85,12 +89,12 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 
 # The system call numbers of the target, as its own preprocessor ($(CC), with --target and
 # --sysroot when cross-compiling) sees <asm/unistd.h>; then the table of their names.
-$(GEN)/syscall_numbers.h: user/gen_syscall_numbers.sh $(BUILD)/.flags | $(GEN)
-	sh user/gen_syscall_numbers.sh -M $@.d $@ $(CC) > $@.tmp && mv $@.tmp $@
+$(GEN)/syscall_numbers.h: user/modules/gen_syscall_numbers.sh $(BUILD)/.flags | $(GEN)
+	sh user/modules/gen_syscall_numbers.sh -M $@.d $@ $(CC) > $@.tmp && mv $@.tmp $@
 
-$(GEN)/syscall_table.c: user/gen_syscall_table.awk $(GEN)/syscall_numbers.h \
-		user/syscalls_x86_64_extra.tsv | $(GEN)
-	awk -f user/gen_syscall_table.awk $(GEN)/syscall_numbers.h user/syscalls_x86_64_extra.tsv > $@
+$(GEN)/syscall_table.c: user/modules/gen_syscall_table.awk $(GEN)/syscall_numbers.h \
+		user/modules/syscalls_x86_64_extra.tsv | $(GEN)
+	awk -f user/modules/gen_syscall_table.awk $(GEN)/syscall_numbers.h user/modules/syscalls_x86_64_extra.tsv > $@
 
 $(BUILD)/obj/syscall_table.o: $(GEN)/syscall_table.c $(BUILD)/.flags | $(BUILD)/obj
 	$(CC) $(CFLAGS) -Wno-missing-field-initializers -c $< -o $@
@@ -98,6 +102,7 @@ $(BUILD)/obj/syscall_table.o: $(GEN)/syscall_table.c $(BUILD)/.flags | $(BUILD)/
 $(BUILD)/obj/main.o $(BUILD)/obj/agent.o: $(GEN)/version.h
 
 $(BUILD)/obj/%.o: user/%.c $(SKELS) $(BUILD)/.flags | $(BUILD)/obj
+	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
@@ -134,12 +139,13 @@ $(BUILD)/fixtures/fakeapi: $(wildcard tests/fixtures/fakeapi/*.go) tests/fixture
 
 # libFuzzer targets are built with clang and ASan whatever SANITIZE says. The daemon's
 # sources are compiled once for all of them (instrumented, without libFuzzer's main).
-FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Iinclude -Iuser -I$(BUILD) \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Iinclude $(USER_INC) -I$(BUILD) \
 	       -fsanitize=address,undefined
 FUZZ_OBJS := $(patsubst user/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRCS)) $(BUILD)/fuzz/obj/syscall_table.o
 FUZZ_LIB  := $(BUILD)/fuzz/libctrlscope-fuzz.a
 
-$(BUILD)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h) $(SKELS) | $(BUILD)/fuzz/obj
+$(BUILD)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h user/*/*.h) $(SKELS) | $(BUILD)/fuzz/obj
+	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(BUILD)/fuzz/obj/syscall_table.o: $(GEN)/syscall_table.c | $(BUILD)/fuzz/obj
@@ -155,7 +161,7 @@ $(BUILD)/bpf $(BUILD)/obj $(GEN) $(BUILD)/fixtures $(BUILD)/tests/unit $(BUILD)/
 $(BUILD)/fuzz $(BUILD)/fuzz/obj $(BUILD)/results:
 	@mkdir -p $@
 
--include $(wildcard $(BUILD)/obj/*.d $(GEN)/syscall_numbers.h.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/*/*.d $(GEN)/syscall_numbers.h.d)
 
 # --- tests -----------------------------------------------------------------------------
 # Every tier writes TAP lines to build/results/<tier>.tap; the summary counts them.
@@ -169,6 +175,7 @@ check: deps
 
 test-format: | $(BUILD)/results
 	@tests/run-format.sh $(CLANG_FORMAT) > $(BUILD)/results/format.tap
+	@tests/layers.sh > $(BUILD)/results/layers.tap
 
 test-unit: $(UNIT_TESTS) | $(BUILD)/results
 	@tests/run-unit.sh $(UNIT_TESTS) > $(BUILD)/results/unit.tap
@@ -210,7 +217,7 @@ test-vm: all $(BPF_TESTS) $(VM_FIXTURES) cross-arm64 | $(BUILD)/results
 # not the fuzzers), by clang-19 --target=aarch64-linux-gnu against the arm64 sysroot of
 # tools/arm64-sysroot.sh (build/arm64/sysroot: Debian's arm64 packages, downloaded once,
 # by make deps), linked by binutils-aarch64-linux-gnu's ld. The syscall table is arm64's
-# (user/gen_syscall_numbers.sh runs the target's preprocessor). `make test-arm64` checks
+# (user/modules/gen_syscall_numbers.sh runs the target's preprocessor). `make test-arm64` checks
 # what it built, as TAP (tests/run-arm64.sh).
 ARM64_SYSROOT := $(abspath $(ARM64_BUILD))/sysroot
 ARM64_CC      := $(CLANG) --target=aarch64-linux-gnu --sysroot=$(ARM64_SYSROOT)
@@ -265,7 +272,7 @@ $(BUILD)/bench:
 # --- maintenance -----------------------------------------------------------------------
 
 format:
-	$(CLANG_FORMAT) -i bpf/*.c bpf/*.h include/ctrlscope/*.h user/*.c user/*.h \
+	$(CLANG_FORMAT) -i bpf/*.c bpf/*.h include/ctrlscope/*.h user/*.c user/*.h user/*/*.[ch] \
 		tests/unit/*.c tests/bpf/*.c tests/fixtures/*.c tests/fuzz/*.c bench/*.c \
 		examples/*.c
 

@@ -11,7 +11,7 @@
 #endif
 
 /* A load-time choice for kernels without task-local storage (before Linux 5.11), set by
- * user space in every object (user/kfeatures.h): task_state is then a hash map keyed by
+ * user space in every object (user/core/kfeatures.h): task_state is then a hash map keyed by
  * thread id, created by the targets core and deleted when the kernel frees the task
  * (cs_task_free). The verifier prunes the branch the constant rules out, so helpers and
  * fields an old kernel lacks may appear there.

@@ -20,7 +20,7 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* Two sets of programs, one loaded (user/net.c). The native one keeps a socket's state in
+/* Two sets of programs, one loaded (user/modules/net.c). The native one keeps a socket's state in
  * socket storage and claims counts with compare-and-swap. The hash one, for kernels
  * before 5.12 (no compare-and-swap; before 5.11 no socket storage in tracing programs and
  * no bpf_sock_from_file()), keeps it in net_sock_hash keyed by the socket's address,

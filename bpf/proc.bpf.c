@@ -69,7 +69,7 @@ static __always_inline int on_exit(struct task_struct *task)
 	return 0;
 }
 
-/* Two variants, chosen at load time like the targets core's (user/kfeatures.h). */
+/* Two variants, chosen at load time like the targets core's (user/core/kfeatures.h). */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(cs_proc_exit, struct task_struct *task)
 {

@@ -176,7 +176,7 @@ static __always_inline int on_exit(__u64 memo_key, long ret)
 	return 0;
 }
 
-/* Two ways in, one chosen at load time (user/kfeatures.h). BTF tracepoints are the
+/* Two ways in, one chosen at load time (user/core/kfeatures.h). BTF tracepoints are the
  * cheaper; where the kernel runs them preemptibly (Linux 7.0+) it skips a program on a
  * CPU while a task preempted inside it waits, and the classic (perf event) tracepoints,
  * which still run with preemption disabled, are used instead. */

@@ -356,7 +356,7 @@ int BPF_PROG(cs_fork_wakeup, struct task_struct *child)
 	return on_fork(bpf_get_current_task_btf(), child);
 }
 
-/* exec and exit in two variants, one chosen at load time (user/kfeatures.h): where BTF
+/* exec and exit in two variants, one chosen at load time (user/core/kfeatures.h): where BTF
  * tracepoints run preemptibly (Linux 7.0+), the kernel may skip them, and a missed exit
  * would leave a reused tgid selected; classic tracepoints run with preemption disabled.
  * Both run in the task's own context. */

@@ -1,4 +1,4 @@
-/* The net module's maps, shared by bpf/net.bpf.c and user/net.c.
+/* The net module's maps, shared by bpf/net.bpf.c and user/modules/net.c.
  *
  * A target's TCP sockets carry socket-local storage (struct cs_net_sock) from the moment
  * they connect or listen; accepted sockets inherit it from their listener. Nothing runs

@@ -1,4 +1,4 @@
-/* The proc module's maps, shared by bpf/proc.bpf.c and user/proc.c.
+/* The proc module's maps, shared by bpf/proc.bpf.c and user/modules/proc.c.
  *
  * Program starts are counted by the targets core at exec (bpf/targets.bpf.c), where the
  * new program's classification is known. Exits are counted when a target process's last

@@ -1,4 +1,4 @@
-/* The sched module's maps, shared by bpf/sched.bpf.c and user/sched.c.
+/* The sched module's maps, shared by bpf/sched.bpf.c and user/modules/sched.c.
  *
  * On-CPU time and context switches are the kernel's own per-task counters
  * (se.sum_exec_runtime, nvcsw, nivcsw, as /proc/<pid>/sched and /proc/<pid>/status show

@@ -1,4 +1,4 @@
-/* The syscalls module's maps, shared by bpf/syscalls.bpf.c and user/syscalls.c.
+/* The syscalls module's maps, shared by bpf/syscalls.bpf.c and user/modules/syscalls.c.
  *
  * Counts and latency histograms live in rows of a per-CPU array; sys_rows maps
  * (slot, syscall) to a row, allocated on first use. Two array lookups (both inlined by

@@ -1,6 +1,6 @@
 /* How a task is tied to a target: the filter maps user space fills, the per-task state
  * that every module's hot path reads, and the lifecycle events sent to user space.
- * Shared by bpf/targets.bpf.c, every module's BPF side and user/targets.c. */
+ * Shared by bpf/targets.bpf.c, every module's BPF side and user/targets/targets.c. */
 #ifndef CTRLSCOPE_TARGETS_H
 #define CTRLSCOPE_TARGETS_H
 

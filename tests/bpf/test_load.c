@@ -1,4 +1,4 @@
-/* Loading with refused programs left out (user/load.c), against the running kernel's
+/* Loading with refused programs left out (user/core/load.c), against the running kernel's
  * verifier: the refused program is named with the verifier's reason, the rest of the
  * object loads and works, and a required program's refusal fails the load. Needs root. */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* libFuzzer target for the Authorization header (http_parse_authorization) and strict
- * base64 (base64_decode), both in user/httputil.c, both fed by any client before it is
+ * base64 (base64_decode), both in user/lib/httputil.c, both fed by any client before it is
  * authenticated. The input is the header (up to a NUL, as HTTP headers have none) and,
  * whole, a base64 text. The split must equal an independent reference (scheme word,
  * blanks, one credential token), point inside the header and be consistent with its

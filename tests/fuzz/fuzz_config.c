@@ -1,4 +1,4 @@
-/* libFuzzer target for the YAML configuration parser (config_parse in user/config.c).
+/* libFuzzer target for the YAML configuration parser (config_parse in user/core/config.c).
  * Beyond "does not crash": the result is 0 or -EINVAL, an error is one line starting with
  * the file name and leaves the config empty, and a parsed config respects every bound the
  * schema promises. A parsed config is written back as YAML and must parse to the same
@@ -16,7 +16,7 @@
 #define ERR_SIZE 512
 
 /* A module table like the agent's: one module with two integer options (the bounds and
- * defaults of user/syscalls.c). */
+ * defaults of user/modules/syscalls.c). */
 static const struct cfg_option syscalls_options[] = {
 	{ "max_entries", 16, 1 << 20, 2048, "(label set, syscall) pairs measured" },
 	{ "max_error_entries", 16, 1 << 20, 4096, "(label set, syscall, errno) triples" },

@@ -1,10 +1,10 @@
-/* libFuzzer target for the cgroup CPU files' parsers (user/cpustat.c). The first byte
+/* libFuzzer target for the cgroup CPU files' parsers (user/modules/sched_cpustat.c). The first byte
  * picks the parser and an output size. cpustat_parse returns 0, -ENOENT or -EINVAL,
  * leaves its output alone on error, and what it parsed renders back (v1 form) to the same
  * values; the limit parsers return 1, 0 or -EINVAL, 0 only for "max ..." (v2) or "-1"
  * (v1); cpustat_v1_path returns 0, -ENOENT or -ENAMETOOLONG, and on 0 a path that fits,
  * has no newline, and appears in the input. */
-#include "cpustat.h"
+#include "sched_cpustat.h"
 #include "check.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target for the duration parser (parse_duration_ms in user/yamlutil.c), which
+/* libFuzzer target for the duration parser (parse_duration_ms in user/lib/yamlutil.c), which
  * reads every timeout, TTL and interval of the web config. The answer must equal that of
  * an independent reference written here from Prometheus's grammar
  * (model.ParseDuration: "0", or [0-9]+ with units y w d h m s ms, decreasing, each at most

@@ -1,4 +1,4 @@
-/* libFuzzer target for the exposition writer's escaping (user/expo.c): label values and
+/* libFuzzer target for the exposition writer's escaping (user/lib/expo.c): label values and
  * help text are attacker-controlled (process names), so whatever the bytes, the output must
  * be valid UTF-8, one line per sample, and must unescape back to the input with each
  * invalid UTF-8 byte replaced by U+FFFD. A sample line written with the input as a label

@@ -1,4 +1,4 @@
-/* libFuzzer target for the HTTP helpers (user/httputil.c): Accept-Encoding negotiation on
+/* libFuzzer target for the HTTP helpers (user/lib/httputil.c): Accept-Encoding negotiation on
  * any NUL-terminated header, checked against RFC 9110 where the header is well-formed, and
  * listen-address parsing on numeric addresses only. http_parse_listen resolves host names,
  * so an input whose host is not an IPv4/IPv6 literal is never passed to it: a fuzzer must

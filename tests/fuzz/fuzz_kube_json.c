@@ -1,5 +1,5 @@
 /* libFuzzer target for the Kubernetes API answers (kube_parse_token_review and
- * kube_parse_access_review in user/kube.c): bodies come from the API server, or from
+ * kube_parse_access_review in user/kube/kube.c): bodies come from the API server, or from
  * whatever answers in its place. Both decoders must agree with a reference reading of the
  * same JSON here (status.authenticated true and a non-empty status.user.username; status.
  * allowed a boolean, denied winning), return 0 or -EINVAL, and leave no identity behind

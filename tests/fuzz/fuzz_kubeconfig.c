@@ -1,4 +1,4 @@
-/* libFuzzer target for the kubeconfig parser (kubeconfig_parse in user/kubeconfig.c).
+/* libFuzzer target for the kubeconfig parser (kubeconfig_parse in user/kube/kubeconfig.c).
  * Beyond "does not crash": the result is 0 or -EINVAL; an error is one line that starts
  * with the file name and leaves the connection empty; a parsed connection keeps what
  * kubeconfig.h promises (an https:// server with a host and no trailing slash, a client

@@ -1,5 +1,5 @@
 /* libFuzzer target for label selectors (label_selector_parse and label_selector_match in
- * user/labelsel.c). The input is the selector text, then optionally a NUL and bytes that
+ * user/lib/labelsel.c). The input is the selector text, then optionally a NUL and bytes that
  * choose labels. Beyond "does not crash": an error is one line at an offset inside the
  * text and leaves the selector empty; a parsed selector holds only valid keys and values,
  * in the shape each operator promises, sorted; written back in canonical form it parses

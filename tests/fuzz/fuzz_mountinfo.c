@@ -1,4 +1,4 @@
-/* libFuzzer target for the mountinfo parser (cgroups_find_mount in user/cgroups.c; and
+/* libFuzzer target for the mountinfo parser (cgroups_find_mount in user/lib/cgroups.c; and
  * cgroups_find_mount_of for a v1 hierarchy, checked for its bounds only): on
  * arbitrary text and output sizes it returns 0 or -ENOENT, never writes past the output
  * buffer, and on 0 returns what mountinfo(5) says: the mount point (field 5, octal escapes

@@ -1,10 +1,10 @@
-/* libFuzzer target for the API server URL parser (peer_parse_url in user/peers.c), which
+/* libFuzzer target for the API server URL parser (peer_parse_url in user/modules/net_peers.c), which
  * reads the kubeconfig server the net module names "kube-apiserver". On success the host
  * is non-empty, NUL-terminated inside the buffer, free of brackets, spaces and '@', and
  * appears in the input; the port is 1..65535; and https://<host>:<port> built back from
  * them (brackets around a host with ':') parses to the same host and port. On failure
  * the answer is -EINVAL. */
-#include "peers.h"
+#include "net_peers.h"
 #include "check.h"
 
 #include <stdint.h>

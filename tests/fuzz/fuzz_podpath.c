@@ -1,5 +1,5 @@
 /* libFuzzer target for pod identity from cgroup paths and container ids from pod status
- * (cgroup_path_parse_pod and container_id_from_status in user/podpath.c). Beyond "does not
+ * (cgroup_path_parse_pod and container_id_from_status in user/kube/podpath.c). Beyond "does not
  * crash": a pod UID is canonical and spelt in the path (modulo '_' and case), a container
  * id is 64 lower-case hex and is the last component's; the answer depends on the last two
  * components only; a failure leaves the output alone; and a status id is accepted exactly

@@ -1,4 +1,4 @@
-/* libFuzzer target for the static token file parser (tokens_parse in user/tokens.c), the
+/* libFuzzer target for the static token file parser (tokens_parse in user/web/tokens.c), the
  * CSV of kube-apiserver's --token-auth-file. Beyond "does not crash": the result is 0 or
  * -EINVAL; an error is one line that starts with the file name and, when it names a line,
  * names one that exists; a NUL byte is always an error; a parsed file has at most one

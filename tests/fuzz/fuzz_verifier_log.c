@@ -1,4 +1,4 @@
-/* libFuzzer target for load_log_reason (user/load.c), which picks the reason out of a
+/* libFuzzer target for load_log_reason (user/core/load.c), which picks the reason out of a
  * verifier log for the log line and --probe. Whatever the log: the output is
  * NUL-terminated within its buffer, at most its size, and holds no newline. */
 #include "load.h"

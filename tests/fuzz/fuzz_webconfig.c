@@ -1,5 +1,5 @@
 /* libFuzzer target for the web configuration parser (webconfig_parse in
- * user/webconfig.c). Beyond "does not crash": the result is 0 or -EINVAL; an error is one
+ * user/web/webconfig.c). Beyond "does not crash": the result is 0 or -EINVAL; an error is one
  * line that starts with the file name and leaves the struct empty; a parsed config keeps
  * every constraint webconfig.h documents (TLS versions in order, a certificate only with
  * its key, a CA exactly when client_auth_type verifies, bcrypt-shaped hashes, unique users

@@ -1,4 +1,4 @@
-/* Unit tests for RBAC-style path matching (auth_path_match in user/auth.h), which decides
+/* Unit tests for RBAC-style path matching (auth_path_match in user/web/auth.h), which decides
  * always_allow_paths and static rules: a pattern is an exact path, or a prefix when it ends
  * in '*'. The authenticators and the decision cache are tested end to end by tests/e2e. */
 #include <setjmp.h>

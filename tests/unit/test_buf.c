@@ -1,4 +1,4 @@
-/* Unit tests for the growable byte buffer (user/buf.h): growth, formatting, handing the
+/* Unit tests for the growable byte buffer (user/lib/buf.h): growth, formatting, handing the
  * allocation over, reset and the sticky failure flag. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the cgroup v2 tree cache (user/cgroups.h): finding the cgroup2 mount in
+/* Unit tests for the cgroup v2 tree cache (user/lib/cgroups.h): finding the cgroup2 mount in
  * mountinfo text, and the id <-> path map read from a directory tree. The tree tests use
  * plain directories under a temporary directory and a mountinfo file pointing at it. */
 #include <setjmp.h>

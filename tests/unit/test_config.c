@@ -1,4 +1,4 @@
-/* Unit tests for the YAML configuration parser (user/config.h): every field of a valid
+/* Unit tests for the YAML configuration parser (user/core/config.h): every field of a valid
  * file lands where it should, defaults apply, and every kind of mistake yields exactly one
  * line "NAME:LINE:COL: PATH: MESSAGE" pointing at the offending node. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the exposition writer (user/expo.h): escaping of label values and help
+/* Unit tests for the exposition writer (user/lib/expo.h): escaping of label values and help
  * text (attacker-controlled process names must never forge a series), number formatting
  * and the exact text of counter and histogram families. */
 #include <setjmp.h>

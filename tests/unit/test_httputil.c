@@ -1,4 +1,4 @@
-/* Unit tests for the HTTP helpers (user/httputil.h): Accept-Encoding negotiation,
+/* Unit tests for the HTTP helpers (user/lib/httputil.h): Accept-Encoding negotiation,
  * listen-address parsing, the loopback check that decides whether plain HTTP without
  * authentication may be served, strict base64 and Authorization header splitting. No test
  * resolves a name other than "localhost". */

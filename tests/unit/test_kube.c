@@ -1,5 +1,5 @@
 /* Unit tests for the Kubernetes API answers (kube_parse_token_review and
- * kube_parse_access_review in user/kube.h): what a TokenReview or SubjectAccessReview
+ * kube_parse_access_review in user/kube/kube.h): what a TokenReview or SubjectAccessReview
  * status says, exactly, and -EINVAL for a body that says nothing usable. No network: the
  * HTTP client is tested end to end by tests/e2e. */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /* Unit tests for the kubeconfig parser and the in-cluster configuration
- * (user/kubeconfig.h): a kubectl-written kubeconfig yields exactly the connection of its
+ * (user/kube/kubeconfig.h): a kubectl-written kubeconfig yields exactly the connection of its
  * current context (paths resolved against the file's directory, base64 data decoded,
  * unknown keys ignored); what ctrlscope cannot honour is one exact error line. Not for
  * talking to the API server (kube.c). */

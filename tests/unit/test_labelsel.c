@@ -1,4 +1,4 @@
-/* Unit tests for Kubernetes label selectors (user/labelsel.h): every form labels.Parse
+/* Unit tests for Kubernetes label selectors (user/lib/labelsel.h): every form labels.Parse
  * accepts, with the exact parse result (sorted by key, values as a sorted set), match truth
  * tables with absent keys, and every error with its exact message. Expected results were
  * checked against apimachinery v0.37.2. Not for the config file around it (test_config.c). */

@@ -1,4 +1,4 @@
-/* Unit tests for pod and container identity from cgroup paths (user/podpath.h): every form
+/* Unit tests for pod and container identity from cgroup paths (user/kube/podpath.h): every form
  * of peers-deployment.md 4.1 (systemd and cgroupfs drivers, containerd, CRI-O, cri-dockerd,
  * kind), UID case, and everything that is not exactly a pod or a container in one: -ENOENT.
  * Not for finding the cgroup of a process (cgroups.c). */

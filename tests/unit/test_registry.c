@@ -1,4 +1,4 @@
-/* Unit tests for the collector registry (user/registry.h): collectors run in order, a
+/* Unit tests for the collector registry (user/core/registry.h): collectors run in order, a
  * failing one is reported by its own ctrlscope_collector_success and keeps every other
  * collector's series, and map fill levels reach the collectors that follow. */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
-/* Unit tests for the growable array (user/vec.h) and for making rows of aliased label sets
- * into one row per series (user/rowset.h), as every module does before it writes. */
+/* Unit tests for the growable array (user/lib/vec.h) and for making rows of aliased label sets
+ * into one row per series (user/core/rowset.h), as every module does before it writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

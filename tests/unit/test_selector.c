@@ -1,4 +1,4 @@
-/* Unit tests for process selectors (user/selector.h): AND across fields, OR within a field,
+/* Unit tests for process selectors (user/targets/selector.h): AND across fields, OR within a field,
  * fnmatch globs with FNM_PATHNAME, unknown facts never matching, first target wins. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* Unit tests for the GnuTLS priority string built from tls_server_config
- * (tls_build_priorities in user/tls.h): exact strings for the defaults, versions, Go cipher
+ * (tls_build_priorities in user/web/tls.h): exact strings for the defaults, versions, Go cipher
  * suite and curve names, each accepted by GnuTLS itself, and one line naming an unknown
  * name. Certificates, reloads and client verification are tested end to end by tests/e2e. */
 #include <setjmp.h>

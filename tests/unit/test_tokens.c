@@ -1,4 +1,4 @@
-/* Unit tests for the static token file (user/tokens.h), kube-apiserver's --token-auth-file
+/* Unit tests for the static token file (user/web/tokens.h), kube-apiserver's --token-auth-file
  * format: CSV records "token,user,uid[,\"group1,group2\"]". tokens_parse is checked on
  * text (counts and exact one-line errors), tokens_open and tokens_lookup through a
  * temporary file (exact identities, reloading a changed file, keeping the old tokens when

@@ -1,4 +1,4 @@
-/* Unit tests for the web configuration parser (user/webconfig.h): every key of a valid file
+/* Unit tests for the web configuration parser (user/web/webconfig.h): every key of a valid file
  * lands in struct web_config (relative paths resolved against the file's directory), the
  * defaults apply, each kind of mistake yields exactly one line "NAME:LINE:COL: PATH: MESSAGE"
  * and leaves the struct empty, and the authenticates/authorizes predicates. Not for serving

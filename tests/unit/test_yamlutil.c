@@ -1,5 +1,5 @@
 /* Unit tests for the duration parser shared by every YAML file (parse_duration_ms in
- * user/yamlutil.h): Prometheus's duration syntax (model.ParseDuration) in milliseconds,
+ * user/lib/yamlutil.h): Prometheus's duration syntax (model.ParseDuration) in milliseconds,
  * units in decreasing order, each at most once, no fractions, no sign, and overflow of a
  * long long rejected. The schema helpers themselves are covered through test_config and
  * test_webconfig. */

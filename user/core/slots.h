@@ -12,11 +12,24 @@
 #include <ctrlscope/targets.h>
 
 #include "config.h"
-#include "containers.h"
 #include "expo.h"
 
 /* Most labels a slot carries: target, then comm, or namespace, pod, container, workload. */
 #define SLOT_MAX_LABELS 6
+
+/* The labels of a Kubernetes container a slot stands for (owned copies). */
+struct container_labels {
+	char *namespace;
+	char *pod;
+	char *container;
+	char *workload;
+};
+
+void container_labels_free(struct container_labels *l);
+
+/* Fill *out with owned copies of the labels of container id: 0, or -errno (-ENOENT: the
+ * container is forgotten). Provided by the Kubernetes layer (containers.h). */
+typedef int (*container_labels_fn)(void *ctx, uint64_t id, struct container_labels *out);
 
 struct slot_info {
 	bool valid;
@@ -33,9 +46,10 @@ struct slot_table {
 	size_t n;
 };
 
-/* Read label_sets (max slots) and resolve labels; containers may be NULL. */
+/* Read label_sets (max slots) and resolve labels; containers (with its ctx) names the
+ * containers of Kubernetes targets, NULL without any. */
 int slots_read(int label_sets_fd, uint32_t max, const struct config *cfg,
-	       struct containers *containers, struct slot_table *table);
+	       container_labels_fn containers, void *ctx, struct slot_table *table);
 void slot_table_free(struct slot_table *table);
 /* Copy the labels of slot into labels; 0 when the slot is unknown. */
 size_t slot_labels(const struct slot_table *table, uint32_t slot, struct label *labels);

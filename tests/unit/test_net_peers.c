@@ -1,4 +1,4 @@
-/* Unit tests for the net module's peers (user/peers.h): the `peer` label of each kind of
+/* Unit tests for the net module's peers (user/modules/net_peers.h): the `peer` label of each kind of
  * peer key, and the host and port of API server URLs. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "peers.h"
+#include "net_peers.h"
 
 static struct cs_peer_key out_key(int family, const char *addr, uint16_t port)
 {

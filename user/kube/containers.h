@@ -8,25 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "slots.h" /* struct container_labels */
+
 struct containers;
 struct pod;
-
-/* The labels of a container's series. */
-struct container_labels {
-	char *namespace;
-	char *pod;
-	char *container;
-	char *workload;
-};
 
 int containers_open(struct containers **out);
 void containers_close(struct containers *c);
 /* The id of (target, pod, container); ids start at 1. 0 when out of memory. */
 uint64_t containers_id(struct containers *c, uint32_t target, const struct pod *pod,
 		       const char *container);
-/* A copy of the labels of id (free with container_labels_free); -ENOENT if unknown. */
-int containers_labels(struct containers *c, uint64_t id, struct container_labels *out);
-void container_labels_free(struct container_labels *l);
+/* A copy of the labels of id (free with container_labels_free); -ENOENT if unknown. A
+ * container_labels_fn (slots.h) with c as its ctx. */
+int containers_labels(void *c, uint64_t id, struct container_labels *out);
 /* Forget the ids of a pod; fn sees each (with its target) before it goes. */
 void containers_forget_pod(struct containers *c, const char *pod_uid,
 			   void (*fn)(uint32_t target, uint64_t id, void *ctx), void *ctx);

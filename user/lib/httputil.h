@@ -1,5 +1,6 @@
 /* Small HTTP helpers with no I/O, kept apart so they can be unit-tested and fuzzed:
- * listen-address parsing and Accept-Encoding negotiation. */
+ * listen-address parsing, Accept-Encoding negotiation, and the Authorization header
+ * (Bearer and Basic, with base64). */
 #ifndef CTRLSCOPE_HTTPUTIL_H
 #define CTRLSCOPE_HTTPUTIL_H
 

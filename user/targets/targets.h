@@ -1,6 +1,8 @@
 /* Which processes are targets: evaluates the config's selectors against processes and
- * cgroups, keeps the kernel's filter maps (tgid_targets, cgroup_targets) in step, and
- * tells modules which labels a slot stands for. Counts nothing itself. */
+ * cgroups, keeps the kernel's filter maps (tgid_targets, cgroup_targets) and the task
+ * state every module reads in step, and tells modules which labels a slot stands for.
+ * Counts one thing on a module's behalf: program starts (the proc module reads them with
+ * targets_read_starts), because only its exec program knows an exec's classification. */
 #ifndef CTRLSCOPE_TARGETS_USER_H
 #define CTRLSCOPE_TARGETS_USER_H
 

@@ -11,7 +11,7 @@
 #include "mapread.h"
 #include "module.h"
 #include "net.skel.h"
-#include "peers.h"
+#include "net_peers.h"
 #include "rowset.h"
 
 #include <arpa/inet.h>

@@ -71,4 +71,3 @@ bool kube_selector_match(const struct kube_selector *sel, const struct pod *pod,
 	return label_selector_match(&sel->pod_selector, (const char *const *)pod->label_keys,
 				    (const char *const *)pod->label_values, pod->n_labels);
 }
-

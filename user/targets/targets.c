@@ -613,8 +613,8 @@ int targets_read_starts(const struct targets *t, uint64_t *out)
 int targets_read_slots(const struct targets *t, struct slot_table *table)
 {
 	return slots_read(bpf_map__fd(t->skel->maps.label_sets),
-			  (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS], t->cfg, t->containers,
-			  table);
+			  (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS], t->cfg,
+			  t->containers ? containers_labels : NULL, t->containers, table);
 }
 
 struct count_ctx {

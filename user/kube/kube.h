@@ -1,6 +1,8 @@
-/* The Kubernetes API client: TokenReview and SubjectAccessReview over HTTPS (libcurl with
- * OpenSSL, JSON with jansson). Calls block up to their timeout; auth.c runs them off the
- * HTTP server's thread. The service account token is re-read when its file changes. */
+/* The Kubernetes API client: TokenReview and SubjectAccessReview for the endpoint, and the
+ * node's pods (list and watch) for Kubernetes targets, over HTTPS (libcurl with OpenSSL,
+ * JSON with jansson). Calls block up to their timeout; auth.c and pods.c run them off the
+ * HTTP server's and the main loop's threads. The service account token is re-read when
+ * its file changes. */
 #ifndef CTRLSCOPE_KUBE_H
 #define CTRLSCOPE_KUBE_H
 

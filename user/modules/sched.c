@@ -9,7 +9,7 @@
 #include "attach.h"
 #include "cgroups.h"
 #include "clock.h"
-#include "cpustat.h"
+#include "sched_cpustat.h"
 #include "load.h"
 #include "log.h"
 #include "mapread.h"

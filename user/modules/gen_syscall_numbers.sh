@@ -1,7 +1,7 @@
 #!/bin/sh
 # Prints "#define __NR_<name> <number>" for every system call of the architecture that a
 # C compiler targets, as that compiler's preprocessor sees the UAPI header <asm/unistd.h>:
-# the input of user/gen_syscall_table.awk.
+# the input of user/modules/gen_syscall_table.awk.
 #
 # The names are the __NR_* macros the header defines (-dM) for that target; the numbers
 # are what each expands to, as the header may define one system call by another macro:
@@ -10,7 +10,7 @@
 # ...) are behind #if. __NR_syscalls (the count) and __NR_arch_specific_syscall (the start
 # of a range of numbers an architecture may use) name no system call.
 #
-# Usage: user/gen_syscall_numbers.sh [-M DEPFILE TARGET] CC [ARG...]
+# Usage: user/modules/gen_syscall_numbers.sh [-M DEPFILE TARGET] CC [ARG...]
 #   CC ARG...: the compiler command of the target, e.g. gcc, or
 #   clang-19 --target=aarch64-linux-gnu --sysroot=build/arm64/sysroot
 #   -M: also writes the headers read as make dependencies of TARGET to DEPFILE.

@@ -40,15 +40,6 @@ int containers_open(struct containers **out)
 	return 0;
 }
 
-void container_labels_free(struct container_labels *l)
-{
-	free(l->namespace);
-	free(l->pod);
-	free(l->container);
-	free(l->workload);
-	memset(l, 0, sizeof(*l));
-}
-
 static int labels_copy(struct container_labels *dst, const struct container_labels *src)
 {
 	dst->namespace = strdup(src->namespace);
@@ -106,8 +97,9 @@ out:
 	return id;
 }
 
-int containers_labels(struct containers *c, uint64_t id, struct container_labels *out)
+int containers_labels(void *ctx, uint64_t id, struct container_labels *out)
 {
+	struct containers *c = ctx;
 	int ret = -ENOENT;
 
 	memset(out, 0, sizeof(*out));

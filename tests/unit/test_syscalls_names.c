@@ -1,4 +1,4 @@
-/* Unit tests for syscall and errno names (user/names.h): the table generated for the target
+/* Unit tests for syscall and errno names (user/modules/syscalls_names.h): the table generated for the target
  * architecture (x86_64 or arm64), its supplement for syscalls newer than the build headers,
  * and kernel-internal errnos. */
 #include <setjmp.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/syscall.h> /* the target's __NR_* numbers */
 
-#include "names.h"
+#include "syscalls_names.h"
 
 static void check_syscall(unsigned int nr, const char *want)
 {
@@ -63,7 +63,7 @@ static void test_syscall_names(void **state)
 static void test_syscall_supplement(void **state)
 {
 	(void)state;
-	/* From user/syscalls_x86_64_extra.tsv when the build headers are older. */
+	/* From user/modules/syscalls_x86_64_extra.tsv when the build headers are older. */
 	check_syscall(451, "cachestat");
 	check_syscall(462, "mseal");
 	check_syscall(470, "listns");

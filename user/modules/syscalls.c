@@ -6,7 +6,7 @@
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
-#include "names.h"
+#include "syscalls_names.h"
 #include "rowset.h"
 #include "syscalls.skel.h"
 

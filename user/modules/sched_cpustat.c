@@ -1,5 +1,5 @@
 /* CPU throttling of cgroups: see cpustat.h. */
-#include "cpustat.h"
+#include "sched_cpustat.h"
 
 #include <errno.h>
 #include <stdlib.h>

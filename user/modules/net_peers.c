@@ -1,5 +1,5 @@
 /* Peer labels and API server URLs: see peers.h. */
-#include "peers.h"
+#include "net_peers.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

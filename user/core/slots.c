@@ -26,7 +26,17 @@ static void read_slot(const void *key, const void *value, void *ctx)
 	s->comm[CS_COMM_LEN] = 0;
 }
 
-static void resolve(struct slot_info *s, const struct config *cfg, struct containers *containers)
+void container_labels_free(struct container_labels *l)
+{
+	free(l->namespace);
+	free(l->pod);
+	free(l->container);
+	free(l->workload);
+	memset(l, 0, sizeof(*l));
+}
+
+static void resolve(struct slot_info *s, const struct config *cfg, container_labels_fn containers,
+		    void *ctx)
 {
 	s->n_labels = 0;
 	if (s->key.target >= cfg->n_targets)
@@ -38,7 +48,7 @@ static void resolve(struct slot_info *s, const struct config *cfg, struct contai
 		return;
 	}
 	/* A container forgotten since the kernel allocated its slot: nothing to show. */
-	if (!containers || containers_labels(containers, s->key.container, &s->kube))
+	if (!containers || containers(ctx, s->key.container, &s->kube))
 		return;
 	s->labels[1] = (struct label){ "namespace", s->kube.namespace };
 	s->labels[2] = (struct label){ "pod", s->kube.pod };
@@ -98,7 +108,7 @@ static int find_aliases(struct slot_table *table)
 }
 
 int slots_read(int label_sets_fd, uint32_t max, const struct config *cfg,
-	       struct containers *containers, struct slot_table *table)
+	       container_labels_fn containers, void *ctx, struct slot_table *table)
 {
 	struct reader r = { table, max };
 	int n;
@@ -114,7 +124,7 @@ int slots_read(int label_sets_fd, uint32_t max, const struct config *cfg,
 	}
 	for (uint32_t i = 0; i < max; i++) {
 		if (table->slots[i].valid)
-			resolve(&table->slots[i], cfg, containers);
+			resolve(&table->slots[i], cfg, containers, ctx);
 	}
 	return find_aliases(table);
 }

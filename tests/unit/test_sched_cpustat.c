@@ -1,4 +1,4 @@
-/* Unit tests for user/cpustat.c: cpu.stat and CPU limit parsing for cgroup v2 and v1,
+/* Unit tests for user/modules/sched_cpustat.c: cpu.stat and CPU limit parsing for cgroup v2 and v1,
  * /proc/<pid>/cgroup lines, and the throttling totals of cgroups that come and go. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,7 +9,7 @@
 #include <errno.h>
 
 #include "cgroups.h"
-#include "cpustat.h"
+#include "sched_cpustat.h"
 
 static void test_parse_v2(void **state)
 {

@@ -1,10 +1,10 @@
 /* Syscall and errno names: see names.h. */
-#include "names.h"
+#include "syscalls_names.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* Generated from <asm/unistd_64.h> and user/syscalls_x86_64_extra.tsv (build/gen/). */
+/* Generated from <asm/unistd_64.h> and user/modules/syscalls_x86_64_extra.tsv (build/gen/). */
 extern const char *const cs_syscall_table[];
 extern const unsigned int cs_syscall_table_len;
 
