@@ -174,23 +174,41 @@ static __always_inline struct cs_net_sock *sock_of(const struct sock *sk, const 
 	return bpf_sk_storage_get(&net_socks, (struct sock *)sk, 0, 0);
 }
 
-/* A new (or reset) state for sk; NULL when there is no room. */
-static __always_inline struct cs_net_sock *sock_create(void *sk, const bool legacy)
+/* A target socket's state from scratch: the one initialiser, for a connect, a listen, an
+ * accepted socket and one the walk adopts. */
+static __always_inline void sock_init(struct cs_net_sock *s, __u32 slot, __u32 target, __u32 flags)
+{
+	__builtin_memset(s, 0, sizeof(*s));
+	s->slot = slot;
+	s->target = target;
+	s->flags = flags;
+}
+
+/* sk's state, created (or started over: a socket may connect again after a failed
+ * connect) with sock_init(); NULL when there is no room. */
+static __always_inline struct cs_net_sock *sock_create(void *sk, __u32 slot, __u32 target,
+						       __u32 flags, const bool legacy)
 {
 	struct cs_net_sock zero = {}, *s;
 	__u64 key = (__u64)sk;
 
-	if (!legacy)
-		return bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	s = bpf_map_lookup_elem(&net_sock_hash, &key);
-	if (s)
-		return s; /* its lock is held: nobody deletes it meanwhile */
-	if (bpf_map_update_elem(&net_sock_hash, &key, &zero, BPF_NOEXIST)) {
-		__sync_fetch_and_add(&socks_full, 1);
-		return NULL;
+	if (!legacy) {
+		s = bpf_sk_storage_get(&net_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	} else {
+		/* Its lock is held: nobody deletes an entry meanwhile. */
+		s = bpf_map_lookup_elem(&net_sock_hash, &key);
+		if (!s) {
+			if (bpf_map_update_elem(&net_sock_hash, &key, &zero, BPF_NOEXIST)) {
+				__sync_fetch_and_add(&socks_full, 1);
+				return NULL;
+			}
+			__sync_fetch_and_add(&sock_hashed, 1);
+			s = bpf_map_lookup_elem(&net_sock_hash, &key);
+		}
 	}
-	__sync_fetch_and_add(&sock_hashed, 1);
-	return bpf_map_lookup_elem(&net_sock_hash, &key);
+	if (s)
+		sock_init(s, slot, target, flags);
+	return s;
 }
 
 static __always_inline void sock_delete(const struct sock *sk, const bool legacy)
@@ -480,15 +498,11 @@ static __always_inline void tag(const struct sock *sk, int newstate, const bool 
 		sock_delete(sk, legacy);
 		return;
 	}
-	s = sock_create((void *)sk, legacy);
+	s = sock_create((void *)sk, task->slot, task->target,
+			newstate == TCP_LISTEN ? CS_NET_LISTENER : 0, legacy);
 	if (!s)
 		return;
-	/* A socket may connect again after a failed connect: start over. */
-	__builtin_memset(s, 0, sizeof(*s));
-	s->slot = task->slot;
-	s->target = task->target;
 	if (newstate == TCP_LISTEN) {
-		s->flags = CS_NET_LISTENER;
 		if (legacy)
 			listener_set(listen_key(sk), sk, s);
 		return;
@@ -508,13 +522,9 @@ static __always_inline void adopt_child(const struct sock *sk)
 
 	if (!l)
 		return;
-	s = sock_create((void *)sk, true);
-	if (!s)
-		return;
-	s->slot = l->slot;
-	s->target = l->target;
-	s->flags = CS_NET_INBOUND;
-	s->peer = inbound_peer(sk, l->target, true);
+	s = sock_create((void *)sk, l->slot, l->target, CS_NET_INBOUND, true);
+	if (s)
+		s->peer = inbound_peer(sk, s->target, true);
 }
 
 /* A tagged connection closed (connecting: before it was established): its last counts.
@@ -581,12 +591,8 @@ static __always_inline int on_state(const struct sock *sk, int oldstate, int new
 		if (oldstate != TCP_LISTEN || newstate != TCP_SYN_RECV)
 			return 0; /* the listener itself closing */
 		/* sk is a new child carrying a copy of its listener's storage. */
-		s->flags = CS_NET_INBOUND;
+		sock_init(s, s->slot, s->target, CS_NET_INBOUND);
 		s->peer = inbound_peer(sk, s->target, false);
-		s->connect_ns = 0;
-		s->sent = 0;
-		s->received = 0;
-		s->retrans = 0;
 		return 0;
 	}
 
@@ -810,22 +816,23 @@ static __always_inline void walk_socket(void *sk, struct cs_net_sock *s,
 	}
 	if (v->state == TCP_SYN_SENT || v->state == TCP_SYN_RECV)
 		return;
-	s = sock_create(sk, legacy);
+	/* Which side connected is no longer known: the lower port is taken as the server. */
+	s = sock_create(sk, v->slot, v->target,
+			v->state == TCP_LISTEN ? CS_NET_LISTENER
+			: v->lport < v->rport  ? CS_NET_INBOUND
+					       : 0,
+			legacy);
 	if (!s)
 		return;
-	s->slot = v->slot;
-	s->target = v->target;
 	if (v->state == TCP_LISTEN) {
 		struct cs_listen_key lk = { .net = v->net, .port = v->lport };
 
-		s->flags = CS_NET_LISTENER;
 		if (legacy)
 			listener_set(lk, sk, s);
 		return;
 	}
 	key.target = v->target;
-	if (v->lport < v->rport) {
-		s->flags = CS_NET_INBOUND;
+	if (s->flags & CS_NET_INBOUND) {
 		key.kind = CS_PEER_IN;
 		key.port = v->lport;
 	} else {

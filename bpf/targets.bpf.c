@@ -185,6 +185,16 @@ static __always_inline bool is_pid_ns_init(struct task_struct *task)
 	return nr == 1;
 }
 
+/* Whether task's process is one of slot's own, whose starts and exits count: not a helper
+ * its parent of the same label set forked and, in a container, only the container's init
+ * (what `kubectl exec` runs in it is not a start of the container). */
+static __always_inline bool owns_process(struct task_struct *task, __u32 slot, __u32 key_by)
+{
+	if (!is_root(task, slot))
+		return false;
+	return key_by != CS_KEY_BY_CONTAINER || is_pid_ns_init(task);
+}
+
 /* Decide whether task is a target and record its slot in its task storage. A process
  * selector (tgid) wins over a cgroup, as user space evaluated every selector in order.
  * leader_comm is the new comm of a renaming leader (the task still has the old one). */
@@ -234,12 +244,10 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	if (state) {
 		state->slot = slot;
 		state->target = key.target;
-		/* A container's own process is its init: what `kubectl exec` runs in it is
-		 * not a start of the container. */
-		state->flags = is_root(task, slot) && (key.key_by != CS_KEY_BY_CONTAINER ||
-						       is_pid_ns_init(task))
-				       ? CS_TASK_ROOT
-				       : 0;
+		/* Every classification starts the flags over, CS_TASK_STARTED included:
+		 * on_exec compares with the flags the task had before it to tell a new
+		 * start from a program executing its next one in place. */
+		state->flags = owns_process(task, slot, key.key_by) ? CS_TASK_ROOT : 0;
 		bump_target_gen();
 	}
 	return;
