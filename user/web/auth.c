@@ -66,7 +66,7 @@ struct cache {
 
 struct auth {
 	const struct web_config *w;
-	struct kube *kube;
+	struct auth_reviewer reviewer; /* the API server, or none */
 	struct token_file *tokens;
 	pthread_mutex_t lock;
 	unsigned char secret[KEY_LEN];
@@ -281,8 +281,8 @@ static enum step token_review(struct auth *a, const char *token, size_t len, boo
 	if (!breaker_open(a)) {
 		double started = clock_seconds(CLOCK_MONOTONIC);
 
-		switch (kube_token_review(a->kube, token, len, aud, a->w->token_timeout_ms,
-					  &authenticated, id)) {
+		switch (a->reviewer.token_review(a->reviewer.ctx, token, len, aud,
+						 a->w->token_timeout_ms, &authenticated, id)) {
 		case KUBE_OK:
 			pthread_mutex_lock(&a->lock);
 			cache_put(&a->tokens_cache, key, authenticated, authenticated ? id : NULL,
@@ -478,8 +478,8 @@ static enum step access_review(struct auth *a, const struct identity *id, const 
 	if (!breaker_open(a)) {
 		double started = clock_seconds(CLOCK_MONOTONIC);
 
-		switch (kube_access_review(a->kube, id, path, verb, a->w->sar_timeout_ms,
-					   &allowed)) {
+		switch (a->reviewer.access_review(a->reviewer.ctx, id, path, verb,
+						  a->w->sar_timeout_ms, &allowed)) {
 		case KUBE_OK:
 			pthread_mutex_lock(&a->lock);
 			cache_put(&a->decisions, key, allowed, NULL, clock_seconds(CLOCK_MONOTONIC),
@@ -597,8 +597,29 @@ done:
 
 /* --- set-up ------------------------------------------------------------------------ */
 
+static enum kube_result kube_token(void *ctx, const char *token, size_t len,
+				   const struct string_list *audiences, long timeout_ms,
+				   bool *authenticated, struct identity *id)
+{
+	return kube_token_review(ctx, token, len, audiences, timeout_ms, authenticated, id);
+}
+
+static enum kube_result kube_access(void *ctx, const struct identity *id, const char *path,
+				    const char *verb, long timeout_ms, bool *allowed)
+{
+	return kube_access_review(ctx, id, path, verb, timeout_ms, allowed);
+}
+
 int auth_open(const struct web_config *w, struct kube *kube, struct auth **out, char *err,
 	      size_t err_size)
+{
+	const struct auth_reviewer reviewer = { kube_token, kube_access, kube };
+
+	return auth_open_with(w, kube ? &reviewer : NULL, out, err, err_size);
+}
+
+int auth_open_with(const struct web_config *w, const struct auth_reviewer *reviewer,
+		   struct auth **out, char *err, size_t err_size)
 {
 	struct auth *a = calloc(1, sizeof(*a));
 	char salt[64];
@@ -607,14 +628,15 @@ int auth_open(const struct web_config *w, struct kube *kube, struct auth **out, 
 	if (!a)
 		return -ENOMEM;
 	a->w = w;
-	a->kube = kube;
+	if (reviewer)
+		a->reviewer = *reviewer;
 	pthread_mutex_init(&a->lock, NULL);
 	if (RAND_bytes(a->secret, sizeof(a->secret)) != 1 || cache_init(&a->tokens_cache) ||
 	    cache_init(&a->decisions)) {
 		auth_close(a);
 		return -ENOMEM;
 	}
-	if ((w->kube_authn || w->kube_authz) && !kube) {
+	if ((w->kube_authn || w->kube_authz) && !reviewer) {
 		snprintf(err, err_size,
 			 "%s: authentication.kubernetes and "
 			 "authorization.kubernetes need the API server (--kubeconfig, or "

@@ -10,11 +10,23 @@
 #include <stddef.h>
 
 #include "expo.h"
+#include "identity.h"
+#include "kube.h"
 #include "tls.h"
 #include "webconfig.h"
 
 struct auth;
-struct kube;
+
+/* How decisions reach the API server: kube.h's TokenReview and SubjectAccessReview for
+ * auth_open; a test passes its own to auth_open_with. */
+struct auth_reviewer {
+	enum kube_result (*token_review)(void *ctx, const char *token, size_t len,
+					 const struct string_list *audiences, long timeout_ms,
+					 bool *authenticated, struct identity *id);
+	enum kube_result (*access_review)(void *ctx, const struct identity *id, const char *path,
+					  const char *verb, long timeout_ms, bool *allowed);
+	void *ctx;
+};
 
 enum auth_verdict {
 	AUTH_ALLOW,
@@ -39,6 +51,9 @@ struct auth_outcome {
 /* kube may be NULL when the web config uses no Kubernetes authenticator or authorizer. */
 int auth_open(const struct web_config *w, struct kube *kube, struct auth **out, char *err,
 	      size_t err_size);
+/* The same with its own reviewer (NULL: none, as kube NULL). */
+int auth_open_with(const struct web_config *w, const struct auth_reviewer *reviewer,
+		   struct auth **out, char *err, size_t err_size);
 void auth_close(struct auth *a);
 /* Decide. Without may_block, answers AUTH_PENDING where an API call or a bcrypt
  * comparison is needed; with it, makes them (up to the configured timeouts). */
