@@ -70,20 +70,24 @@ static int cmp_labels(const struct slot_info *a, const struct slot_info *b)
 	return 0;
 }
 
-static const struct slot_table *sorting;
+/* A slot to order by its labels, then by number (the lowest of equals comes first). */
+struct ordered {
+	struct slot_info *info;
+	uint32_t slot;
+};
 
-static int cmp_index(const void *x, const void *y)
+static int cmp_ordered(const void *x, const void *y)
 {
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-	int d = cmp_labels(&sorting->slots[a], &sorting->slots[b]);
+	const struct ordered *a = x, *b = y;
+	int d = cmp_labels(a->info, b->info);
 
-	return d ? d : (a < b ? -1 : a > b);
+	return d ? d : (a->slot < b->slot ? -1 : a->slot > b->slot);
 }
 
-/* Slots with equal labels alias the lowest of them: sort indices by labels, then walk. */
+/* Slots with equal labels alias the lowest of them: sort by labels, then walk. */
 static int find_aliases(struct slot_table *table)
 {
-	uint32_t *order = calloc(table->n ? table->n : 1, sizeof(*order));
+	struct ordered *order = calloc(table->n ? table->n : 1, sizeof(*order));
 	size_t n = 0;
 
 	if (!order)
@@ -91,17 +95,13 @@ static int find_aliases(struct slot_table *table)
 	for (uint32_t i = 0; i < table->n; i++) {
 		table->slots[i].alias = i;
 		if (table->slots[i].valid && table->slots[i].n_labels)
-			order[n++] = i;
+			order[n++] = (struct ordered){ &table->slots[i], i };
 	}
-	sorting = table;
-	qsort(order, n, sizeof(*order), cmp_index);
-	sorting = NULL;
+	if (n)
+		qsort(order, n, sizeof(*order), cmp_ordered);
 	for (size_t i = 1; i < n; i++) {
-		struct slot_info *prev = &table->slots[order[i - 1]],
-				 *cur = &table->slots[order[i]];
-
-		if (!cmp_labels(prev, cur))
-			cur->alias = prev->alias;
+		if (!cmp_labels(order[i - 1].info, order[i].info))
+			order[i].info->alias = order[i - 1].info->alias;
 	}
 	free(order);
 	return 0;
