@@ -25,6 +25,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <ctrlscope/proc.h>
+#include <ctrlscope/sched.h>
 #include <ctrlscope/syscalls.h>
 #include <ctrlscope/targets.h>
 
@@ -32,6 +34,8 @@
 #include "kfeatures.h"
 #include "load.h"
 #include "mapread.h"
+#include "proc.skel.h"
+#include "sched.skel.h"
 #include "syscalls.skel.h"
 #include "targets.skel.h"
 
@@ -42,6 +46,8 @@
 struct env {
 	struct targets_bpf *t;
 	struct syscalls_bpf *s;
+	struct sched_bpf *sc;
+	struct proc_bpf *p;
 	char mount[1024];
 	char base[256]; /* our cgroup subtree, below the mount */
 };
@@ -347,6 +353,48 @@ static uint64_t calls_outside(struct env *env, uint32_t keep)
 
 /* --- setup ------------------------------------------------------------------------- */
 
+/* Point a module's shared maps at the core's before it loads. */
+static int reuse_shared(struct env *env, struct bpf_map *task_state, struct bpf_map *target_gen)
+{
+	return bpf_map__reuse_fd(task_state, bpf_map__fd(env->t->maps.task_state)) ||
+	       bpf_map__reuse_fd(target_gen, bpf_map__fd(env->t->maps.target_gen));
+}
+
+static int load_sched(struct env *env)
+{
+	unsigned int pointers;
+	bool nostate = load_tracepoint_args(NULL, "sched_switch", &pointers) < 4;
+
+	env->sc = sched_bpf__open();
+	if (!env->sc)
+		return -1;
+	env->sc->rodata->cs_task_hash = fallbacks;
+	bpf_map__set_max_entries(env->sc->maps.sched_stats, MAX_SLOTS);
+	bpf_program__set_autoattach(env->sc->progs.cs_sched_walk, false);
+	bpf_program__set_autoload(env->sc->progs.cs_sched_switch, !nostate);
+	bpf_program__set_autoload(env->sc->progs.cs_sched_switch_nostate, nostate);
+	if (reuse_shared(env, env->sc->maps.task_state, env->sc->maps.target_gen))
+		return -1;
+	return sched_bpf__load(env->sc);
+}
+
+static int load_proc(struct env *env)
+{
+	env->p = proc_bpf__open();
+	if (!env->p)
+		return -1;
+	env->p->rodata->cs_task_hash = fallbacks;
+	bpf_map__set_max_entries(env->p->maps.proc_stats, MAX_SLOTS);
+	bpf_map__set_max_entries(env->p->maps.proc_exits, 64);
+	bpf_program__set_autoattach(env->p->progs.cs_proc_walk, false);
+	bpf_program__set_autoload(env->p->progs.cs_proc_oom, false);
+	bpf_program__set_autoload(env->p->progs.cs_proc_oom_pid, false);
+	load_choose_tracepoint(env->p->progs.cs_proc_exit, env->p->progs.cs_proc_exit_tp, classic);
+	if (reuse_shared(env, env->p->maps.task_state, env->p->maps.target_gen))
+		return -1;
+	return proc_bpf__load(env->p);
+}
+
 static int setup(void **state)
 {
 	struct env *env = calloc(1, sizeof(*env));
@@ -413,7 +461,12 @@ static int setup(void **state)
 		return -1;
 	if (load_fill_tickets(bpf_map__fd(env->s->maps.sys_row_tickets), 1, MAX_ROWS))
 		return -1;
-	if (targets_bpf__attach(env->t) || syscalls_bpf__attach(env->s))
+	if (load_sched(env) || load_proc(env))
+		return -1;
+	/* Modules first, the core last, as the agent does: with task state in a hash map
+	 * the core's cs_task_free deletes a freed task's state after cs_sched_free read it. */
+	if (sched_bpf__attach(env->sc) || proc_bpf__attach(env->p) ||
+	    syscalls_bpf__attach(env->s) || targets_bpf__attach(env->t))
 		return -1;
 	*state = env;
 	return 0;
@@ -423,6 +476,8 @@ static int teardown(void **state)
 {
 	struct env *env = *state;
 
+	proc_bpf__destroy(env->p);
+	sched_bpf__destroy(env->sc);
 	syscalls_bpf__destroy(env->s);
 	targets_bpf__destroy(env->t);
 	cgroup_remove_all(env);
@@ -650,6 +705,154 @@ static void test_label_sets_exhausted_are_counted(void **state)
 	assert_true(env->t->bss->slots_exhausted >= 1);
 }
 
+/* --- proc and sched --------------------------------------------------------------- */
+
+/* Close stdin, reap the fixture; its wait status. */
+static int fixture_status(struct fixture *f)
+{
+	int status;
+
+	close(f->to);
+	assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
+	fclose(f->out);
+	return status;
+}
+
+static uint64_t exits_of(struct env *env, uint32_t slot, uint16_t reason, uint16_t code)
+{
+	struct cs_exit_key key = { .slot = slot, .reason = reason, .code = code };
+	uint64_t n = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(env->p->maps.proc_exits), &key, &n);
+	return n;
+}
+
+/* Every exit recorded for slot, whatever its reason and code. */
+static uint64_t all_exits_of(struct env *env, uint32_t slot)
+{
+	int fd = bpf_map__fd(env->p->maps.proc_exits);
+	struct cs_exit_key key, *prev = NULL;
+	uint64_t total = 0, n;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		if (key.slot == slot && !bpf_map_lookup_elem(fd, &key, &n))
+			total += n;
+		prev = &key;
+	}
+	return total;
+}
+
+static struct cs_sched_stats sched_of(struct env *env, uint32_t slot)
+{
+	struct cs_sched_stats st;
+
+	assert_int_equal(
+		mapread_array(bpf_map__fd(env->sc->maps.sched_stats), slot, 1, sizeof(st), 1, &st),
+		0);
+	return st;
+}
+
+/* Run an iterator program of a module once, discarding what it writes; the number of
+ * bytes it wrote. */
+static size_t run_iter(struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	char buf[4096];
+	size_t total = 0;
+	ssize_t n;
+	int fd;
+
+	assert_non_null(link);
+	fd = bpf_iter_create(bpf_link__fd(link));
+	assert_true(fd >= 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		total += (size_t)n;
+	close(fd);
+	bpf_link__destroy(link);
+	return total;
+}
+
+static void test_proc_counts_each_exit_of_its_own_processes_once(void **state)
+{
+	struct env *env = *state;
+	struct fixture exits3, killed, helper;
+	uint32_t slot;
+	int status;
+
+	fixture_start(&exits3, env, NULL, "--getppid", "10", "--exit", "3", NULL);
+	fixture_start(&killed, env, NULL, "--hold", NULL);
+	fixture_start(&helper, env, NULL, "--fork", "--getppid", "10", NULL);
+	select_tgid(env, (uint32_t)exits3.pid);
+	select_tgid(env, (uint32_t)killed.pid);
+	select_tgid(env, (uint32_t)helper.pid);
+	classify(env, (uint32_t)exits3.pid);
+	classify(env, (uint32_t)killed.pid);
+	classify(env, (uint32_t)helper.pid);
+	fixture_round(&exits3);
+	fixture_round(&killed);
+	fixture_round(&helper); /* its forked child made the calls and exited */
+	status = fixture_status(&exits3);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 3);
+	assert_int_equal(kill(killed.pid, SIGKILL), 0);
+	status = fixture_status(&killed);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	fixture_finish(&helper);
+	slot = slot_of(env, "sysload");
+	assert_int_equal(exits_of(env, slot, CS_EXIT_EXITED, 3), 1);
+	assert_int_equal(exits_of(env, slot, CS_EXIT_SIGNALED, SIGKILL), 1);
+	assert_int_equal(exits_of(env, slot, CS_EXIT_EXITED, 0), 1); /* helper's, not its child's */
+	assert_int_equal(all_exits_of(env, slot), 3);
+}
+
+static void test_proc_walk_lists_live_threads(void **state)
+{
+	struct env *env = *state;
+	struct fixture f;
+
+	fixture_start(&f, env, NULL, "--threads", "3", "--getppid", "5", NULL);
+	select_tgid(env, (uint32_t)f.pid);
+	classify(env, (uint32_t)f.pid);
+	/* The main thread and three more, one slot number each. */
+	assert_int_equal(run_iter(env->p->progs.cs_proc_walk), 4 * sizeof(uint32_t));
+	fixture_round(&f);
+	fixture_finish(&f);
+	assert_int_equal(run_iter(env->p->progs.cs_proc_walk), 0);
+}
+
+static void test_sched_sleeps_are_voluntary_switches_counted_once(void **state)
+{
+	struct env *env = *state;
+	struct cs_sched_stats st;
+	uint64_t waits = 0;
+	struct fixture f;
+	uint32_t slot;
+
+	fixture_start(&f, env, NULL, "--nanosleep", "20", "--sleep-ns", "1000000", NULL);
+	select_tgid(env, (uint32_t)f.pid);
+	classify(env, (uint32_t)f.pid);
+	/* Scrapes claim a live task's counts; claiming again adds nothing. */
+	for (int i = 0; i < 20; i++)
+		run_iter(env->sc->progs.cs_sched_walk);
+	/* The sleeps after the last scrape count only through the exit's claim. */
+	fixture_round(&f);
+	fixture_finish(&f);
+	slot = slot_of(env, "sysload");
+	/* The last claim comes when the kernel frees the task, a grace period after the
+	 * reaping (up to 5 s under TCG). */
+	for (int tries = 0; tries < 50; tries++) {
+		st = sched_of(env, slot);
+		if (st.voluntary >= 20)
+			break;
+		usleep(100 * 1000);
+	}
+	/* 20 sleeps; besides, reading "g" and the end of stdin, and the exit. */
+	assert_in_range(st.voluntary, 20, 25);
+	assert_true(st.cpu_ns > 0);
+	for (int b = 0; b < CS_HIST_BUCKETS; b++)
+		waits += st.wait_buckets[b];
+	assert_true(waits >= 20); /* every wakeup waited for a CPU, if only briefly */
+}
+
 int main(void)
 {
 	struct CMUnitTest tests[] = {
@@ -670,6 +873,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_becomes_target_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_label_sets_exhausted_are_counted, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_proc_counts_each_exit_of_its_own_processes_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_proc_walk_lists_live_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_sched_sleeps_are_voluntary_switches_counted_once, setup, teardown),
 	};
 	const size_t n_tests = sizeof(tests) / sizeof(tests[0]);
 	char self[PATH_MAX - 64], names[sizeof(tests) / sizeof(tests[0])][96];
