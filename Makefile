@@ -201,7 +201,7 @@ test-e2e: all $(FIXTURES) | $(BUILD)/results
 KERNELS    ?=
 VM_FIXTURES := $(filter-out $(BUILD)/fixtures/fakeapi,$(FIXTURES))
 VM_ARM64_TESTS := $(patsubst $(BUILD)/%,$(ARM64_BUILD)/%,$(BPF_TESTS)) \
-		  $(ARM64_BUILD)/tests/unit/test_names
+		  $(ARM64_BUILD)/tests/unit/test_syscalls_names
 VM_RUN     := $(PYTHON) tests/vm/run.py --build $(BUILD) --tests "$(BPF_TESTS)" \
 	      --arm64-build $(ARM64_BUILD) --arm64-tests "$(VM_ARM64_TESTS)"
 
