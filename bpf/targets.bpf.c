@@ -179,7 +179,7 @@ static __always_inline bool is_pid_ns_init(struct task_struct *task)
 	if (!pid)
 		return false;
 	level = BPF_CORE_READ(pid, level);
-	if (level > 32) /* MAX_PID_NS_LEVEL */
+	if (level > 32) /* MAX_PID_NS_LEVEL: never deeper, and the verifier needs the bound */
 		return false;
 	bpf_core_read(&nr, sizeof(nr), &pid->numbers[level].nr);
 	return nr == 1;

@@ -20,6 +20,8 @@ static inline __u32 cs_log2_ceil(__u64 v)
 	return 64 - __builtin_clzll(v - 1);
 }
 
+/* Always below CS_HIST_BUCKETS; BPF callers test it anyway before indexing, because the
+ * verifier loses the bound through __builtin_clzll's subtraction on older kernels. */
 static inline __u32 cs_hist_bucket(__u64 v)
 {
 	__u32 e = cs_log2_ceil(v);
