@@ -288,8 +288,11 @@ int cgroups_open_id(int mount_fd, uint64_t id)
 		char bytes[sizeof(struct file_handle) + sizeof(uint64_t)];
 	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = 0xfe } };
 
+	int fd;
+
 	memcpy(h.fh.f_handle, &id, sizeof(id));
-	return open_by_handle_at(mount_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open_by_handle_at(mount_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 int cgroups_self_mount(char *out, size_t size)

@@ -30,8 +30,8 @@ int cgroups_foreach_proc(const struct cgroups *cg, uint64_t id,
 			 void (*fn)(uint32_t tgid, void *ctx), void *ctx);
 
 /* The directory of the cgroup v2 cgroup with this id, opened through mount_fd (any fd
- * on the cgroup2 mount) by file handle: no path needed. Needs CAP_DAC_READ_SEARCH; -1
- * and errno on failure (ESTALE: no such cgroup). */
+ * on the cgroup2 mount) by file handle: no path needed. Needs CAP_DAC_READ_SEARCH; the fd,
+ * or -errno (-ESTALE: no such cgroup). */
 int cgroups_open_id(int mount_fd, uint64_t id);
 
 /* The cgroup2 mount point of this process (from /proc/self/mountinfo), or -errno. */

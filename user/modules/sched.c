@@ -108,13 +108,17 @@ static void find_cpu_controller(struct state *st)
 static int open_v1(const struct state *st, uint32_t tgid)
 {
 	char file[64], text[4096], rel[PATH_MAX], path[2 * PATH_MAX];
+	int fd, err;
 
 	snprintf(file, sizeof(file), "/proc/%u/cgroup", tgid);
-	if (read_at(AT_FDCWD, file, text, sizeof(text)) ||
-	    cpustat_v1_path(text, "cpu", rel, sizeof(rel)))
-		return -1;
+	err = read_at(AT_FDCWD, file, text, sizeof(text));
+	if (err)
+		return err;
+	if (cpustat_v1_path(text, "cpu", rel, sizeof(rel)))
+		return -ENOENT;
 	snprintf(path, sizeof(path), "%s%s", st->v1_mount, rel);
-	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 /* The throttling of the process's cgroup when it has a CPU limit: 1 and *r, *cgroup (an
