@@ -122,6 +122,12 @@ static __always_inline struct cs_task *task_state_create(struct task_struct *tas
 	if (!cs_task_hash)
 		return bpf_task_storage_get(&task_state, task, init,
 					    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	/* Never for a task past exit_notify(): its cs_task_free may have run already (a user
+	 * space resync can still hold it), and the entry would outlive it. A task seen here
+	 * with no exit_state is released only after this program's RCU read section began,
+	 * so its cs_task_free comes after this entry. */
+	if (task->exit_state)
+		return NULL;
 	state = bpf_map_lookup_elem(&task_state, &tid);
 	if (state)
 		return state;
