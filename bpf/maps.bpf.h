@@ -5,7 +5,11 @@
 #define CTRLSCOPE_MAPS_BPF_H
 
 #include <ctrlscope/targets.h>
+#include <bpf/bpf_core_read.h>
 
+#ifndef ENOENT
+#define ENOENT 2
+#endif
 #ifndef EEXIST
 #define EEXIST 17 /* vmlinux.h has no errno values */
 #endif
@@ -46,6 +50,13 @@ static __always_inline __u64 cs_target_gen(void)
 	return gen ? *(volatile __u64 *)gen : 0;
 }
 
+/* cs_task_hash only: state found under a thread id, or NULL when it is another task's, left
+ * behind by a task whose free was never reported (see cs_task_free). */
+static __always_inline struct cs_task *cs_task_hash_own(struct cs_task *state, __u64 start_ns)
+{
+	return state && state->start_ns == start_ns ? state : NULL;
+}
+
 /* A task's state, or NULL for a non-target. The bpf_storage test skips the storage lookup
  * on the many tasks that carry no local storage at all. */
 static __always_inline struct cs_task *cs_task_state(struct task_struct *task)
@@ -53,20 +64,27 @@ static __always_inline struct cs_task *cs_task_state(struct task_struct *task)
 	if (cs_task_hash) {
 		int tid = task->pid;
 
-		return bpf_map_lookup_elem(&task_state, &tid);
+		return cs_task_hash_own(bpf_map_lookup_elem(&task_state, &tid),
+					BPF_CORE_READ(task, start_time));
 	}
 	if (!task->bpf_storage)
 		return NULL;
 	return bpf_task_storage_get(&task_state, task, 0, 0);
 }
 
-/* The calling task's state, or NULL for a non-target. */
+/* The calling task's state, or NULL for a non-target. Only a thread that has state pays
+ * for reading its start time. */
 static __always_inline struct cs_task *cs_current_task_state(void)
 {
 	if (cs_task_hash) {
 		int tid = (__u32)bpf_get_current_pid_tgid();
+		struct cs_task *state = bpf_map_lookup_elem(&task_state, &tid);
+		struct task_struct *task;
 
-		return bpf_map_lookup_elem(&task_state, &tid);
+		if (!state)
+			return NULL;
+		task = (struct task_struct *)bpf_get_current_task();
+		return cs_task_hash_own(state, BPF_CORE_READ(task, start_time));
 	}
 	return cs_task_state(bpf_get_current_task_btf());
 }

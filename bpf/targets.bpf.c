@@ -119,6 +119,7 @@ static __always_inline struct cs_task *task_state_create(struct task_struct *tas
 	struct cs_task *state;
 	int tid = task->pid;
 
+	init->start_ns = task->start_time;
 	if (!cs_task_hash)
 		return bpf_task_storage_get(&task_state, task, init,
 					    BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -129,13 +130,17 @@ static __always_inline struct cs_task *task_state_create(struct task_struct *tas
 	if (task->exit_state)
 		return NULL;
 	state = bpf_map_lookup_elem(&task_state, &tid);
-	if (state)
+	if (state && state->start_ns == init->start_ns)
 		return state;
-	if (!bpf_map_update_elem(&task_state, &tid, init, BPF_NOEXIST))
+	if (state) {
+		/* An earlier task's, whose free was missed: this task takes the entry over. */
+		bpf_map_update_elem(&task_state, &tid, init, BPF_EXIST);
+	} else if (!bpf_map_update_elem(&task_state, &tid, init, BPF_NOEXIST)) {
 		__sync_fetch_and_add(&task_states, 1);
-	else if (!bpf_map_lookup_elem(&task_state, &tid))
+	} else if (!bpf_map_lookup_elem(&task_state, &tid)) {
 		__sync_fetch_and_add(&threads_full, 1);
-	return bpf_map_lookup_elem(&task_state, &tid);
+	}
+	return cs_task_state(task);
 }
 
 /* 0 when task had a state, which is gone now. */
@@ -146,6 +151,10 @@ static __always_inline long task_state_delete(struct task_struct *task)
 
 	if (!cs_task_hash)
 		return bpf_task_storage_delete(&task_state, task);
+	/* Another task's entry under the same id is left to its owner (or to user space's
+	 * sweep, targets_sweep). */
+	if (!cs_task_state(task))
+		return -ENOENT;
 	err = bpf_map_delete_elem(&task_state, &tid);
 	if (!err)
 		__sync_fetch_and_add(&task_states, -1);
@@ -402,7 +411,12 @@ int cs_exit_tp(void *ctx)
  * tracepoint (the core attaches last), so a module may still read the state here. A
  * thread id is free for reuse once the task is released, but the kernel hands out ids in
  * cycles: a reuse before this RCU callback would need the whole id space in one grace
- * period. */
+ * period.
+ *
+ * The kernel may not run this program for every free (measured on Linux 6.18: about one
+ * free in 400 from softirq context, with no recursion miss counted). The entry then
+ * stays: its start time keeps the next task with the same id from taking it for its
+ * own, and user space deletes it once the thread is gone (targets_sweep). */
 SEC("tp_btf/sched_process_free")
 int BPF_PROG(cs_task_free, struct task_struct *task)
 {

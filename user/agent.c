@@ -384,6 +384,7 @@ void agent_tick(struct agent *a)
 		}
 	}
 	targets_release_slots(a->targets, slots, n);
+	targets_sweep(a->targets, clock_seconds(CLOCK_MONOTONIC));
 	for (size_t m = 0; m < a->n_mods; m++) {
 		if (a->mods[m].up && a->mods[m].m->tick)
 			a->mods[m].m->tick(a->mods[m].state);

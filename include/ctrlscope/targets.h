@@ -48,6 +48,10 @@ struct cs_task {
 	__u64 nvcsw_done;
 	__u64 nivcsw_done;
 	__u64 queued_ns; /* sched: when it became runnable and waits for a CPU, else 0 */
+	/* The task's start_time: where task_state is keyed by thread id (cs_task_hash), an
+	 * entry whose task's free the kernel never reported stays behind, and a later task
+	 * reusing the id must not take it for its own. */
+	__u64 start_ns;
 };
 
 /* cs_task.flags */

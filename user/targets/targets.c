@@ -46,6 +46,10 @@ struct targets {
 	atomic_ullong rescans;
 	atomic_ullong map_full;
 	bool task_hash; /* task_state is a hash map keyed by thread id */
+	/* targets_sweep: task_state entries of threads found gone at the last sweep, and when
+	 * that was. */
+	struct vec gone;
+	double swept_at;
 	/* cgroups created while the agent runs and not selected yet: a container's cgroup
 	 * usually gets selected only after its program started (the pod's status names the
 	 * container after that), so its start is counted when it is selected. */
@@ -526,6 +530,7 @@ void targets_close(struct targets *t)
 	targets_bpf__destroy(t->skel);
 	cgroups_close(t->cgroups);
 	free(t->new_cgroups);
+	vec_free(&t->gone);
 	free(t);
 }
 
@@ -643,6 +648,75 @@ static void collect_per_target(const struct targets *t, struct expo *e, const ch
 		l.value = t->cfg->targets[i].name;
 		expo_u64(e, &l, 1, c.per_target[i]);
 	}
+}
+
+/* An entry of task_state whose thread was gone at a sweep. */
+struct gone_task {
+	int32_t tid;
+	uint64_t start_ns;
+};
+
+/* Seconds between sweeps: an entry is deleted at the second sweep that finds its thread
+ * gone, long after any pending free of the thread (an RCU callback, delayed by at most a
+ * few seconds even where callbacks are lazy) would have deleted it. */
+#define SWEEP_INTERVAL_S 10.0
+
+static bool was_gone(const struct vec *gone, int32_t tid, uint64_t start_ns)
+{
+	for (size_t i = 0; i < gone->n; i++) {
+		const struct gone_task *g = vec_at(gone, i);
+
+		if (g->tid == tid && g->start_ns == start_ns)
+			return true;
+	}
+	return false;
+}
+
+static bool thread_exists(int32_t tid)
+{
+	char path[32];
+
+	snprintf(path, sizeof(path), "/proc/%d", tid);
+	return access(path, F_OK) == 0 || errno != ENOENT;
+}
+
+/* Where task_state is keyed by thread id, the kernel's report of a task's free (which
+ * deletes its entry) can be missed; delete the entries of threads gone since the last
+ * sweep. The entry is compared with what the last sweep saw: a thread id reused since
+ * then carries another start time. */
+void targets_sweep(struct targets *t, double now)
+{
+	struct vec gone = VEC_INIT(struct gone_task);
+	int fd = bpf_map__fd(t->skel->maps.task_state);
+	int32_t key, next, *prev = NULL;
+	size_t deleted = 0;
+
+	if (!t->task_hash || now - t->swept_at < SWEEP_INTERVAL_S)
+		return;
+	t->swept_at = now;
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct cs_task state;
+		struct gone_task *g;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &state) || thread_exists(key))
+			continue;
+		if (!was_gone(&t->gone, key, state.start_ns)) {
+			g = vec_push(&gone);
+			if (g)
+				*g = (struct gone_task){ .tid = key, .start_ns = state.start_ns };
+		} else if (!bpf_map_delete_elem(fd, &key)) {
+			__atomic_fetch_sub(&t->skel->bss->task_states, 1, __ATOMIC_RELAXED);
+			deleted++;
+		}
+	}
+	vec_free(&t->gone);
+	t->gone = gone;
+	if (deleted)
+		log_debug("task_state: deleted %zu entries of threads whose free the kernel did "
+			  "not report",
+			  deleted);
 }
 
 void targets_report_maps(const struct targets *t, struct scrape *c)

@@ -52,6 +52,9 @@ bool targets_synced(const struct targets *t);
 size_t targets_expire(struct targets *t, double now, uint32_t **slots);
 void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n);
 
+/* Where task_state is a hash map, delete the entries of threads the kernel freed without
+ * reporting it; called every second, sweeps every few. */
+void targets_sweep(struct targets *t, double now);
 int targets_read_slots(const struct targets *t, struct slot_table *table);
 /* Programs started (exec) per label set: out has limits.label_sets entries. */
 int targets_read_starts(const struct targets *t, uint64_t *out);
