@@ -18,6 +18,7 @@ struct auth;
 struct kube;
 struct server;
 struct targets;
+struct tls;
 struct web_config;
 
 struct agent_module {
@@ -41,6 +42,7 @@ struct agent {
 	size_t n_mods;
 	struct server *server;
 	struct web_config *web; /* NULL without --web.config.file */
+	struct tls *tls;	/* with web */
 	struct kube *kube;	/* NULL unless the web config uses the API server */
 	char *apiserver;	/* the API server's URL when known (peer="kube-apiserver") */
 	struct auth *auth;

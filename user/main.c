@@ -268,7 +268,7 @@ static int setup_web_steps(struct agent *a, const struct options *o, char *err, 
 		return 0;
 	if (!a->web)
 		return -ENOMEM;
-	ret = tls_open(&a->web->tls, &a->env, err, err_size);
+	ret = tls_open(&a->web->tls, &a->env, &a->tls, err, err_size);
 	if (ret)
 		return ret;
 	if (!webconfig_authenticates(a->web))
@@ -288,14 +288,15 @@ static void teardown_web(struct agent *a)
 {
 	auth_close(a->auth);
 	kube_close(a->kube);
+	tls_close(a->tls);
 	if (a->web) {
-		tls_close();
 		webconfig_free(a->web);
 		free(a->web);
 	}
 	free(a->apiserver);
 	a->auth = NULL;
 	a->kube = NULL;
+	a->tls = NULL;
 	a->web = NULL;
 	a->apiserver = NULL;
 }
@@ -313,8 +314,7 @@ static int collect_http(void *state, struct scrape *s)
 
 static int collect_tls(void *state, struct scrape *s)
 {
-	(void)state;
-	tls_collect(s->e);
+	tls_collect(state, s->e);
 	return 0;
 }
 
@@ -335,7 +335,7 @@ static int add_collectors(struct agent *a)
 	int err = agent_add_collector(a, "http", collect_http, a);
 
 	if (!err && a->web)
-		err = agent_add_collector(a, "tls", collect_tls, NULL);
+		err = agent_add_collector(a, "tls", collect_tls, a->tls);
 	if (!err && a->auth)
 		err = agent_add_collector(a, "auth", collect_auth, a->auth);
 	if (!err && a->kube)
@@ -472,6 +472,7 @@ int main(int argc, char **argv)
 	scfg = (struct server_config){ .listen = o.listen,
 				       .allow_unauthenticated = o.allow_unauthenticated,
 				       .web = a.web,
+				       .tls = a.tls,
 				       .auth = a.auth,
 				       .render = agent_render,
 				       .ctx = &a,

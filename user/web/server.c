@@ -50,7 +50,7 @@ struct server {
 	struct server_config cfg;
 	struct MHD_Daemon *daemon;
 	char address[80];
-	bool tls;
+	struct tls *tls; /* NULL: plain HTTP */
 	atomic_ullong requests[R_COUNT][N_CODES];
 
 	pthread_t worker;
@@ -354,11 +354,11 @@ static void peer_of(struct server *s, struct MHD_Connection *conn, struct tls_pe
 	const union MHD_ConnectionInfo *info;
 
 	memset(peer, 0, sizeof(*peer));
-	if (!s->tls || !tls_client_ca_pem())
+	if (!s->tls || !tls_client_ca_pem(s->tls))
 		return;
 	info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (info && info->tls_session)
-		tls_peer_identity(info->tls_session, peer);
+		tls_peer_identity(s->tls, info->tls_session, peer);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
@@ -509,7 +509,7 @@ int server_start(const struct server_config *cfg, struct server **out, char *err
 		return -ENOMEM;
 	s->cfg = *cfg;
 	/* A web config always means HTTPS: with its certificate, or a self-signed one. */
-	s->tls = cfg->web != NULL;
+	s->tls = cfg->web ? cfg->tls : NULL;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &s->refilled);
@@ -536,12 +536,12 @@ int server_start(const struct server_config *cfg, struct server **out, char *err
 	if (s->tls) {
 		flags |= MHD_USE_TLS;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
-						     tls_cert_callback() };
+						     tls_cert_callback(s->tls) };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
-						     (void *)tls_priorities() };
-		if (tls_client_ca_pem())
+						     (void *)tls_priorities(s->tls) };
+		if (tls_client_ca_pem(s->tls))
 			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
-							     (void *)tls_client_ca_pem() };
+							     (void *)tls_client_ca_pem(s->tls) };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_ARRAY, opts,

@@ -20,6 +20,7 @@ struct server_config {
 	const char *listen;	      /* --web.listen-address */
 	bool allow_unauthenticated;   /* serve /metrics without auth on a non-loopback address */
 	const struct web_config *web; /* NULL: plain HTTP, no authentication */
+	struct tls *tls;	      /* with web: HTTPS */
 	struct auth *auth;	      /* with web */
 	/* Render the /metrics body; returns 0 or -errno. Called on the server thread. */
 	int (*render)(void *ctx, struct buf *out);

@@ -41,7 +41,7 @@ struct file_sig {
 	struct timespec mtime;
 };
 
-static struct {
+struct tls {
 	pthread_mutex_t lock;
 	struct cert *current;
 	struct cert *retired; /* a handshake may still use them: freed at tls_close */
@@ -53,7 +53,12 @@ static struct {
 	struct string_list allowed_sans; /* client_allowed_sans: empty allows any */
 	bool self_signed;
 	atomic_ullong reloads_ok, reloads_failed;
-} tls = { .lock = PTHREAD_MUTEX_INITIALIZER };
+};
+
+/* The context answering handshakes: libmicrohttpd's certificate callback
+ * (MHD_OPTION_HTTPS_CERT_CALLBACK2, a gnutls_certificate_retrieve_function2) takes no
+ * closure, so tls_cert_callback registers its context here. Read only by cert_callback. */
+static struct tls *serving;
 
 /* Go cipher suite names (exporter-toolkit's) to GnuTLS key exchange, cipher and MAC. */
 static const struct {
@@ -281,54 +286,54 @@ out:
 	return cert;
 }
 
-/* Reload the files if they changed; called with tls.lock held. */
-static void reload_locked(void)
+/* Reload the files if they changed; called with t->lock held. */
+static void reload_locked(struct tls *t)
 {
 	struct file_sig cs, ks;
 	char err[512];
 	struct cert *c;
 	time_t now = time(NULL);
 
-	if (!tls.cert_file || now == tls.last_check)
+	if (!t->cert_file || now == t->last_check)
 		return;
-	tls.last_check = now;
-	if (read_sig(tls.cert_file, &cs) || read_sig(tls.key_file, &ks))
+	t->last_check = now;
+	if (read_sig(t->cert_file, &cs) || read_sig(t->key_file, &ks))
 		goto failed_stat;
-	if (sig_equal(&cs, &tls.cert_sig) && sig_equal(&ks, &tls.key_sig))
+	if (sig_equal(&cs, &t->cert_sig) && sig_equal(&ks, &t->key_sig))
 		return;
-	c = cert_from_files(tls.cert_file, tls.key_file, err, sizeof(err));
+	c = cert_from_files(t->cert_file, t->key_file, err, sizeof(err));
 	if (!c) {
 		/* Often a half-written pair (a Secret update in flight): keep serving the old
 		 * one and try again at the next handshake after this second. */
-		atomic_fetch_add(&tls.reloads_failed, 1);
+		atomic_fetch_add(&t->reloads_failed, 1);
 		log_warn("cannot reload the serving certificate, keeping the previous one: %s",
 			 err);
-		tls.cert_sig = (struct file_sig){ 0 };
+		t->cert_sig = (struct file_sig){ 0 };
 		return;
 	}
-	tls.cert_sig = cs;
-	tls.key_sig = ks;
-	tls.current->retired_next = tls.retired;
-	tls.retired = tls.current;
-	tls.current = c;
-	atomic_fetch_add(&tls.reloads_ok, 1);
-	log_info("reloaded the serving certificate from %s (expires %ld)", tls.cert_file,
+	t->cert_sig = cs;
+	t->key_sig = ks;
+	t->current->retired_next = t->retired;
+	t->retired = t->current;
+	t->current = c;
+	atomic_fetch_add(&t->reloads_ok, 1);
+	log_info("reloaded the serving certificate from %s (expires %ld)", t->cert_file,
 		 (long)c->not_after);
 	return;
 failed_stat:
-	if (tls.cert_sig.ino) {
-		atomic_fetch_add(&tls.reloads_failed, 1);
+	if (t->cert_sig.ino) {
+		atomic_fetch_add(&t->reloads_failed, 1);
 		log_warn("cannot stat the certificate files (%s): keeping the previous certificate",
 			 strerror(errno));
-		tls.cert_sig = (struct file_sig){ 0 };
+		t->cert_sig = (struct file_sig){ 0 };
 	}
 }
 
-void tls_check_reload(void)
+void tls_check_reload(struct tls *t)
 {
-	pthread_mutex_lock(&tls.lock);
-	reload_locked();
-	pthread_mutex_unlock(&tls.lock);
+	pthread_mutex_lock(&t->lock);
+	reload_locked(t);
+	pthread_mutex_unlock(&t->lock);
 }
 
 static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int n_dn,
@@ -340,12 +345,14 @@ static int cert_callback(gnutls_session_t session, const gnutls_datum_t *req_ca_
 	(void)n_dn;
 	(void)algos;
 	(void)n_algos;
-	pthread_mutex_lock(&tls.lock);
-	reload_locked();
-	*pcert = tls.current->pcert;
-	*n_pcert = tls.current->n;
-	*key = tls.current->key;
-	pthread_mutex_unlock(&tls.lock);
+	struct tls *t = serving;
+
+	pthread_mutex_lock(&t->lock);
+	reload_locked(t);
+	*pcert = t->current->pcert;
+	*n_pcert = t->current->n;
+	*key = t->current->key;
+	pthread_mutex_unlock(&t->lock);
 	return 0;
 }
 
@@ -417,7 +424,7 @@ out:
 	return ret;
 }
 
-static int load_initial(const struct web_tls *cfg, const struct agent_env *env, char *err,
+static int load_initial(struct tls *t, const struct web_tls *cfg, const struct agent_env *env, char *err,
 			size_t err_size)
 {
 	gnutls_datum_t c = { 0 }, k = { 0 };
@@ -425,18 +432,18 @@ static int load_initial(const struct web_tls *cfg, const struct agent_env *env, 
 	int ret = 0;
 
 	if (cfg->cert_file) {
-		tls.cert_file = strdup(cfg->cert_file);
-		tls.key_file = strdup(cfg->key_file);
-		if (!tls.cert_file || !tls.key_file)
+		t->cert_file = strdup(cfg->cert_file);
+		t->key_file = strdup(cfg->key_file);
+		if (!t->cert_file || !t->key_file)
 			return -ENOMEM;
-		if (read_sig(tls.cert_file, &tls.cert_sig) ||
-		    read_sig(tls.key_file, &tls.key_sig)) {
+		if (read_sig(t->cert_file, &t->cert_sig) ||
+		    read_sig(t->key_file, &t->key_sig)) {
 			snprintf(err, err_size, "tls_server_config: %s: %s",
-				 tls.cert_sig.ino ? tls.key_file : tls.cert_file, strerror(errno));
+				 t->cert_sig.ino ? t->key_file : t->cert_file, strerror(errno));
 			return -errno;
 		}
-		tls.current = cert_from_files(tls.cert_file, tls.key_file, why, sizeof(why));
-		tls.last_check = time(NULL);
+		t->current = cert_from_files(t->cert_file, t->key_file, why, sizeof(why));
+		t->last_check = time(NULL);
 		goto check;
 	}
 	if (cfg->cert_pem) {
@@ -444,19 +451,19 @@ static int load_initial(const struct web_tls *cfg, const struct agent_env *env, 
 		c.size = (unsigned int)strlen(cfg->cert_pem);
 		k.data = (unsigned char *)cfg->key_pem;
 		k.size = (unsigned int)strlen(cfg->key_pem);
-		tls.current = cert_from_pem(&c, &k, why, sizeof(why));
+		t->current = cert_from_pem(&c, &k, why, sizeof(why));
 		goto check;
 	}
 	ret = self_signed(env, &c, &k, err, err_size);
 	if (ret)
 		return ret;
-	tls.self_signed = true;
-	tls.current = cert_from_pem(&c, &k, why, sizeof(why));
+	t->self_signed = true;
+	t->current = cert_from_pem(&c, &k, why, sizeof(why));
 	gnutls_free(c.data);
 	gnutls_memset(k.data, 0, k.size);
 	gnutls_free(k.data);
 check:
-	if (!tls.current) {
+	if (!t->current) {
 		snprintf(err, err_size, "tls_server_config: %s", why);
 		return -EINVAL;
 	}
@@ -479,25 +486,26 @@ static char *read_text(const char *path, char *err, size_t err_size)
 	return s;
 }
 
-int tls_open(const struct web_tls *cfg, const struct agent_env *env, char *err, size_t err_size)
+static int tls_init(struct tls *t, const struct web_tls *cfg, const struct agent_env *env,
+		    char *err, size_t err_size)
 {
 	gnutls_x509_crt_t *cas = NULL;
 	unsigned int n_cas = 0;
 	gnutls_datum_t ca;
 	int ret;
 
-	ret = tls_build_priorities(cfg, tls.priorities, sizeof(tls.priorities), err, err_size);
+	ret = tls_build_priorities(cfg, t->priorities, sizeof(t->priorities), err, err_size);
 	if (ret)
 		return ret;
 	if (cfg->client_ca_file || cfg->client_ca_pem) {
-		tls.client_ca_pem = cfg->client_ca_file
+		t->client_ca_pem = cfg->client_ca_file
 					    ? read_text(cfg->client_ca_file, err, err_size)
 					    : strdup(cfg->client_ca_pem);
-		if (!tls.client_ca_pem)
+		if (!t->client_ca_pem)
 			return -EINVAL;
 		/* Refuse a CA file with no certificate now rather than at the first client. */
-		ca.data = (unsigned char *)tls.client_ca_pem;
-		ca.size = (unsigned int)strlen(tls.client_ca_pem);
+		ca.data = (unsigned char *)t->client_ca_pem;
+		ca.size = (unsigned int)strlen(t->client_ca_pem);
 		ret = gnutls_x509_crt_list_import2(&cas, &n_cas, &ca, GNUTLS_X509_FMT_PEM, 0);
 		for (unsigned int i = 0; i < n_cas; i++)
 			gnutls_x509_crt_deinit(cas[i]);
@@ -510,63 +518,87 @@ int tls_open(const struct web_tls *cfg, const struct agent_env *env, char *err, 
 		}
 	}
 	for (size_t i = 0; i < cfg->client_allowed_sans.n; i++) {
-		char **grown = realloc(tls.allowed_sans.items, (i + 1) * sizeof(char *));
+		char **grown = realloc(t->allowed_sans.items, (i + 1) * sizeof(char *));
 
 		if (!grown)
 			return -ENOMEM;
-		tls.allowed_sans.items = grown;
+		t->allowed_sans.items = grown;
 		grown[i] = strdup(cfg->client_allowed_sans.items[i]);
 		if (!grown[i])
 			return -ENOMEM;
-		tls.allowed_sans.n++;
+		t->allowed_sans.n++;
 	}
-	ret = load_initial(cfg, env, err, err_size);
+	ret = load_initial(t, cfg, env, err, err_size);
 	if (ret)
 		return ret;
-	if (tls.self_signed)
+	if (t->self_signed)
 		log_warn(
 			"no certificate configured (tls_server_config.cert_file): serving a "
 			"self-signed certificate generated at start-up; scrapers cannot verify it");
 	return 0;
 }
 
-void tls_close(void)
+int tls_open(const struct web_tls *cfg, const struct agent_env *env, struct tls **out, char *err,
+	     size_t err_size)
 {
-	cert_free(tls.current);
-	while (tls.retired) {
-		struct cert *next = tls.retired->retired_next;
+	struct tls *t = calloc(1, sizeof(*t));
+	int ret;
 
-		cert_free(tls.retired);
-		tls.retired = next;
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	pthread_mutex_init(&t->lock, NULL);
+	ret = tls_init(t, cfg, env, err, err_size);
+	if (ret) {
+		tls_close(t);
+		return ret;
 	}
-	free(tls.cert_file);
-	free(tls.key_file);
-	free(tls.client_ca_pem);
-	string_list_free(&tls.allowed_sans);
-	tls.current = NULL;
-	tls.cert_file = tls.key_file = tls.client_ca_pem = NULL;
+	*out = t;
+	return 0;
 }
 
-const char *tls_priorities(void)
+void tls_close(struct tls *t)
 {
-	return tls.priorities;
+	if (!t)
+		return;
+	if (serving == t)
+		serving = NULL;
+	cert_free(t->current);
+	while (t->retired) {
+		struct cert *next = t->retired->retired_next;
+
+		cert_free(t->retired);
+		t->retired = next;
+	}
+	free(t->cert_file);
+	free(t->key_file);
+	free(t->client_ca_pem);
+	string_list_free(&t->allowed_sans);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
 }
 
-const char *tls_client_ca_pem(void)
+const char *tls_priorities(const struct tls *t)
 {
-	return tls.client_ca_pem;
+	return t->priorities;
 }
 
-void *tls_cert_callback(void)
+const char *tls_client_ca_pem(const struct tls *t)
 {
+	return t->client_ca_pem;
+}
+
+void *tls_cert_callback(struct tls *t)
+{
+	serving = t;
 	return (void *)cert_callback;
 }
 
 /* Whether a subject alternative name of the certificate (DNS, email, URI or IP) equals an
  * entry of client_allowed_sans, as exporter-toolkit checks them. */
-static bool san_allowed(gnutls_x509_crt_t crt)
+static bool san_allowed(const struct tls *t, gnutls_x509_crt_t crt)
 {
-	if (!tls.allowed_sans.n)
+	if (!t->allowed_sans.n)
 		return true;
 	for (unsigned int i = 0;; i++) {
 		char san[1024], text[INET6_ADDRSTRLEN];
@@ -586,8 +618,8 @@ static bool san_allowed(gnutls_x509_crt_t crt)
 		} else {
 			san[size] = 0;
 		}
-		for (size_t k = 0; k < tls.allowed_sans.n; k++) {
-			if (!strcmp(tls.allowed_sans.items[k], value))
+		for (size_t k = 0; k < t->allowed_sans.n; k++) {
+			if (!strcmp(t->allowed_sans.items[k], value))
 				return true;
 		}
 	}
@@ -599,7 +631,7 @@ static void peer_invalid(struct tls_peer *peer, const char *why)
 	snprintf(peer->reason, sizeof(peer->reason), "%s", why);
 }
 
-void tls_peer_identity(void *session_ptr, struct tls_peer *peer)
+void tls_peer_identity(const struct tls *t, void *session_ptr, struct tls_peer *peer)
 {
 	gnutls_session_t session = session_ptr;
 	gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
@@ -610,7 +642,7 @@ void tls_peer_identity(void *session_ptr, struct tls_peer *peer)
 	size_t size;
 
 	memset(peer, 0, sizeof(*peer));
-	if (!session || !tls.client_ca_pem)
+	if (!session || !t->client_ca_pem)
 		return;
 	chain = gnutls_certificate_get_peers(session, &n);
 	if (!chain || !n)
@@ -628,7 +660,7 @@ void tls_peer_identity(void *session_ptr, struct tls_peer *peer)
 		peer_invalid(peer, "unreadable certificate");
 		goto out;
 	}
-	if (!san_allowed(crt)) {
+	if (!san_allowed(t, crt)) {
 		peer_invalid(peer, "no subject alternative name is in client_allowed_sans");
 		goto out;
 	}
@@ -652,25 +684,25 @@ out:
 		gnutls_x509_crt_deinit(crt);
 }
 
-void tls_collect(struct expo *e)
+void tls_collect(struct tls *t, struct expo *e)
 {
 	struct label result = { "result", NULL };
 	time_t expiry;
 
-	tls_check_reload();
-	pthread_mutex_lock(&tls.lock);
-	expiry = tls.current ? tls.current->not_after : 0;
-	pthread_mutex_unlock(&tls.lock);
+	tls_check_reload(t);
+	pthread_mutex_lock(&t->lock);
+	expiry = t->current ? t->current->not_after : 0;
+	pthread_mutex_unlock(&t->lock);
 	expo_family(e, "ctrlscope_tls_certificate_expiry_timestamp_seconds", "gauge",
 		    "When the serving certificate expires (Unix seconds).");
 	expo_u64(e, NULL, 0, (uint64_t)(expiry > 0 ? expiry : 0));
 	expo_family(e, "ctrlscope_tls_certificate_self_signed", "gauge",
 		    "1 when the serving certificate was generated at start-up.");
-	expo_u64(e, NULL, 0, tls.self_signed);
+	expo_u64(e, NULL, 0, t->self_signed);
 	expo_family(e, "ctrlscope_tls_certificate_reloads_total", "counter",
 		    "Reloads of the serving certificate after its files changed, by result.");
 	result.value = "success";
-	expo_u64(e, &result, 1, atomic_load(&tls.reloads_ok));
+	expo_u64(e, &result, 1, atomic_load(&t->reloads_ok));
 	result.value = "failure";
-	expo_u64(e, &result, 1, atomic_load(&tls.reloads_failed));
+	expo_u64(e, &result, 1, atomic_load(&t->reloads_failed));
 }

@@ -22,22 +22,27 @@ struct tls_peer {
 	char reason[128]; /* why it is invalid, for the debug log */
 };
 
-/* Load (or generate, for env's node name and pod IP) the serving certificate. Exactly one
- * TLS context exists. */
 struct agent_env;
-int tls_open(const struct web_tls *cfg, const struct agent_env *env, char *err, size_t err_size);
-void tls_close(void);
+struct tls;
+
+/* A TLS context: loads (or generates, for env's node name and pod IP) the serving
+ * certificate. Returns 0, or -errno with one line naming what was wrong in err. */
+int tls_open(const struct web_tls *cfg, const struct agent_env *env, struct tls **out, char *err,
+	     size_t err_size);
+void tls_close(struct tls *t);
 /* For libmicrohttpd: the priority string, the client CA PEM (NULL: no client certs), and
- * the per-handshake certificate callback (a gnutls_certificate_retrieve_function2). */
-const char *tls_priorities(void);
-const char *tls_client_ca_pem(void);
-void *tls_cert_callback(void);
+ * the per-handshake certificate callback (a gnutls_certificate_retrieve_function2). The
+ * callback takes no context: asking for it makes t the one context answering handshakes
+ * (a process serves one endpoint). */
+const char *tls_priorities(const struct tls *t);
+const char *tls_client_ca_pem(const struct tls *t);
+void *tls_cert_callback(struct tls *t);
 /* Verify the client certificate of a connection's GnuTLS session. */
-void tls_peer_identity(void *gnutls_session, struct tls_peer *peer);
+void tls_peer_identity(const struct tls *t, void *gnutls_session, struct tls_peer *peer);
 /* Check the certificate files now (also done at most once a second per handshake). */
-void tls_check_reload(void);
+void tls_check_reload(struct tls *t);
 /* ctrlscope_tls_certificate_expiry_timestamp_seconds, ctrlscope_tls_certificate_reloads_total. */
-void tls_collect(struct expo *e);
+void tls_collect(struct tls *t, struct expo *e);
 
 /* Exposed for tests: the GnuTLS priority string for a TLS configuration, or -EINVAL with
  * the offending name in err. */
