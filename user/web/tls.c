@@ -424,8 +424,8 @@ out:
 	return ret;
 }
 
-static int load_initial(struct tls *t, const struct web_tls *cfg, const struct agent_env *env, char *err,
-			size_t err_size)
+static int load_initial(struct tls *t, const struct web_tls *cfg, const struct agent_env *env,
+			char *err, size_t err_size)
 {
 	gnutls_datum_t c = { 0 }, k = { 0 };
 	char why[512];
@@ -436,8 +436,7 @@ static int load_initial(struct tls *t, const struct web_tls *cfg, const struct a
 		t->key_file = strdup(cfg->key_file);
 		if (!t->cert_file || !t->key_file)
 			return -ENOMEM;
-		if (read_sig(t->cert_file, &t->cert_sig) ||
-		    read_sig(t->key_file, &t->key_sig)) {
+		if (read_sig(t->cert_file, &t->cert_sig) || read_sig(t->key_file, &t->key_sig)) {
 			snprintf(err, err_size, "tls_server_config: %s: %s",
 				 t->cert_sig.ino ? t->key_file : t->cert_file, strerror(errno));
 			return -errno;
@@ -499,8 +498,8 @@ static int tls_init(struct tls *t, const struct web_tls *cfg, const struct agent
 		return ret;
 	if (cfg->client_ca_file || cfg->client_ca_pem) {
 		t->client_ca_pem = cfg->client_ca_file
-					    ? read_text(cfg->client_ca_file, err, err_size)
-					    : strdup(cfg->client_ca_pem);
+					   ? read_text(cfg->client_ca_file, err, err_size)
+					   : strdup(cfg->client_ca_pem);
 		if (!t->client_ca_pem)
 			return -EINVAL;
 		/* Refuse a CA file with no certificate now rather than at the first client. */
