@@ -61,15 +61,20 @@ static struct module_env module_env_of(struct agent *a, struct agent_module *am,
 		.classic_tracepoints = a->features.classic_tracepoints,
 		.features = &a->features,
 		.env = &a->env,
+		.attach = am->attach,
 	};
 }
 
 static int module_start(struct agent *a, struct agent_module *am)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
-	struct module_env env = module_env_of(a, am, &opts);
+	struct module_env env;
 	int err;
 
+	am->attach = attach_group_new(a->attach, am->m->name);
+	if (!am->attach)
+		return -ENOMEM;
+	env = module_env_of(a, am, &opts);
 	err = am->m->open(&env, &am->state);
 	if (err) {
 		log_error("module %s: cannot load its BPF programs: %s", am->m->name,
@@ -96,6 +101,17 @@ static const char *core_failure(int err, char *buf, size_t size)
 
 static int register_collectors(struct agent *a);
 
+/* The registry, with the groups of the kernel probe and of the targets core. */
+static int open_attach(struct agent *a)
+{
+	a->attach = attach_registry_new();
+	if (!a->attach)
+		return -ENOMEM;
+	a->core = attach_group_new(a->attach, "core");
+	a->core_progs = attach_group_new(a->attach, "targets");
+	return a->core && a->core_progs ? 0 : -ENOMEM;
+}
+
 int agent_start(struct agent *a)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
@@ -109,7 +125,10 @@ int agent_start(struct agent *a)
 	if (!a->mods)
 		return -ENOMEM;
 	a->n_mods = n_modules;
-	err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, &a->features);
+	err = open_attach(a);
+	if (err)
+		return err;
+	err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, a->core, &a->features);
 	if (err) {
 		log_error("cannot probe how this kernel runs BPF programs: %s", strerror(-err));
 		return err;
@@ -118,7 +137,8 @@ int agent_start(struct agent *a)
 		a->mods[i].m = modules[i];
 		a->mods[i].enabled = a->cfg.modules[i].enabled;
 	}
-	err = targets_open(&a->cfg, &opts, &a->features, a->kube, a->env.node_name, &a->targets);
+	err = targets_open(&a->cfg, &opts, &a->features, a->kube, a->env.node_name, a->core_progs,
+			   &a->targets);
 	if (err) {
 		char why[128];
 
@@ -154,7 +174,7 @@ int agent_start(struct agent *a)
 static int probe_module(struct agent *a, struct agent_module *am, FILE *out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
-	struct module_env env = module_env_of(a, am, &opts);
+	struct module_env env;
 	struct buf notes;
 	int err;
 
@@ -162,14 +182,20 @@ static int probe_module(struct agent *a, struct agent_module *am, FILE *out)
 		fprintf(out, "%-10s %-9s\n", am->m->name, "disabled");
 		return 0;
 	}
+	am->attach = attach_group_new(a->attach, am->m->name);
+	if (!am->attach)
+		return -ENOMEM;
+	env = module_env_of(a, am, &opts);
 	buf_init(&notes);
 	err = am->m->open(&env, &am->state);
-	attach_describe(am->m->name, &notes);
+	attach_describe(am->attach, &notes);
 	fprintf(out, "%-10s %-9s %s%s%s\n", am->m->name, err ? "CANNOT" : "ok",
 		err ? strerror(-err) : "", err && notes.len ? "; " : "",
 		buf_cstr(&notes) ? notes.data : "");
 	am->m->close(am->state);
 	am->state = NULL;
+	attach_group_free(am->attach);
+	am->attach = NULL;
 	buf_free(&notes);
 	return err;
 }
@@ -193,12 +219,15 @@ int agent_probe(struct agent *a, FILE *out)
 	a->n_mods = n_modules;
 	fprintf(out, "%-10s %-9s %s\n", "module", "state",
 		"variants, and programs that do not run");
-	err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, &a->features);
+	err = open_attach(a);
+	if (!err)
+		err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, a->core, &a->features);
 	if (!err)
 		err = targets_open(&a->cfg, &opts, &a->features, NULL, a->env.node_name,
-				   &a->targets);
+				   a->core_progs, &a->targets);
 	buf_init(&core);
-	attach_describe("core", &core);
+	if (a->core)
+		attach_describe(a->core, &core);
 	fprintf(out, "%-10s %-9s %s%s%s\n", "(core)", err ? "CANNOT" : "ok",
 		err ? core_failure(err, why, sizeof(why)) : "", err && core.len ? "; " : "",
 		buf_cstr(&core) ? core.data : "");
@@ -213,6 +242,8 @@ int agent_probe(struct agent *a, FILE *out)
 	}
 	targets_close(a->targets);
 	a->targets = NULL;
+	attach_registry_free(a->attach);
+	a->attach = NULL;
 	return failed ? 1 : 0;
 }
 
@@ -317,8 +348,7 @@ static int write_targets(void *state, struct scrape *s)
 
 static int write_programs(void *state, struct scrape *s)
 {
-	(void)state;
-	attach_collect(s->e);
+	attach_collect(state, s->e);
 	return 0;
 }
 
@@ -417,7 +447,7 @@ static int register_collectors(struct agent *a)
 	if (!err && a->targets)
 		err = registry_add(&a->collectors, "targets", write_targets, a->targets);
 	if (!err)
-		err = registry_add(&a->collectors, "programs", write_programs, NULL);
+		err = registry_add(&a->collectors, "programs", write_programs, a->attach);
 	if (!err)
 		err = registry_add(&a->collectors, "process", write_process, NULL);
 	return err;
@@ -445,12 +475,16 @@ void agent_stop(struct agent *a)
 	for (size_t i = 0; i < a->n_mods; i++) {
 		if (a->mods[i].m && a->mods[i].enabled)
 			a->mods[i].m->close(a->mods[i].state);
+		attach_group_free(a->mods[i].attach);
 	}
 	free(a->mods);
 	a->mods = NULL;
 	a->n_mods = 0;
 	targets_close(a->targets);
 	a->targets = NULL;
+	attach_registry_free(a->attach); /* the core's groups */
+	a->attach = NULL;
+	a->core = a->core_progs = NULL;
 	registry_free(&a->collectors);
 	pthread_mutex_destroy(&a->lock);
 }

@@ -14,6 +14,8 @@
 #include "kfeatures.h"
 #include "registry.h"
 
+struct attach_group;
+struct attach_registry;
 struct auth;
 struct kube;
 struct server;
@@ -24,6 +26,7 @@ struct web_config;
 struct agent_module {
 	const struct module *m;
 	void *state;
+	struct attach_group *attach; /* its programs and variants */
 	bool enabled;
 	bool up;
 	double collect_seconds;
@@ -38,6 +41,9 @@ struct agent {
 	struct agent_env env;		  /* read by main */
 	bool strict;
 	struct targets *targets;
+	struct attach_registry *attach;	 /* every program and variant, for the self-metrics */
+	struct attach_group *core;	 /* the kernel probe's variants */
+	struct attach_group *core_progs; /* the targets core's programs */
 	struct agent_module *mods;
 	size_t n_mods;
 	struct server *server;

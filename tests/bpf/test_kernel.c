@@ -31,6 +31,7 @@
 #include <ctrlscope/targets.h>
 
 #include "cgroups.h"
+#include "attach.h"
 #include "kfeatures.h"
 #include "load.h"
 #include "mapread.h"
@@ -884,6 +885,8 @@ int main(void)
 	const char *base[sizeof(tests) / sizeof(tests[0])];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+	struct attach_registry *attach;
+	struct attach_group *core;
 	struct features features;
 	int failed = 0;
 
@@ -900,7 +903,9 @@ int main(void)
 	 * uses the classic variants there, and only those are tested. */
 	for (size_t i = 0; i < n_tests; i++)
 		base[i] = tests[i].name;
-	if (kfeatures_probe(&open_opts, TRACEPOINTS_AUTO, false, &features))
+	attach = attach_registry_new();
+	core = attach ? attach_group_new(attach, "core") : NULL;
+	if (!core || kfeatures_probe(&open_opts, TRACEPOINTS_AUTO, false, core, &features))
 		return 1;
 	if (features.tracepoints_preemptible)
 		printf("# btf tracepoints: not run: this kernel preempts BTF tracepoint programs "
@@ -933,5 +938,6 @@ int main(void)
 	classic = features.tracepoints_preemptible;
 	fallbacks = true;
 	failed += cmocka_run_group_tests_name("fallbacks", tests, NULL, NULL);
+	attach_registry_free(attach);
 	return failed;
 }

@@ -60,9 +60,12 @@ static void test_refused_program_left_out_and_named(void **state)
 	uint32_t zero = 0;
 	uint64_t n = 0;
 	struct bpf_link *link;
+	struct attach_registry *r = attach_registry_new();
+	struct attach_group *g = attach_group_new(r, "test");
 
 	(void)state;
-	assert_int_equal(load_skeleton("test", &ops, &ctx, NULL, &refused), 0);
+	assert_non_null(g);
+	assert_int_equal(load_skeleton(g, &ops, &ctx, NULL, &refused), 0);
 	/* Opened twice: the first load failed on refused, the second left it out. */
 	assert_int_equal(ctx.opened, 2);
 	assert_int_equal(ctx.destroyed, 1);
@@ -88,6 +91,7 @@ static void test_refused_program_left_out_and_named(void **state)
 
 	load_refusals_free(&refused);
 	destroy_skel(&ctx);
+	attach_registry_free(r);
 }
 
 static void test_required_program_refused_fails_the_load(void **state)
@@ -96,20 +100,24 @@ static void test_required_program_refused_fails_the_load(void **state)
 	struct load_refusals refused;
 	struct ctx ctx = { 0 };
 	struct buf b;
+	struct attach_registry *r = attach_registry_new();
+	struct attach_group *g = attach_group_new(r, "test-required");
 
 	(void)state;
-	assert_int_equal(load_skeleton("test-required", &ops, &ctx, required, &refused), -EACCES);
+	assert_non_null(g);
+	assert_int_equal(load_skeleton(g, &ops, &ctx, required, &refused), -EACCES);
 	assert_int_equal(ctx.opened, 1);
 	assert_int_equal(ctx.destroyed, 1); /* nothing left behind */
 	assert_null(ctx.skel);
 	assert_int_equal(refused.n, 0);
 	/* What --probe shows of the module: the refused program with the verifier's words. */
 	buf_init(&b);
-	attach_describe("test-required", &b);
+	attach_describe(g, &b);
 	assert_non_null(buf_cstr(&b));
 	assert_non_null(strstr(b.data, "refused not loaded: "));
 	assert_non_null(strstr(b.data, "invalid mem access"));
 	buf_free(&b);
+	attach_registry_free(r);
 }
 
 int main(void)

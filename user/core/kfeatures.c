@@ -166,7 +166,7 @@ int kfeatures_configure(const struct features *f, struct bpf_object *obj)
 }
 
 int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mode mode,
-		    bool fallbacks, struct features *out)
+		    bool fallbacks, struct attach_group *core, struct features *out)
 {
 	int preemptible = probe_preemptible(opts), err;
 
@@ -177,7 +177,7 @@ int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mod
 		log_info("--bpf.fallbacks: using the fallbacks for kernels before 5.12");
 		out->task_storage = out->atomics = false;
 	}
-	attach_feature("core", "task_state", out->task_storage ? "task_storage" : "hash",
+	attach_feature(core, "task_state", out->task_storage ? "task_storage" : "hash",
 		       out->task_storage ? NULL
 		       : fallbacks	 ? "a hash map keyed by thread id (--bpf.fallbacks)"
 					 : "no task-local storage before Linux 5.11: a hash map "
@@ -192,7 +192,7 @@ int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mod
 			 "taken as not",
 			 strerror(-preemptible));
 	out->tracepoints_preemptible = preemptible == 1;
-	attach_feature("core", "tracepoint_context",
+	attach_feature(core, "tracepoint_context",
 		       preemptible < 0 ? "unknown"
 		       : preemptible   ? "preemptible"
 				       : "non_preemptible",
@@ -212,6 +212,6 @@ int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mod
 			out->classic_tracepoints = false;
 		}
 	}
-	attach_feature("core", "tracepoints", out->classic_tracepoints ? "classic" : "btf", NULL);
+	attach_feature(core, "tracepoints", out->classic_tracepoints ? "classic" : "btf", NULL);
 	return 0;
 }

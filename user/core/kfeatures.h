@@ -36,10 +36,12 @@ int kfeatures_mount_tracefs(void);
 /* Probe this kernel and choose. Classic tracepoints need tracefs: mounted at
  * /sys/kernel/tracing when it is not (and possible); without it, BTF tracepoints are
  * used and the log says what may be missed. fallbacks: take task storage and atomics as
- * missing, whatever the kernel has (--bpf.fallbacks). 0 or -errno (the probe could not
+ * missing, whatever the kernel has (--bpf.fallbacks). The choices are recorded in core
+ * (ctrlscope_bpf_feature). 0 or -errno (the probe could not
  * run). */
+struct attach_group;
 int kfeatures_probe(const struct bpf_object_open_opts *opts, enum tracepoint_mode mode,
-		    bool fallbacks, struct features *out);
+		    bool fallbacks, struct attach_group *core, struct features *out);
 
 /* Set the load-time choices that follow from f (cs_task_hash) in obj's .rodata, before it
  * is loaded. 0 or -errno (the object declares no such variable). */

@@ -186,9 +186,10 @@ static int attempt(const char *module, struct bpf_object_skeleton *skel, char *l
 	return err;
 }
 
-int load_skeleton(const char *module, const struct load_ops *ops, void *ctx,
+int load_skeleton(struct attach_group *g, const struct load_ops *ops, void *ctx,
 		  const char *const *required, struct load_refusals *refused)
 {
+	const char *module = attach_group_name(g);
 	struct bpf_object_skeleton *skel;
 	size_t n_progs = 0;
 	char *logs = NULL;
@@ -233,7 +234,7 @@ int load_skeleton(const char *module, const struct load_ops *ops, void *ctx,
 			 * shown: --probe and ctrlscope_program_attached. */
 			const struct load_refusal *f = &refused->items[refused->n - 1];
 
-			attach_record_refused(module, f->program, f->err, f->why);
+			attach_record_refused(g, f->program, f->err, f->why);
 			goto out_destroy;
 		}
 		ops->destroy(ctx);
@@ -253,16 +254,16 @@ out_free:
 	return err;
 }
 
-int load_module(const char *module, const struct load_ops *ops, void *ctx,
+int load_module(struct attach_group *g, const struct load_ops *ops, void *ctx,
 		const char *const *required)
 {
 	struct load_refusals refused;
-	int err = load_skeleton(module, ops, ctx, required, &refused);
+	int err = load_skeleton(g, ops, ctx, required, &refused);
 
 	if (err)
 		return err;
 	for (size_t i = 0; i < refused.n; i++)
-		attach_record_refused(module, refused.items[i].program, refused.items[i].err,
+		attach_record_refused(g, refused.items[i].program, refused.items[i].err,
 				      refused.items[i].why);
 	load_refusals_free(&refused);
 	return 0;

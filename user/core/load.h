@@ -40,11 +40,12 @@ struct load_ops {
  * program it refuses; *refused says which (free with load_refusals_free). A refusal of a
  * program listed in required, or a failure that is not one program's (a map the kernel
  * cannot create, a missing BTF), fails the load: -errno, with the skeleton destroyed. */
-int load_skeleton(const char *module, const struct load_ops *ops, void *ctx,
+struct attach_group;
+int load_skeleton(struct attach_group *g, const struct load_ops *ops, void *ctx,
 		  const char *const *required, struct load_refusals *refused);
-/* load_skeleton, then record every refused program as not attached (the module works
- * without it). */
-int load_module(const char *module, const struct load_ops *ops, void *ctx,
+/* load_skeleton, then record every refused program in g as not attached (the module
+ * works without it). */
+int load_module(struct attach_group *g, const struct load_ops *ops, void *ctx,
 		const char *const *required);
 /* Load one of a program's two variants: its BTF tracepoint one, or its classic
  * tracepoint one (kfeatures.h says which this kernel needs). */

@@ -27,6 +27,7 @@ struct module_env {
 	bool classic_tracepoints;	 /* kfeatures.h: which variant of a program to load */
 	const struct features *features; /* kfeatures.h: what this kernel has */
 	const struct agent_env *env;	 /* env.h: the node's name, the in-cluster service */
+	struct attach_group *attach;	 /* attach.h: where the module records its programs */
 };
 
 /* Point obj's task_state and target_gen maps at the targets core's (before loading), so

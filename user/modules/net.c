@@ -63,6 +63,7 @@ static const char *const result_names[CS_NET_RESULTS] = {
 #endif
 
 struct state {
+	struct attach_group *attach; /* this module\'s programs, for the self-metrics */
 	struct net_bpf *skel;
 	const struct module_env *env; /* during open only */
 	const struct config *cfg;
@@ -236,6 +237,7 @@ static int net_open(const struct module_env *env, void **out)
 
 	if (!st)
 		return -ENOMEM;
+	st->attach = env->attach;
 	*out = st;
 	/* Without compare-and-swap (Linux 5.12; and before 5.11 without socket storage in
 	 * tracing programs or bpf_sock_from_file()): the hash programs. */
@@ -249,7 +251,7 @@ static int net_open(const struct module_env *env, void **out)
 	st->max_peer_ids = CS_PEER_FIRST + CS_MAX_TARGETS * st->max_peers + 64;
 	if (getrandom(&st->secret, sizeof(st->secret), 0) != sizeof(st->secret))
 		return errno ? -errno : -EIO;
-	err = load_skeleton(MODULE_NAME, &load_ops, st, required_programs, &refused);
+	err = load_skeleton(st->attach, &load_ops, st, required_programs, &refused);
 	st->env = NULL;
 	if (err)
 		return err;
@@ -258,21 +260,21 @@ static int net_open(const struct module_env *env, void **out)
 		load_refusals_free(&refused);
 		return err;
 	}
-	attach_feature(MODULE_NAME, "socket_state", st->hash ? "hash" : "socket_storage",
+	attach_feature(st->attach, "socket_state", st->hash ? "hash" : "socket_storage",
 		       st->hash ? "no atomic compare-and-swap before Linux 5.12: socket state "
 				  "in a hash map, claims under the socket's lock"
 				: NULL);
 	/* The in-place walk has a replacement; anything else refused is reported. */
 	for (size_t i = 0; i < refused.n; i++) {
 		if (strcmp(refused.items[i].program, "cs_net_walk"))
-			attach_record_refused(MODULE_NAME, refused.items[i].program,
+			attach_record_refused(st->attach, refused.items[i].program,
 					      refused.items[i].err, refused.items[i].why);
 	}
 	walk_refusal = load_refusal_of(&refused, "cs_net_walk");
 	if (walk_refusal)
 		snprintf(note, sizeof(note), "the kernel refused cs_net_walk: %s",
 			 walk_refusal->why);
-	attach_feature(MODULE_NAME, "socket_walk",
+	attach_feature(st->attach, "socket_walk",
 		       st->listing ? "task_file_list+sockopt_sync" : "task_file_sk_storage",
 		       walk_refusal ? note : NULL);
 	load_refusals_free(&refused);
@@ -281,7 +283,8 @@ static int net_open(const struct module_env *env, void **out)
 }
 
 /* Attach prog to the cgroup2 root, so that every socket is under it. */
-static struct bpf_link *attach_root_cgroup(struct bpf_program *prog, const char *without)
+static struct bpf_link *attach_root_cgroup(struct state *st, struct bpf_program *prog,
+					   const char *without)
 {
 	struct bpf_link *link = NULL;
 	char mount[4096];
@@ -301,7 +304,7 @@ static struct bpf_link *attach_root_cgroup(struct bpf_program *prog, const char 
 	if (err)
 		log_warn("net: %s: cannot attach %s to the cgroup2 root: %s", without,
 			 bpf_program__name(prog), strerror(-err));
-	if (attach_record(MODULE_NAME, prog, link, err)) {
+	if (attach_record(st->attach, prog, link, err)) {
 		bpf_link__destroy(link);
 		return NULL;
 	}
@@ -313,15 +316,15 @@ static int net_attach(void *state)
 	struct state *st = state;
 	bool ok;
 
-	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
+	attach_object(st->attach, st->skel->obj, required_programs, &ok);
 	/* RTT samples need the sock_ops program; without it the module still counts
 	 * everything else. */
-	attach_root_cgroup(sockops_prog(st), "no RTT samples");
+	attach_root_cgroup(st, sockops_prog(st), "no RTT samples");
 	if (!st->listing) {
-		st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_net_walk);
-	} else if (attach_root_cgroup(sync_prog(st),
+		st->walk = attach_iter(st->attach, st->skel->progs.cs_net_walk);
+	} else if (attach_root_cgroup(st, sync_prog(st),
 				      "open connections count only when they close")) {
-		st->walk = attach_iter(MODULE_NAME, list_prog(st));
+		st->walk = attach_iter(st->attach, list_prog(st));
 	}
 	/* Without the walk, open connections would count only at close. */
 	return ok && st->walk ? 0 : -ENOTSUP;
@@ -711,7 +714,7 @@ static void net_close(void *state)
 
 	if (!st)
 		return;
-	attach_detach_module(MODULE_NAME); /* destroys the iterator links too */
+	attach_detach(st->attach); /* destroys the iterator links too */
 	net_bpf__destroy(st->skel);
 	free(st);
 }

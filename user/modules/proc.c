@@ -37,6 +37,7 @@ static const char *const required_programs[] = { "cs_proc_exit", "cs_proc_exit_t
 enum oom_variant { OOM_NONE, OOM_TASK, OOM_PID };
 
 struct state {
+	struct attach_group *attach; /* this module\'s programs, for the self-metrics */
 	struct proc_bpf *skel;
 	const struct module_env *env; /* during open only */
 	enum oom_variant oom;	      /* how oom:mark_victim names the victim */
@@ -118,6 +119,7 @@ static int proc_open(const struct module_env *env, void **out)
 
 	if (!st)
 		return -ENOMEM;
+	st->attach = env->attach;
 	*out = st;
 	st->max_slots = env->max_slots;
 	st->max_exits = (uint32_t)env->options[OPT_MAX_EXITS];
@@ -126,11 +128,11 @@ static int proc_open(const struct module_env *env, void **out)
 		log_warn("proc: this kernel's oom:mark_victim does not name the victim's task: "
 			 "OOM kills are not counted");
 	st->env = env;
-	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
+	err = load_module(st->attach, &load_ops, st, required_programs);
 	st->env = NULL;
 	if (err)
 		return err;
-	attach_feature(MODULE_NAME, "oom_kills",
+	attach_feature(st->attach, "oom_kills",
 		       st->oom == OOM_TASK  ? "mark_victim"
 		       : st->oom == OOM_PID ? "mark_victim_pid"
 					    : "none",
@@ -143,8 +145,8 @@ static int proc_attach(void *state)
 	struct state *st = state;
 	bool ok;
 
-	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
-	st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_proc_walk);
+	attach_object(st->attach, st->skel->obj, required_programs, &ok);
+	st->walk = attach_iter(st->attach, st->skel->progs.cs_proc_walk);
 	return ok && st->walk ? 0 : -ENOTSUP;
 }
 
@@ -329,7 +331,7 @@ static void proc_close(void *state)
 
 	if (!st)
 		return;
-	attach_detach_module(MODULE_NAME); /* destroys the iterator link too */
+	attach_detach(st->attach); /* destroys the iterator link too */
 	proc_bpf__destroy(st->skel);
 	free(st);
 }

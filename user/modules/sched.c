@@ -49,6 +49,7 @@ enum cpu_source {
 #define THROTTLE_KEEP_S 600.0
 
 struct state {
+	struct attach_group *attach; /* this module\'s programs, for the self-metrics */
 	struct sched_bpf *skel;
 	const struct module_env *env; /* during open only */
 	uint32_t max_slots;
@@ -225,6 +226,7 @@ static int sched_open(const struct module_env *env, void **out)
 
 	if (!st)
 		return -ENOMEM;
+	st->attach = env->attach;
 	*out = st;
 	st->v2_fd = -1;
 	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
@@ -234,7 +236,7 @@ static int sched_open(const struct module_env *env, void **out)
 		return -ENOMEM;
 	find_cpu_controller(st);
 	st->env = env;
-	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
+	err = load_module(st->attach, &load_ops, st, required_programs);
 	st->env = NULL;
 	return err;
 }
@@ -244,8 +246,8 @@ static int sched_attach(void *state)
 	struct state *st = state;
 	bool ok;
 
-	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
-	st->walk = attach_iter(MODULE_NAME, st->skel->progs.cs_sched_walk);
+	attach_object(st->attach, st->skel->obj, required_programs, &ok);
+	st->walk = attach_iter(st->attach, st->skel->progs.cs_sched_walk);
 	/* Without the walk, running threads' CPU time would only count when they exit. */
 	return ok && st->walk ? 0 : -ENOTSUP;
 }
@@ -380,7 +382,7 @@ static void sched_close(void *state)
 
 	if (!st)
 		return;
-	attach_detach_module(MODULE_NAME); /* destroys the iterator link too */
+	attach_detach(st->attach); /* destroys the iterator link too */
 	sched_bpf__destroy(st->skel);
 	throttle_free(st->throttle);
 	if (st->v2_fd >= 0)

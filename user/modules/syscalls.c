@@ -36,6 +36,7 @@ static const char *const required_programs[] = { "cs_sys_enter", "cs_sys_exit", 
 						 "cs_sys_exit_tp", NULL };
 
 struct state {
+	struct attach_group *attach; /* this module\'s programs, for the self-metrics */
 	struct syscalls_bpf *skel;
 	const struct module_env *env; /* during open only */
 	uint32_t max_entries;
@@ -133,12 +134,13 @@ static int syscalls_open(const struct module_env *env, void **out)
 
 	if (!st)
 		return -ENOMEM;
+	st->attach = env->attach;
 	*out = st;
 	expo_pow2_ns_bounds(&st->bounds, CS_HIST_MIN_EXP, CS_HIST_BUCKETS - 1);
 	st->max_entries = (uint32_t)env->options[OPT_MAX_ENTRIES];
 	st->max_error_entries = (uint32_t)env->options[OPT_MAX_ERROR_ENTRIES];
 	st->env = env;
-	err = load_module(MODULE_NAME, &load_ops, st, required_programs);
+	err = load_module(st->attach, &load_ops, st, required_programs);
 	st->env = NULL;
 	if (err)
 		return err;
@@ -152,7 +154,7 @@ static int syscalls_attach(void *state)
 	struct state *st = state;
 	bool ok;
 
-	attach_object(MODULE_NAME, st->skel->obj, required_programs, &ok);
+	attach_object(st->attach, st->skel->obj, required_programs, &ok);
 	return ok ? 0 : -ENOTSUP;
 }
 
@@ -317,7 +319,7 @@ static void syscalls_close(void *state)
 
 	if (!st)
 		return;
-	attach_detach_module(MODULE_NAME);
+	attach_detach(st->attach);
 	syscalls_bpf__destroy(st->skel);
 	free(st);
 }

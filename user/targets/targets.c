@@ -28,11 +28,10 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#define MODULE_NAME "targets"
-
 struct targets {
 	const struct config *cfg;
 	struct targets_bpf *skel;
+	struct attach_group *attach; /* the core's programs, for the self-metrics */
 	struct ring_buffer *rb;
 	struct cgroups *cgroups;
 	struct pods *pods;	       /* with Kubernetes targets */
@@ -371,7 +370,7 @@ static int full_sync(struct targets *t)
 
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
 		 const struct features *features, struct kube *kube, const char *node,
-		 struct targets **out)
+		 struct attach_group *attach, struct targets **out)
 {
 	bool classic = features->classic_tracepoints;
 	struct targets *t = calloc(1, sizeof(*t));
@@ -380,6 +379,7 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	if (!t)
 		return -ENOMEM;
 	t->cfg = cfg;
+	t->attach = attach;
 	if (cfg->kubernetes_targets) {
 		if (!kube || !node) {
 			log_error("Kubernetes targets need the API server (--kubeconfig, or "
@@ -485,7 +485,7 @@ int targets_start(struct targets *t)
 	bool required_ok;
 	int err;
 
-	attach_object(MODULE_NAME, t->skel->obj, required_programs, &required_ok);
+	attach_object(t->attach, t->skel->obj, required_programs, &required_ok);
 	if (!required_ok) {
 		log_error("cannot attach the process lifecycle programs: no target could be found");
 		return -ENOTSUP;
@@ -523,7 +523,7 @@ void targets_close(struct targets *t)
 {
 	if (!t)
 		return;
-	attach_detach_module(MODULE_NAME);
+	attach_detach(t->attach);
 	pods_close(t->pods); /* first: its thread reads nothing of ours, but stop it early */
 	containers_close(t->containers);
 	ring_buffer__free(t->rb);

@@ -26,9 +26,10 @@ struct bpf_object_open_opts;
  * Kubernetes targets are found among. */
 struct kube;
 struct features;
+struct attach_group;
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
 		 const struct features *features, struct kube *kube, const char *node,
-		 struct targets **out);
+		 struct attach_group *attach, struct targets **out);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);
 /* The generation every module's non-target memo checks. */
