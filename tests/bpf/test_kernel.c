@@ -1,4 +1,4 @@
-/* Kernel-side tests: load bpf/targets.bpf.c and bpf/syscalls.bpf.c into the running
+/* Kernel-side tests: load bpf/targets.bpf.c and every module's object into the running
  * kernel, select fixture processes by filling the filter maps directly, and assert the
  * exact contents of the maps after the fixtures made a known number of calls. User-space
  * selection logic is not involved here (tests/e2e covers it). Every test runs in up to
@@ -25,6 +25,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <ctrlscope/net.h>
 #include <ctrlscope/proc.h>
 #include <ctrlscope/sched.h>
 #include <ctrlscope/syscalls.h>
@@ -35,6 +36,7 @@
 #include "kfeatures.h"
 #include "load.h"
 #include "mapread.h"
+#include "net.skel.h"
 #include "proc.skel.h"
 #include "sched.skel.h"
 #include "syscalls.skel.h"
@@ -49,17 +51,19 @@ struct env {
 	struct syscalls_bpf *s;
 	struct sched_bpf *sc;
 	struct proc_bpf *p;
+	struct net_bpf *n;
 	char mount[1024];
 	char base[256]; /* our cgroup subtree, below the mount */
 };
 
 struct fixture {
 	pid_t pid;
+	int port;  /* netload: the port it listens on or connects to */
 	int to;	   /* its stdin */
 	FILE *out; /* its stdout */
 };
 
-static char sysload[PATH_MAX];
+static char sysload[PATH_MAX], netload[PATH_MAX];
 static bool classic;   /* this round loads the classic tracepoint variants */
 static bool fallbacks; /* this round keeps task state in a hash map (cs_task_hash) */
 
@@ -91,17 +95,15 @@ static void cgroup_remove_all(struct env *env)
 
 /* --- fixtures ---------------------------------------------------------------------- */
 
-static void fixture_start(struct fixture *f, struct env *env, const char *cgroup, ...)
+static void fixture_startv(struct fixture *f, struct env *env, const char *binary,
+			   const char *cgroup, va_list ap)
 {
-	const char *argv[32] = { sysload };
+	const char *argv[32] = { binary };
 	int in[2], out[2], n = 1;
 	char line[64], procs[2048];
-	va_list ap;
 
-	va_start(ap, cgroup);
 	while (n < 31 && (argv[n] = va_arg(ap, const char *)))
 		n++;
-	va_end(ap);
 	argv[n] = NULL;
 	snprintf(procs, sizeof(procs), "%s%s/%s/cgroup.procs", env->mount, env->base,
 		 cgroup ? cgroup : "");
@@ -121,7 +123,7 @@ static void fixture_start(struct fixture *f, struct env *env, const char *cgroup
 			if (fd < 0 || write(fd, "0\n", 2) != 2)
 				_exit(126);
 		}
-		execv(sysload, (char *const *)argv);
+		execv(binary, (char *const *)argv);
 		_exit(127);
 	}
 	close(in[0]);
@@ -130,8 +132,28 @@ static void fixture_start(struct fixture *f, struct env *env, const char *cgroup
 	f->out = fdopen(out[0], "r");
 	assert_non_null(f->out);
 	assert_non_null(fgets(line, sizeof(line), f->out));
-	assert_int_equal(strncmp(line, "ready ", 6), 0);
-	assert_int_equal(atoi(line + 6), f->pid);
+	f->port = 0;
+	assert_true(sscanf(line, "ready %d %d", &n, &f->port) >= 1);
+	assert_int_equal(n, f->pid);
+}
+
+/* sysload with the arguments (NULL-terminated), in cgroup (NULL: none of ours). */
+static void fixture_start(struct fixture *f, struct env *env, const char *cgroup, ...)
+{
+	va_list ap;
+
+	va_start(ap, cgroup);
+	fixture_startv(f, env, sysload, cgroup, ap);
+	va_end(ap);
+}
+
+static void netload_start(struct fixture *f, struct env *env, const char *cgroup, ...)
+{
+	va_list ap;
+
+	va_start(ap, cgroup);
+	fixture_startv(f, env, netload, cgroup, ap);
+	va_end(ap);
 }
 
 static void fixture_round(struct fixture *f)
@@ -141,6 +163,17 @@ static void fixture_round(struct fixture *f)
 	assert_int_equal(write(f->to, "g", 1), 1);
 	assert_non_null(fgets(line, sizeof(line), f->out));
 	assert_string_equal(line, "done\n");
+}
+
+/* Go, and the words after "done" (netload: a result per connection). */
+static void fixture_round_said(struct fixture *f, const char *said)
+{
+	char line[64], want[64];
+
+	assert_int_equal(write(f->to, "g", 1), 1);
+	assert_non_null(fgets(line, sizeof(line), f->out));
+	snprintf(want, sizeof(want), "done %s\n", said);
+	assert_string_equal(line, want);
 }
 
 static void fixture_finish(struct fixture *f)
@@ -396,6 +429,49 @@ static int load_proc(struct env *env)
 	return proc_bpf__load(env->p);
 }
 
+/* The net module's programs of this round: the socket-storage set, or with the
+ * fallbacks the hash set (bpf/net.bpf.c). No walk: these tests count at close. */
+static int load_net(struct env *env)
+{
+	const uint32_t max_ids = 256;
+	struct bpf_program *prog = NULL;
+	int err;
+
+	env->n = net_bpf__open();
+	if (!env->n)
+		return -1;
+	env->n->rodata->cs_task_hash = fallbacks;
+	env->n->rodata->max_peers = 16;
+	env->n->rodata->max_peer_ids = max_ids;
+	bpf_map__set_max_entries(env->n->maps.net_stats, 256);
+	bpf_map__set_max_entries(env->n->maps.net_peer_ids, max_ids);
+	bpf_map__set_max_entries(env->n->maps.net_peer_keys, max_ids);
+	if (fallbacks) {
+		bpf_map__set_max_entries(env->n->maps.net_sock_hash, 1024);
+		bpf_map__set_max_entries(env->n->maps.net_listeners, 64);
+		bpf_map__set_max_entries(env->n->maps.net_peer_tickets, max_ids);
+	}
+	while ((prog = bpf_object__next_program(env->n->obj, prog))) {
+		const char *name = bpf_program__name(prog);
+		size_t len = strlen(name);
+		bool hash = len > 5 && !strcmp(name + len - 5, "_hash");
+		/* The sock_ops program (RTT samples), the walks and their sync requests are
+		 * attached to cgroups and iterators by the agent, not here. */
+		bool by_hand =
+			!strncmp(name, "cs_net_sockops", 14) || !strncmp(name, "cs_net_walk", 11) ||
+			!strncmp(name, "cs_net_list", 11) || !strncmp(name, "cs_net_sync", 11);
+
+		bpf_program__set_autoload(prog, hash == fallbacks && !by_hand);
+	}
+	if (reuse_shared(env, env->n->maps.task_state, env->n->maps.target_gen))
+		return -1;
+	err = net_bpf__load(env->n);
+	if (!err && fallbacks)
+		err = load_fill_tickets(bpf_map__fd(env->n->maps.net_peer_tickets), CS_PEER_FIRST,
+					max_ids);
+	return err;
+}
+
 static int setup(void **state)
 {
 	struct env *env = calloc(1, sizeof(*env));
@@ -462,12 +538,12 @@ static int setup(void **state)
 		return -1;
 	if (load_fill_tickets(bpf_map__fd(env->s->maps.sys_row_tickets), 1, MAX_ROWS))
 		return -1;
-	if (load_sched(env) || load_proc(env))
+	if (load_sched(env) || load_proc(env) || load_net(env))
 		return -1;
 	/* Modules first, the core last, as the agent does: with task state in a hash map
 	 * the core's cs_task_free deletes a freed task's state after cs_sched_free read it. */
 	if (sched_bpf__attach(env->sc) || proc_bpf__attach(env->p) ||
-	    syscalls_bpf__attach(env->s) || targets_bpf__attach(env->t))
+	    syscalls_bpf__attach(env->s) || net_bpf__attach(env->n) || targets_bpf__attach(env->t))
 		return -1;
 	*state = env;
 	return 0;
@@ -477,6 +553,7 @@ static int teardown(void **state)
 {
 	struct env *env = *state;
 
+	net_bpf__destroy(env->n);
 	proc_bpf__destroy(env->p);
 	sched_bpf__destroy(env->sc);
 	syscalls_bpf__destroy(env->s);
@@ -854,6 +931,108 @@ static void test_sched_sleeps_are_voluntary_switches_counted_once(void **state)
 	assert_true(waits >= 20); /* every wakeup waited for a CPU, if only briefly */
 }
 
+/* Sums of net_stats over every row: only targets' sockets have rows. */
+static struct cs_net_stats net_totals(struct env *env)
+{
+	int fd = bpf_map__fd(env->n->maps.net_stats);
+	struct cs_net_stats total = { 0 }, *per_cpu;
+	struct cs_net_key key, next, *prev = NULL;
+	int ncpu = libbpf_num_possible_cpus();
+
+	assert_true(ncpu > 0);
+	per_cpu = calloc((size_t)ncpu, sizeof(*per_cpu));
+	assert_non_null(per_cpu);
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, per_cpu))
+			continue;
+		for (int c = 0; c < ncpu; c++) {
+			for (int r = 0; r < CS_NET_RESULTS; r++)
+				total.connects[r] += per_cpu[c].connects[r];
+			total.sent += per_cpu[c].sent;
+			total.received += per_cpu[c].received;
+			total.resets_sent += per_cpu[c].resets_sent;
+			total.resets_received += per_cpu[c].resets_received;
+			total.open += per_cpu[c].open;
+		}
+	}
+	free(per_cpu);
+	return total;
+}
+
+/* A target client and a non-target server over loopback: the client's connection is
+ * counted once, with its exact payload both ways, and nothing of the server's. */
+static void test_net_target_client_exact_bytes_server_not_counted(void **state)
+{
+	struct env *env = *state;
+	struct fixture srv, cli;
+	struct cs_net_stats t = { 0 };
+	char port[16];
+
+	select_cgroup(env, cgroup_make(env, "target"));
+	netload_start(&srv, env, NULL, "--name", "netsrv", "server", "127.0.0.1", "0", "--recv",
+		      "1000", "--send", "3000", NULL);
+	snprintf(port, sizeof(port), "%d", srv.port);
+	netload_start(&cli, env, "target", "--name", "netcli", "client", "127.0.0.1", port,
+		      "--send", "1000", "--recv", "3000", NULL);
+	assert_int_not_equal(slot_of(env, "netcli"), CS_SLOT_NONE);
+	assert_int_equal(write(srv.to, "g", 1), 1);
+	fixture_round_said(&cli, "ok");
+	{
+		char line[64];
+
+		assert_non_null(fgets(line, sizeof(line), srv.out));
+		assert_string_equal(line, "done ok\n");
+	}
+	fixture_finish(&cli);
+	fixture_finish(&srv);
+	/* The client's socket reaches TCP_CLOSE (final counts) when it enters time-wait,
+	 * right after the server's FIN: wait for it, up to 5 s. */
+	for (int i = 0; i < 50; i++) {
+		t = net_totals(env);
+		if (t.connects[CS_NET_OK] == 1 && t.received == 3000 && t.open == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	assert_int_equal(t.connects[CS_NET_OK], 1);
+	for (int r = 1; r < CS_NET_RESULTS; r++)
+		assert_int_equal(t.connects[r], 0);
+	assert_int_equal(t.sent, 1000);
+	assert_int_equal(t.received, 3000);
+	assert_int_equal(t.resets_sent + t.resets_received, 0);
+	assert_int_equal(t.open, 0);
+}
+
+/* A refused connection of a target: one connect with result refused, no bytes. */
+static void test_net_refused_connect_counted_once(void **state)
+{
+	struct env *env = *state;
+	struct fixture srv, cli;
+	struct cs_net_stats t = { 0 };
+	char port[16];
+
+	/* A port nobody listens on: a server's, closed again. */
+	netload_start(&srv, env, NULL, "server", "127.0.0.1", "0", NULL);
+	snprintf(port, sizeof(port), "%d", srv.port);
+	close(srv.to);
+	kill(srv.pid, SIGKILL);
+	waitpid(srv.pid, NULL, 0);
+	fclose(srv.out);
+	select_cgroup(env, cgroup_make(env, "target"));
+	netload_start(&cli, env, "target", "--name", "netcli", "client", "127.0.0.1", port, NULL);
+	fixture_round_said(&cli, "ECONNREFUSED");
+	fixture_finish(&cli);
+	for (int i = 0; i < 50 && !t.connects[CS_NET_REFUSED]; i++) {
+		t = net_totals(env);
+		usleep(20 * 1000);
+	}
+	assert_int_equal(t.connects[CS_NET_REFUSED], 1);
+	assert_int_equal(t.connects[CS_NET_OK], 0);
+	assert_int_equal(t.sent + t.received, 0);
+	assert_int_equal(t.open, 0);
+}
+
 int main(void)
 {
 	struct CMUnitTest tests[] = {
@@ -878,6 +1057,10 @@ int main(void)
 			test_proc_counts_each_exit_of_its_own_processes_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_proc_walk_lists_live_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(
+			test_net_target_client_exact_bytes_server_not_counted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_refused_connect_counted_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
 			test_sched_sleeps_are_voluntary_switches_counted_once, setup, teardown),
 	};
 	const size_t n_tests = sizeof(tests) / sizeof(tests[0]);
@@ -898,6 +1081,7 @@ int main(void)
 	*strrchr(self, '/') = 0;
 	*strrchr(self, '/') = 0;
 	snprintf(sysload, sizeof(sysload), "%s/fixtures/sysload", self);
+	snprintf(netload, sizeof(netload), "%s/fixtures/netload", self);
 	/* Where the kernel runs BTF tracepoint programs preemptibly it skips them on a CPU
 	 * while a task preempted inside one waits: counts are lost by design, the agent
 	 * uses the classic variants there, and only those are tested. */
