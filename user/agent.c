@@ -137,8 +137,7 @@ int agent_start(struct agent *a)
 		a->mods[i].m = modules[i];
 		a->mods[i].enabled = a->cfg.modules[i].enabled;
 	}
-	err = targets_open(&a->cfg, &opts, &a->features, a->kube, a->env.node_name, a->core_progs,
-			   &a->targets);
+	err = targets_open(&a->cfg, &opts, &a->features, a->join, a->core_progs, &a->targets);
 	if (err) {
 		char why[128];
 
@@ -223,8 +222,7 @@ int agent_probe(struct agent *a, FILE *out)
 	if (!err)
 		err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, a->core, &a->features);
 	if (!err)
-		err = targets_open(&a->cfg, &opts, &a->features, NULL, a->env.node_name,
-				   a->core_progs, &a->targets);
+		err = targets_open(&a->cfg, &opts, &a->features, NULL, a->core_progs, &a->targets);
 	buf_init(&core);
 	if (a->core)
 		attach_describe(a->core, &core);
@@ -232,9 +230,7 @@ int agent_probe(struct agent *a, FILE *out)
 		err ? core_failure(err, why, sizeof(why)) : "", err && core.len ? "; " : "",
 		buf_cstr(&core) ? core.data : "");
 	buf_free(&core);
-	if (err)
-		return 1;
-	for (size_t i = 0; i < n_modules; i++) {
+	for (size_t i = 0; !err && i < n_modules; i++) {
 		a->mods[i].m = modules[i];
 		a->mods[i].enabled = a->cfg.modules[i].enabled;
 		if (probe_module(a, &a->mods[i], out))
@@ -244,7 +240,8 @@ int agent_probe(struct agent *a, FILE *out)
 	a->targets = NULL;
 	attach_registry_free(a->attach);
 	a->attach = NULL;
-	return failed ? 1 : 0;
+	a->core = a->core_progs = NULL;
+	return err || failed ? 1 : 0;
 }
 
 static int write_build_info(void *state, struct scrape *s)
@@ -389,18 +386,18 @@ void agent_pods_changed(struct agent *a)
 {
 	pthread_mutex_lock(&a->lock);
 	if (a->targets)
-		targets_handle_pods(a->targets);
+		targets_reselect(a->targets);
 	pthread_mutex_unlock(&a->lock);
 }
 
-void agent_tick(struct agent *a)
+void agent_tick(struct agent *a, bool pods_synced)
 {
 	uint32_t *slots;
 	size_t n;
 
 	if (!a->targets)
 		return; /* nothing loaded: nothing to expire or tick */
-	if (!atomic_load(&a->ready) && targets_synced(a->targets)) {
+	if (!atomic_load(&a->ready) && pods_synced) {
 		atomic_store(&a->ready, true);
 		log_info("ready: the node's pods are listed");
 	}

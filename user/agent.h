@@ -17,6 +17,7 @@
 struct attach_group;
 struct attach_registry;
 struct auth;
+struct podjoin;
 struct kube;
 struct server;
 struct targets;
@@ -50,6 +51,7 @@ struct agent {
 	struct web_config *web; /* NULL without --web.config.file */
 	struct tls *tls;	/* with web */
 	struct kube *kube;	/* NULL unless the web config uses the API server */
+	struct podjoin *join;	/* the node's pods, with Kubernetes targets */
 	char *apiserver;	/* the API server's URL when known (peer="kube-apiserver") */
 	struct auth *auth;
 	struct registry collectors; /* what a scrape runs, in order */
@@ -72,9 +74,10 @@ int agent_probe(struct agent *a, FILE *out);
 int agent_add_collector(struct agent *a, const char *name, collect_fn fn, void *state);
 /* The /metrics page: every collector in order (the server calls it). */
 int agent_render(void *ctx, struct buf *out);
-/* From the main loop: the node's pods changed; once a second: readiness and expiry. */
+/* From the main loop: the node's pods changed; once a second: readiness (once the
+ * node's pods are listed, pods_synced) and expiry. */
 void agent_pods_changed(struct agent *a);
-void agent_tick(struct agent *a);
+void agent_tick(struct agent *a, bool pods_synced);
 void agent_stop(struct agent *a);
 
 #endif

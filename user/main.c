@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "kube.h"
 #include "kubeconfig.h"
+#include "podjoin.h"
 #include "tls.h"
 #include "webconfig.h"
 #include "caps.h"
@@ -286,6 +287,8 @@ static int setup_web(struct agent *a, const struct options *o, char *err, size_t
 
 static void teardown_web(struct agent *a)
 {
+	podjoin_close(a->join); /* before the API client its thread uses */
+	a->join = NULL;
 	auth_close(a->auth);
 	kube_close(a->kube);
 	tls_close(a->tls);
@@ -330,6 +333,12 @@ static int collect_kube(void *state, struct scrape *s)
 	return 0;
 }
 
+static int collect_pods(void *state, struct scrape *s)
+{
+	podjoin_collect(state, s->e);
+	return 0;
+}
+
 static int add_collectors(struct agent *a)
 {
 	int err = agent_add_collector(a, "http", collect_http, a);
@@ -340,7 +349,23 @@ static int add_collectors(struct agent *a)
 		err = agent_add_collector(a, "auth", collect_auth, a->auth);
 	if (!err && a->kube)
 		err = agent_add_collector(a, "kube", collect_kube, a->kube);
+	if (!err && a->join)
+		err = agent_add_collector(a, "pods", collect_pods, a->join);
 	return err;
+}
+
+/* With Kubernetes targets, the node's pods. Without them (no API server, no $NODE_NAME,
+ * or the watch cannot start) the targets core refuses to load and says why, and the
+ * agent serves its own metrics. */
+static void open_podjoin(struct agent *a)
+{
+	int err;
+
+	if (!a->cfg.kubernetes_targets || !a->kube || !a->env.node_name)
+		return;
+	err = podjoin_open(a->kube, a->env.node_name, &a->join);
+	if (err)
+		log_error("cannot start watching the pods: %s", strerror(-err));
 }
 
 static int run_loop(struct agent *a, const sigset_t *mask)
@@ -348,7 +373,7 @@ static int run_loop(struct agent *a, const sigset_t *mask)
 	/* Without the targets core (it could not load), only signals and ticks. */
 	struct pollfd pfd[2] = {
 		{ .fd = a->targets ? targets_event_fd(a->targets) : -1, .events = POLLIN },
-		{ .fd = a->targets ? targets_pods_fd(a->targets) : -1, .events = POLLIN }
+		{ .fd = a->targets && a->join ? podjoin_event_fd(a->join) : -1, .events = POLLIN }
 	};
 	struct timespec tick = { .tv_sec = 1 };
 
@@ -365,9 +390,11 @@ static int run_loop(struct agent *a, const sigset_t *mask)
 			if (err)
 				log_warn("handling lifecycle events: %s", strerror(-err));
 		}
-		if (n > 0 && pfd[1].fd >= 0 && (pfd[1].revents & POLLIN))
+		if (n > 0 && pfd[1].fd >= 0 && (pfd[1].revents & POLLIN)) {
+			podjoin_ack(a->join);
 			agent_pods_changed(a);
-		agent_tick(a);
+		}
+		agent_tick(a, !a->join || podjoin_synced(a->join));
 	}
 	log_info("received %s: shutting down", strsignal(stop_signal));
 	return 0;
@@ -461,6 +488,7 @@ int main(int argc, char **argv)
 	setup_signals(&loop_mask);
 	a.btf_path = o.btf_path;
 	a.strict = o.strict;
+	open_podjoin(&a);
 
 	ret = agent_start(&a);
 	if (!ret)
@@ -491,7 +519,7 @@ int main(int argc, char **argv)
 	}
 	caps_describe(caps, sizeof(caps));
 	/* With Kubernetes targets, ready once the node's pods are listed (agent_tick). */
-	atomic_store(&a.ready, !a.targets || targets_synced(a.targets));
+	atomic_store(&a.ready, !a.targets || !a.join || podjoin_synced(a.join));
 	log_info("ctrlscope %s ready: serving %s://%s/metrics, %zu targets, capabilities %s",
 		 CTRLSCOPE_VERSION, server_scheme(a.server), server_address(a.server),
 		 a.cfg.n_targets, caps);

@@ -6,14 +6,12 @@
 #include "targets.h"
 #include "attach.h"
 #include "cgroups.h"
-#include "containers.h"
 #include "kfeatures.h"
 #include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
-#include "podpath.h"
-#include "pods.h"
+#include "podjoin.h"
 #include "selector.h"
 #include "targets.skel.h"
 #include "vec.h"
@@ -34,8 +32,7 @@ struct targets {
 	struct attach_group *attach; /* the core's programs, for the self-metrics */
 	struct ring_buffer *rb;
 	struct cgroups *cgroups;
-	struct pods *pods;	       /* with Kubernetes targets */
-	struct containers *containers; /* their ids and labels */
+	struct podjoin *join; /* the agent's, with Kubernetes targets; else NULL */
 	bool any_exe;
 	bool process_selectors;
 	bool whole_iterations; /* the kernel cannot iterate one process (before Linux 6.1) */
@@ -166,41 +163,43 @@ static bool evaluate(struct targets *t, uint32_t tgid, const char *comm, uint64_
 	return true;
 }
 
+/* The first Kubernetes target (config order) whose selector matches the container. */
+static int choose_kube_target(const struct pod *pod, const char *container, void *ctx)
+{
+	const struct targets *t = ctx;
+
+	for (size_t i = 0; i < t->cfg->n_targets; i++) {
+		const struct target_config *tc = &t->cfg->targets[i];
+
+		if (tc->kind == TARGET_KUBERNETES &&
+		    kube_selector_match(&tc->kubernetes, pod, container))
+			return (int)i;
+	}
+	return -1;
+}
+
 /* The target a whole cgroup belongs to, in config order: a process selector that is a
  * cgroup glob alone, or a Kubernetes selector matching the container the cgroup runs. */
 static bool cgroup_decide(struct targets *t, const char *path, struct cs_match *m)
 {
-	struct pod_ref ref;
-	bool is_container = t->pods && !cgroup_path_parse_pod(path, &ref) && ref.container_id[0];
+	uint32_t kube_target = UINT32_MAX;
+	uint64_t container = 0;
 
+	if (!t->join ||
+	    !podjoin_decide(t->join, path, choose_kube_target, t, &kube_target, &container))
+		kube_target = UINT32_MAX;
 	for (size_t i = 0; i < t->cfg->n_targets; i++) {
 		const struct target_config *tc = &t->cfg->targets[i];
-		const struct pod_container *c;
-		const struct pod *pod;
-		bool match = false;
 
-		if (tc->kind == TARGET_PROCESS) {
-			if (selector_is_cgroup_only(&tc->process) &&
-			    selector_cgroup_match(&tc->process, path)) {
-				*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_COMM, 0 };
-				return true;
-			}
-			continue;
-		}
-		if (!is_container)
-			continue;
-		pods_lock(t->pods);
-		pod = pods_find(t->pods, ref.pod_uid);
-		c = pod && !pod->deleted ? pod_container_by_id(pod, ref.container_id) : NULL;
-		if (c && kube_selector_match(&tc->kubernetes, pod, c->name)) {
-			*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_CONTAINER,
-						containers_id(t->containers, (uint32_t)i, pod,
-							      c->name) };
-			match = m->container != 0;
-		}
-		pods_unlock(t->pods);
-		if (match)
+		if (i == kube_target) {
+			*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_CONTAINER, container };
 			return true;
+		}
+		if (tc->kind == TARGET_PROCESS && selector_is_cgroup_only(&tc->process) &&
+		    selector_cgroup_match(&tc->process, path)) {
+			*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_COMM, 0 };
+			return true;
+		}
 	}
 	return false;
 }
@@ -369,8 +368,8 @@ static int full_sync(struct targets *t)
 }
 
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
-		 const struct features *features, struct kube *kube, const char *node,
-		 struct attach_group *attach, struct targets **out)
+		 const struct features *features, struct podjoin *join, struct attach_group *attach,
+		 struct targets **out)
 {
 	bool classic = features->classic_tracepoints;
 	struct targets *t = calloc(1, sizeof(*t));
@@ -380,19 +379,12 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		return -ENOMEM;
 	t->cfg = cfg;
 	t->attach = attach;
-	if (cfg->kubernetes_targets) {
-		if (!kube || !node) {
-			log_error("Kubernetes targets need the API server (--kubeconfig, or "
-				  "in-cluster) and the node's name in $NODE_NAME");
-			err = -EINVAL;
-			goto fail;
-		}
-		if ((err = containers_open(&t->containers)) ||
-		    (err = pods_open(kube, node, &t->pods))) {
-			log_error("cannot start watching the pods: %s", strerror(-err));
-			goto fail;
-		}
-		log_info("watching the pods of node %s", node);
+	t->join = join;
+	if (cfg->kubernetes_targets && !join) {
+		log_error("Kubernetes targets need the API server (--kubeconfig, or in-cluster) "
+			  "and the node's name in $NODE_NAME");
+		err = -EINVAL;
+		goto fail;
 	}
 	t->self = (uint32_t)getpid();
 	for (size_t i = 0; i < cfg->n_targets; i++)
@@ -524,8 +516,6 @@ void targets_close(struct targets *t)
 	if (!t)
 		return;
 	attach_detach(t->attach);
-	pods_close(t->pods); /* first: its thread reads nothing of ours, but stop it early */
-	containers_close(t->containers);
 	ring_buffer__free(t->rb);
 	targets_bpf__destroy(t->skel);
 	cgroups_close(t->cgroups);
@@ -534,19 +524,8 @@ void targets_close(struct targets *t)
 	free(t);
 }
 
-int targets_pods_fd(const struct targets *t)
+void targets_reselect(struct targets *t)
 {
-	return t->pods ? pods_event_fd(t->pods) : -1;
-}
-
-bool targets_synced(const struct targets *t)
-{
-	return !t->pods || pods_synced(t->pods);
-}
-
-void targets_handle_pods(struct targets *t)
-{
-	pods_ack(t->pods);
 	/* A pod came, went or changed: every cgroup's verdict may have changed with it. */
 	cgroups_foreach(t->cgroups, select_cgroup, t);
 }
@@ -573,25 +552,15 @@ static void forget_container(uint32_t target, uint64_t id, void *ctx)
 		*freed = slot;
 }
 
-static void forget_pod(const struct pod *pod, void *ctx)
-{
-	struct expiry *x = ctx;
-
-	log_debug("pod %s/%s: deleted for longer than the grace period, dropping its series",
-		  pod->namespace, pod->name);
-	containers_forget_pod(x->t->containers, pod->uid, forget_container, x);
-}
-
 size_t targets_expire(struct targets *t, double now, uint32_t **slots)
 {
 	struct expiry x = { .t = t, .slots = VEC_INIT(uint32_t) };
 
 	*slots = NULL;
-	if (!t->pods)
+	if (!t->join)
 		return 0;
-	pods_lock(t->pods);
-	pods_expire(t->pods, now, (double)t->cfg->deleted_pod_grace_ms / 1000.0, forget_pod, &x);
-	pods_unlock(t->pods);
+	podjoin_expire(t->join, now, (double)t->cfg->deleted_pod_grace_ms / 1000.0,
+		       forget_container, &x);
 	*slots = x.slots.items; /* the caller frees it */
 	return x.slots.n;
 }
@@ -619,7 +588,7 @@ int targets_read_slots(const struct targets *t, struct slot_table *table)
 {
 	return slots_read(bpf_map__fd(t->skel->maps.label_sets),
 			  (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS], t->cfg,
-			  t->containers ? containers_labels : NULL, t->containers, table);
+			  t->join ? podjoin_labels : NULL, t->join, table);
 }
 
 struct count_ctx {
@@ -732,13 +701,6 @@ void targets_report_maps(const struct targets *t, struct scrape *c)
 
 void targets_collect(const struct targets *t, struct expo *e)
 {
-	if (t->pods) {
-		pods_collect(t->pods, e);
-		expo_family(e, "ctrlscope_kube_containers", "gauge",
-			    "Containers of Kubernetes targets with series (deleted pods' included "
-			    "until kubernetes.deleted_pod_grace).");
-		expo_u64(e, NULL, 0, containers_count(t->containers));
-	}
 	const struct targets_bpf__bss *bss = t->skel->bss;
 	uint32_t used = __atomic_load_n(&bss->next_slot, __ATOMIC_RELAXED);
 	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];

@@ -21,15 +21,15 @@ struct targets;
 struct bpf_object_open_opts;
 
 /* Load the targets BPF object (maps and lifecycle programs), not yet attached. features:
- * what the kernel has, which chooses program variants (kfeatures.h); kube: the API client
- * for Kubernetes targets (NULL without any); node: this node's name (env.h), whose pods
- * Kubernetes targets are found among. */
-struct kube;
+ * what the kernel has, which chooses program variants (kfeatures.h); join: the node's pods
+ * (podjoin.h), required with Kubernetes targets, else NULL; it outlives t. attach: where
+ * the core's programs are recorded. */
 struct features;
 struct attach_group;
+struct podjoin;
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
-		 const struct features *features, struct kube *kube, const char *node,
-		 struct attach_group *attach, struct targets **out);
+		 const struct features *features, struct podjoin *join, struct attach_group *attach,
+		 struct targets **out);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);
 /* The generation every module's non-target memo checks. */
@@ -41,12 +41,8 @@ int targets_start(struct targets *t);
 int targets_event_fd(const struct targets *t);
 int targets_handle_events(struct targets *t);
 void targets_close(struct targets *t);
-/* Pods: readable when the node's pods changed (-1 without Kubernetes targets); the
- * handler re-decides every cgroup. */
-int targets_pods_fd(const struct targets *t);
-void targets_handle_pods(struct targets *t);
-/* Whether the node's pods have been listed (always true without Kubernetes targets). */
-bool targets_synced(const struct targets *t);
+/* The node's pods changed: decide every cgroup again. */
+void targets_reselect(struct targets *t);
 /* Drop the containers of pods deleted longer than the grace period ago: their label sets
  * go; the slots they used are returned (free *slots) for the modules to reset before
  * targets_release_slots makes them available again. */
@@ -60,7 +56,8 @@ int targets_read_slots(const struct targets *t, struct slot_table *table);
 /* Programs started (exec) per label set: out has limits.label_sets entries. */
 int targets_read_starts(const struct targets *t, uint64_t *out);
 
-/* Self-metrics: selected processes and cgroups per target, label sets, lost events. */
+/* Self-metrics: selected processes and cgroups per target, label sets, lost events (the
+ * pod watch's are podjoin_collect's). */
 void targets_collect(const struct targets *t, struct expo *e);
 /* The fill level of the targets core's own maps with a capacity (task_state where it is a
  * hash map: kernels without task storage). */
