@@ -3,6 +3,7 @@
 #include "attach.h"
 #include "buf.h"
 #include "log.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -129,13 +130,11 @@ void load_log_reason(const char *log, char *out, size_t size)
 
 static int add_refusal(struct load_refusals *r, const char *program, int err, const char *log)
 {
-	struct load_refusal *grown = realloc(r->items, (r->n + 1) * sizeof(*grown));
-	struct load_refusal *f;
+	struct load_refusal *f = ARRAY_PUSH(r->items, r->n);
 
-	if (!grown)
+	if (!f)
 		return -ENOMEM;
-	r->items = grown;
-	f = &r->items[r->n++];
+	r->n++;
 	snprintf(f->program, sizeof(f->program), "%s", program);
 	f->err = err;
 	load_log_reason(log, f->why, sizeof(f->why));

@@ -100,19 +100,14 @@ static const char *str(json_t *obj, const char *key)
 
 static int add_container(struct pod *pod, const char *name)
 {
-	struct pod_container *grown;
+	struct pod_container *c;
 
 	for (size_t i = 0; i < pod->n_containers; i++) {
 		if (!strcmp(pod->containers[i].name, name))
 			return 0;
 	}
-	grown = realloc(pod->containers, (pod->n_containers + 1) * sizeof(*grown));
-	if (!grown)
-		return -ENOMEM;
-	pod->containers = grown;
-	grown[pod->n_containers].id[0] = 0;
-	grown[pod->n_containers].name = strdup(name);
-	if (!grown[pod->n_containers].name)
+	c = ARRAY_PUSH(pod->containers, pod->n_containers);
+	if (!c || !(c->name = strdup(name)))
 		return -ENOMEM;
 	pod->n_containers++;
 	return 0;

@@ -1,5 +1,6 @@
 /* Identity helpers: see identity.h. */
 #include "identity.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,13 +20,9 @@ int identity_set(struct identity *id, const char *user, const char *uid)
 
 int identity_add_group(struct identity *id, const char *group)
 {
-	char **grown = realloc(id->groups, (id->n_groups + 1) * sizeof(*grown));
+	char **g = ARRAY_PUSH(id->groups, id->n_groups);
 
-	if (!grown)
-		return -ENOMEM;
-	id->groups = grown;
-	id->groups[id->n_groups] = strdup(group);
-	if (!id->groups[id->n_groups])
+	if (!g || !(*g = strdup(group)))
 		return -ENOMEM;
 	id->n_groups++;
 	return 0;

@@ -2,6 +2,7 @@
  * pkg/labels/selector.go (v0.37): the same tokens, the same contexts where "in" and "notin"
  * are plain words, the same empty values but for "()"; errors name the byte offset. No I/O. */
 #include "labelsel.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -228,13 +229,9 @@ static int fail(struct parser *p, const char *what)
 
 static int add_value(struct lsel_req *r, const char *s, size_t n)
 {
-	char **values = realloc(r->values, (r->n_values + 1) * sizeof(*values));
+	char **value = ARRAY_PUSH(r->values, r->n_values);
 
-	if (!values)
-		return -ENOMEM;
-	r->values = values;
-	values[r->n_values] = strndup(s, n);
-	if (!values[r->n_values])
+	if (!value || !(*value = strndup(s, n)))
 		return -ENOMEM;
 	r->n_values++;
 	return 0;
@@ -264,13 +261,11 @@ static void make_set(struct lsel_req *r)
  * half-parsed one. */
 static struct lsel_req *add_req(struct label_selector *sel)
 {
-	struct lsel_req *reqs = realloc(sel->reqs, (sel->n + 1) * sizeof(*reqs));
+	struct lsel_req *req = ARRAY_PUSH(sel->reqs, sel->n);
 
-	if (!reqs)
-		return NULL;
-	sel->reqs = reqs;
-	memset(&reqs[sel->n], 0, sizeof(reqs[0]));
-	return &reqs[sel->n++];
+	if (req)
+		sel->n++;
+	return req;
 }
 
 /* Stable, by key: labels.Parse sorts by key (sort.Sort, whose order among equal keys is

@@ -29,6 +29,23 @@ void *vec_push(struct vec *v)
 	return item;
 }
 
+void *array_push(void **items, size_t n, size_t size)
+{
+	char *item;
+
+	if (n == 0 || (n >= 4 && !(n & (n - 1)))) {
+		size_t cap = n ? n * 2 : 4;
+		void *grown = cap > SIZE_MAX / size ? NULL : realloc(*items, cap * size);
+
+		if (!grown)
+			return NULL;
+		*items = grown;
+	}
+	item = (char *)*items + n * size;
+	memset(item, 0, size);
+	return item;
+}
+
 void vec_free(struct vec *v)
 {
 	free(v->items);

@@ -28,4 +28,12 @@ static inline void *vec_at(const struct vec *v, size_t i)
 /* Free the elements; the array is empty (and not failed) again. */
 void vec_free(struct vec *v);
 
+/* The same growth for an array kept as a pointer and a count, as public structs hold them
+ * (items, n): a new zeroed element at index n, or NULL (the array unchanged) when there is
+ * no memory. The caller counts it (n + 1) once it is filled in. The capacity is implied by
+ * n (the next power of two, at least 4), so nothing else is stored. */
+void *array_push(void **items, size_t n, size_t size);
+#define ARRAY_PUSH(items, n)                                                                       \
+	((__typeof__(items))array_push((void **)&(items), (n), sizeof(*(items))))
+
 #endif

@@ -5,6 +5,7 @@
 #include "tls.h"
 #include "env.h"
 #include "log.h"
+#include "vec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -517,13 +518,9 @@ static int tls_init(struct tls *t, const struct web_tls *cfg, const struct agent
 		}
 	}
 	for (size_t i = 0; i < cfg->client_allowed_sans.n; i++) {
-		char **grown = realloc(t->allowed_sans.items, (i + 1) * sizeof(char *));
+		char **san = ARRAY_PUSH(t->allowed_sans.items, i);
 
-		if (!grown)
-			return -ENOMEM;
-		t->allowed_sans.items = grown;
-		grown[i] = strdup(cfg->client_allowed_sans.items[i]);
-		if (!grown[i])
+		if (!san || !(*san = strdup(cfg->client_allowed_sans.items[i])))
 			return -ENOMEM;
 		t->allowed_sans.n++;
 	}

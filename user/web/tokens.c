@@ -3,6 +3,7 @@
 #include "tokens.h"
 #include "buf.h"
 #include "log.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -124,15 +125,11 @@ static int count_lines(const char *from, const char *to)
 static int add_entry(struct token_entries *e, const char *token, const char *user, const char *uid,
 		     const char *groups)
 {
-	struct token_entry *grown = realloc(e->items, (e->n + 1) * sizeof(*grown));
-	struct token_entry *t;
+	struct token_entry *t = ARRAY_PUSH(e->items, e->n);
 	const char *g = groups;
 
-	if (!grown)
+	if (!t)
 		return -ENOMEM;
-	e->items = grown;
-	t = &e->items[e->n];
-	memset(t, 0, sizeof(*t));
 	SHA256((const unsigned char *)token, strlen(token), t->digest);
 	if (identity_set(&t->id, user, uid))
 		return -ENOMEM;

@@ -3,6 +3,7 @@
  * are kept, so a node_exporter web config works here as written. */
 #include "webconfig.h"
 #include "buf.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <libgen.h>
@@ -219,12 +220,10 @@ static int parse_http(struct wparser *wp, const yaml_node_t *node, const struct 
 	     a++) {
 		yaml_node_t *key = y_node(&wp->y, a->key), *val = y_node(&wp->y, a->value);
 		struct ypath kp = { &hp, y_scalar(key), 0 };
-		struct web_header *grown = realloc(w->headers, (w->n_headers + 1) * sizeof(*grown));
+		struct web_header *h = ARRAY_PUSH(w->headers, w->n_headers);
 
-		if (!grown)
+		if (!h)
 			return y_fail(&wp->y, key, &kp, "out of memory");
-		w->headers = grown;
-		w->headers[w->n_headers] = (struct web_header){ 0 };
 		if ((err = y_string(&wp->y, val, &kp, 4096, "header value",
 				    &w->headers[w->n_headers].value)))
 			return err;
@@ -248,7 +247,6 @@ static int parse_users(struct wparser *wp, const yaml_node_t *node, const struct
 	     a++) {
 		yaml_node_t *key = y_node(&wp->y, a->key), *val = y_node(&wp->y, a->value);
 		struct ypath kp = { p, NULL, 0 };
-		struct basic_user *grown;
 		char *hash;
 
 		if (!key || key->type != YAML_SCALAR_NODE || !*y_scalar(key) ||
@@ -270,12 +268,10 @@ static int parse_users(struct wparser *wp, const yaml_node_t *node, const struct
 			return y_fail(&wp->y, val, &kp,
 				      "expected a bcrypt hash ($2y$10$... , 60 characters)");
 		}
-		grown = realloc(w->users, (w->n_users + 1) * sizeof(*grown));
-		if (!grown) {
+		if (!ARRAY_PUSH(w->users, w->n_users)) {
 			free(hash);
 			return y_fail(&wp->y, val, &kp, "out of memory");
 		}
-		w->users = grown;
 		w->users[w->n_users].user = strdup(kp.key);
 		w->users[w->n_users].hash = hash;
 		w->n_users++;
