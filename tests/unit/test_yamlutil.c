@@ -1,8 +1,8 @@
 /* Unit tests for the duration parser shared by every YAML file (parse_duration_ms in
  * user/lib/yamlutil.h): Prometheus's duration syntax (model.ParseDuration) in milliseconds,
  * units in decreasing order, each at most once, no fractions, no sign, and overflow of a
- * long long rejected. The schema helpers themselves are covered through test_config and
- * test_webconfig. */
+ * long long rejected; and y_read_file's errors, each naming what was wrong. The schema
+ * helpers themselves are covered through test_config and test_webconfig. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,10 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "yamlutil.h"
 
@@ -130,12 +134,38 @@ static void test_llong_max(void **state)
 	check_ok("9223372036854775807ms", LLONG_MAX);
 }
 
+static void test_read_file(void **state)
+{
+	char dir[] = "/tmp/ctrlscope-yamlutil-XXXXXX", path[64], err[256];
+	struct buf text;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* A directory given as the file: said so, not "Input/output error". */
+	assert_int_equal(y_read_file(dir, "configuration file", &text, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "the configuration file is a directory, not a file"));
+	snprintf(path, sizeof(path), "%s/missing.yaml", dir);
+	assert_int_equal(y_read_file(path, "configuration file", &text, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot open the configuration file: No such file"));
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("targets: []\n", f);
+	fclose(f);
+	assert_int_equal(y_read_file(path, "configuration file", &text, err, sizeof(err)), 0);
+	assert_string_equal(text.data, "targets: []\n");
+	buf_free(&text);
+	unlink(path);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_units),	  cmocka_unit_test(test_compound),
 		cmocka_unit_test(test_invalid),	  cmocka_unit_test(test_overflow),
-		cmocka_unit_test(test_llong_max),
+		cmocka_unit_test(test_llong_max), cmocka_unit_test(test_read_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,11 +2,14 @@
 #include "yamlutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void y_path_format(struct buf *b, const struct ypath *p)
 {
@@ -420,24 +423,36 @@ void y_free(struct ydoc *y)
 int y_read_file(const char *path, const char *what, struct buf *out, char *err, size_t err_size)
 {
 	char chunk[4096];
-	size_t n;
-	FILE *f;
-	int ret;
+	struct stat st;
+	ssize_t n;
+	int fd, ret = 0;
 
 	buf_init(out);
-	f = fopen(path, "re");
-	if (!f) {
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, err_size, "%s: cannot open the %s: %s", path, what, strerror(errno));
+		snprintf(err, err_size, "%s: cannot open the %s: %s", path, what, strerror(-ret));
 		return ret;
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && out->len < (1 << 24))
-		buf_append(out, chunk, n);
-	ret = ferror(f) ? -EIO : 0;
-	fclose(f);
+	if (fstat(fd, &st)) {
+		ret = -errno;
+	} else if (S_ISDIR(st.st_mode)) {
+		close(fd);
+		snprintf(err, err_size, "%s: the %s is a directory, not a file", path, what);
+		return -EISDIR;
+	}
+	while (!ret && (n = read(fd, chunk, sizeof(chunk))) != 0 && out->len < (1 << 24)) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			ret = -errno;
+		else
+			buf_append(out, chunk, (size_t)n);
+	}
+	close(fd);
 	if (ret || out->failed || out->len >= (1 << 24)) {
 		snprintf(err, err_size, "%s: cannot read the %s: %s", path, what,
-			 ret ? strerror(EIO) : "larger than 16 MiB or out of memory");
+			 ret ? strerror(-ret) : "larger than 16 MiB or out of memory");
 		buf_free(out);
 		return ret ? ret : -EFBIG;
 	}
