@@ -104,10 +104,40 @@ static const char probe_config[] = "targets:\n"
 				   "      comm: [ctrlscope-probe]\n";
 
 static volatile sig_atomic_t stop_signal;
+/* Signals that by default would end the agent without a word: noted, logged, ignored. */
+static volatile sig_atomic_t got_hup, got_usr1, got_usr2;
 
 static void on_signal(int sig)
 {
 	stop_signal = sig;
+}
+
+static void on_other_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
+	else
+		got_usr2 = 1;
+}
+
+/* From the main loop: say which of the ignored signals came since the last time. */
+static void log_other_signals(void)
+{
+	if (got_hup) {
+		got_hup = 0;
+		log_warn("received SIGHUP: the configuration is read only at start-up; restart the "
+			 "agent to change it");
+	}
+	if (got_usr1) {
+		got_usr1 = 0;
+		log_info("received SIGUSR1: ignored");
+	}
+	if (got_usr2) {
+		got_usr2 = 0;
+		log_info("received SIGUSR2: ignored");
+	}
 }
 
 static void usage(FILE *out)
@@ -192,23 +222,31 @@ static int parse_flags(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* SIGINT and SIGTERM are blocked everywhere except in the main loop's ppoll, so every
- * thread started later (libmicrohttpd's) inherits the block and the loop wakes at once. */
+/* The signals the main loop handles are blocked everywhere except in its ppoll, so every
+ * thread started later (libmicrohttpd's) inherits the block and the loop wakes at once.
+ * SIGINT and SIGTERM stop the agent; SIGHUP, SIGUSR1 and SIGUSR2, which would end it
+ * silently by default, are logged and ignored; SIGPIPE is ignored. */
 static void setup_signals(sigset_t *loop_mask)
 {
-	struct sigaction sa = { .sa_handler = on_signal };
+	static const int handled[] = { SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2 };
+	struct sigaction stop = { .sa_handler = on_signal };
+	struct sigaction other = { .sa_handler = on_other_signal };
 	sigset_t block;
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	sigemptyset(&stop.sa_mask);
+	sigemptyset(&other.sa_mask);
+	sigaction(SIGINT, &stop, NULL);
+	sigaction(SIGTERM, &stop, NULL);
+	sigaction(SIGHUP, &other, NULL);
+	sigaction(SIGUSR1, &other, NULL);
+	sigaction(SIGUSR2, &other, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&block, handled[i]);
 	pthread_sigmask(SIG_BLOCK, &block, loop_mask);
-	sigdelset(loop_mask, SIGINT);
-	sigdelset(loop_mask, SIGTERM);
+	for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigdelset(loop_mask, handled[i]);
 }
 
 /* The API server client (for Kubernetes targets or authentication), then TLS and the
@@ -394,6 +432,7 @@ static int run_loop(struct agent *a, const sigset_t *mask)
 			podjoin_ack(a->join);
 			agent_pods_changed(a);
 		}
+		log_other_signals();
 		agent_tick(a, !a->join || podjoin_synced(a->join));
 	}
 	log_info("received %s: shutting down", strsignal(stop_signal));

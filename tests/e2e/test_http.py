@@ -93,3 +93,24 @@ def test_readme_documents_every_metric():
     assert len(families) > 20, families
     missing = [f for f in families if "`%s`" % f not in readme]
     assert not missing, "README lacks %s" % missing
+
+
+def test_other_signals_are_logged_not_fatal():
+    """SIGHUP, SIGUSR1 and SIGUSR2 end a process by default: the agent logs each and keeps
+    serving; SIGTERM still stops it cleanly."""
+    agent = Agent(CONFIG)
+    try:
+        for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+            agent.proc.send_signal(sig)
+        deadline = time.time() + 5
+        while time.time() < deadline and "received SIGUSR2" not in agent.logs():
+            time.sleep(0.05)
+        assert agent.proc.poll() is None, agent.logs()
+        logs = agent.logs()
+        assert "received SIGHUP: the configuration is read only at start-up" in logs, logs
+        assert "received SIGUSR1: ignored" in logs and "received SIGUSR2: ignored" in logs
+        status, _, body = agent.get("/metrics")
+        assert status == 200 and b"ctrlscope_build_info" in body
+    finally:
+        rc = agent.stop(signal.SIGTERM)
+    assert rc == 0, agent.logs()
