@@ -349,17 +349,35 @@ static int write_programs(void *state, struct scrape *s)
 	return 0;
 }
 
+/* When the system booted (Unix seconds), from /proc/stat's btime, as Prometheus client
+ * libraries read it: a fixed number, where the difference of two clocks read at each
+ * scrape would move the process's start time by a few microseconds every time. 0 when
+ * unknown. */
+static long long boot_time(void)
+{
+	char line[256];
+	long long btime = 0;
+	FILE *f = fopen("/proc/stat", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "btime %lld", &btime) == 1)
+			break;
+	}
+	if (f)
+		fclose(f);
+	return btime;
+}
+
 /* The standard process metrics of Prometheus client libraries, from /proc/self. */
 static int write_process(void *state, struct scrape *s)
 {
+	struct agent *a = state;
 	struct expo *e = s->e;
 	unsigned long long utime = 0, stime = 0, start = 0, rss_pages = 0;
 	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	double boot = clock_seconds(CLOCK_REALTIME) - clock_seconds(CLOCK_BOOTTIME);
 	char line[1024], *p;
 	FILE *f = fopen("/proc/self/stat", "re");
 
-	(void)state;
 	if (!f)
 		return -errno;
 	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
@@ -378,7 +396,11 @@ static int write_process(void *state, struct scrape *s)
 	expo_u64(e, NULL, 0, rss_pages * (unsigned long long)page);
 	expo_family(e, "process_start_time_seconds", "gauge",
 		    "Start time of the process since unix epoch in seconds.");
-	expo_f64(e, NULL, 0, boot + (double)start / (double)ticks);
+	if (!a->boot_time)
+		a->boot_time = boot_time();
+	if (!a->boot_time)
+		return -EIO;
+	expo_f64(e, NULL, 0, (double)a->boot_time + (double)start / (double)ticks);
 	return 0;
 }
 
@@ -446,7 +468,7 @@ static int register_collectors(struct agent *a)
 	if (!err)
 		err = registry_add(&a->collectors, "programs", write_programs, a->attach);
 	if (!err)
-		err = registry_add(&a->collectors, "process", write_process, NULL);
+		err = registry_add(&a->collectors, "process", write_process, a);
 	return err;
 }
 

@@ -58,6 +58,7 @@ struct agent {
 	pthread_mutex_t lock;	    /* one render at a time */
 	atomic_bool ready;
 	char kernel[128];
+	long long boot_time; /* Unix seconds, /proc/stat's btime; read at the first scrape */
 };
 
 /* The module descriptors for config_load. The caller frees the array. */

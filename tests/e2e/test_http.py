@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from harness import Agent, parse, promtool_check
+from harness import Agent, key, parse, promtool_check
 
 CONFIG = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
 
@@ -114,3 +114,17 @@ def test_other_signals_are_logged_not_fatal():
     finally:
         rc = agent.stop(signal.SIGTERM)
     assert rc == 0, agent.logs()
+
+
+def test_process_start_time_is_stable_and_true():
+    """process_start_time_seconds is the same number at every scrape (Prometheus detects
+    restarts by its changes) and the agent's real start, to a clock tick."""
+    before = time.time()
+    agent = Agent(CONFIG)
+    try:
+        values = {agent.metrics()[key("process_start_time_seconds")] for _ in range(20)}
+        assert len(values) == 1, values
+        start = values.pop()
+        assert before - 1.5 <= start <= time.time(), (before, start)
+    finally:
+        agent.stop()
