@@ -93,6 +93,11 @@ static void test_parse_errors(void **state)
 	check_error("  ,alice,1\n", NAME ":1: empty token");
 	check_error_len("tok1,alice,1\0\n", 14, NAME ": contains a NUL byte");
 	check_error_len("\0", 1, NAME ": contains a NUL byte");
+	/* A token listed twice: the first repetition, with both lines, never the token. */
+	check_error("tok1,alice,1\ntok2,bob,2\n\ntok1,carol,3\ntok2,dave,4\n",
+		    NAME ":4: the same token as line 1: each token may be listed once");
+	check_error("a,x,1\nb,y,2\nb,z,3\na,w,4\n",
+		    NAME ":3: the same token as line 2: each token may be listed once");
 }
 
 /* A closing quote ends the field: anything but a comma or the end of the line after it

@@ -19,6 +19,7 @@
 struct token_entry {
 	unsigned char digest[SHA256_DIGEST_LENGTH];
 	struct identity id;
+	int line; /* where the file lists it */
 };
 
 struct token_entries {
@@ -122,14 +123,15 @@ static int count_lines(const char *from, const char *to)
 	return n;
 }
 
-static int add_entry(struct token_entries *e, const char *token, const char *user, const char *uid,
-		     const char *groups)
+static int add_entry(struct token_entries *e, int line, const char *token, const char *user,
+		     const char *uid, const char *groups)
 {
 	struct token_entry *t = ARRAY_PUSH(e->items, e->n);
 	const char *g = groups;
 
 	if (!t)
 		return -ENOMEM;
+	t->line = line;
 	SHA256((const unsigned char *)token, strlen(token), t->digest);
 	if (identity_set(&t->id, user, uid))
 		return -ENOMEM;
@@ -154,6 +156,51 @@ static int add_entry(struct token_entries *e, const char *token, const char *use
 		g = comma ? comma + 1 : NULL;
 	}
 	return 0;
+}
+
+static int by_digest_then_line(const void *a, const void *b)
+{
+	const struct token_entry *x = *(const struct token_entry *const *)a;
+	const struct token_entry *y = *(const struct token_entry *const *)b;
+	int c = memcmp(x->digest, y->digest, sizeof(x->digest));
+
+	return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* A token listed twice would silently take the identity of its last line: refused, with
+ * the first line that repeats an earlier one (the token itself is never written out). */
+static int refuse_duplicates(const char *name, const struct token_entries *e, char *err,
+			     size_t err_size)
+{
+	const struct token_entry **sorted;
+	const struct token_entry *again = NULL, *first = NULL;
+
+	if (e->n < 2)
+		return 0;
+	sorted = calloc(e->n, sizeof(*sorted));
+	if (!sorted) {
+		snprintf(err, err_size, "%s:%d: out of memory", name, e->items[e->n - 1].line);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < e->n; i++)
+		sorted[i] = &e->items[i];
+	qsort(sorted, e->n, sizeof(*sorted), by_digest_then_line);
+	for (size_t i = 1; i < e->n; i++) {
+		if (!memcmp(sorted[i - 1]->digest, sorted[i]->digest, SHA256_DIGEST_LENGTH) &&
+		    (!again || sorted[i]->line < again->line)) {
+			again = sorted[i];
+			first = sorted[i - 1];
+			while (i + 1 < e->n && !memcmp(sorted[i]->digest, sorted[i + 1]->digest,
+						       SHA256_DIGEST_LENGTH))
+				i++; /* the rest of this token's lines come later */
+		}
+	}
+	free(sorted);
+	if (!again)
+		return 0;
+	snprintf(err, err_size, "%s:%d: the same token as line %d: each token may be listed once",
+		 name, again->line, first->line);
+	return -EINVAL;
 }
 
 int tokens_parse(const char *name, const char *text, size_t len, struct token_entries **out,
@@ -208,7 +255,7 @@ int tokens_parse(const char *name, const char *text, size_t len, struct token_en
 			ret = -EINVAL;
 			break;
 		}
-		ret = add_entry(e, f.data + starts[0], f.data + starts[1], f.data + starts[2],
+		ret = add_entry(e, line, f.data + starts[0], f.data + starts[1], f.data + starts[2],
 				n > 3 ? f.data + starts[3] : NULL);
 		if (ret) {
 			snprintf(err, err_size, "%s:%d: out of memory", name, line);
@@ -216,6 +263,8 @@ int tokens_parse(const char *name, const char *text, size_t len, struct token_en
 		}
 	}
 	buf_free(&f);
+	if (!ret)
+		ret = refuse_duplicates(name, e, err, err_size);
 	if (ret) {
 		tokens_entries_free(e);
 		return ret;
