@@ -588,6 +588,30 @@ class PKI:
         return crt, key
 
 
+    def cert_dated(self, name, ca, cn, start, end, sans=("IP:127.0.0.1", "DNS:localhost")):
+        """A serving certificate valid from start to end (openssl's YYYYMMDDHHMMSSZ), which
+        may lie in the past or the future: signed with `openssl ca`, the one command that
+        takes dates."""
+        crt, key, csr = self.path(name + ".crt"), self.path(name + ".key"), self.path(name + ".csr")
+        db = self.path(name + "-db")
+        os.makedirs(db, exist_ok=True)
+        open(os.path.join(db, "index.txt"), "w").close()
+        with open(os.path.join(db, "serial"), "w") as f:
+            f.write("1000\n")
+        conf = os.path.join(db, "ca.cnf")
+        with open(conf, "w") as f:
+            f.write("[ca]\ndefault_ca = d\n[d]\ndir = %s\ndatabase = $dir/index.txt\n"
+                    "new_certs_dir = $dir\nserial = $dir/serial\ndefault_md = sha256\n"
+                    "policy = p\ncopy_extensions = copy\n[p]\ncommonName = supplied\n" % db)
+        self._run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", key, "-out", csr, "-subj", "/CN=" + cn,
+                  "-addext", "subjectAltName=" + ",".join(sans),
+                  "-addext", "extendedKeyUsage=serverAuth")
+        self._run("ca", "-batch", "-config", conf, "-cert", ca[0], "-keyfile", ca[1], "-in", csr,
+                  "-out", crt, "-startdate", start, "-enddate", end, "-notext")
+        return crt, key
+
+
 def https_get(url, ca=None, cert=None, headers=None, timeout=10, context=None):
     """GET over HTTPS verifying the server against ca; returns (status, headers, body)."""
     import ssl

@@ -9,7 +9,7 @@ import socket
 import ssl
 import time
 
-from harness import PKI, Scene, bcrypt_hash, https_get
+from harness import PKI, Scene, bcrypt_hash, https_get, key
 
 TARGETS = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
 
@@ -208,3 +208,30 @@ def test_client_allowed_sans():
         assert code(agent, cert=named) == 200
         assert code(agent, cert=unnamed) == 401
         assert code(agent) == 401
+
+
+def test_expired_and_not_yet_valid_certificates_are_warned_and_exposed():
+    """A serving certificate outside its validity is still served (the agent cannot mint a
+    better one), but the log says so at start and its dates are metrics an alert can use."""
+    pki = PKI()
+    ca = pki.ca("ca")
+    cases = [("expired", "20200101000000Z", "20200102000000Z", 1577836800, 1577923200,
+              "the serving certificate expired at 1577923200"),
+             ("future", "20990101000000Z", "21000101000000Z", 4070908800, 4102444800,
+              "the serving certificate is not valid yet: not before 4070908800")]
+    for name, start, end, not_before, not_after, line in cases:
+        crt = pki.cert_dated(name, ca, "ctrlscope", start, end)
+        with Scene() as s:
+            agent = s.agent(TARGETS, web_config=tls_section(crt))
+
+            def log():
+                agent.log.flush()
+                with open(agent.log_path) as f:
+                    return f.read()
+            assert line in log(), agent.logs()
+            m = agent.metrics()
+            assert m[key("ctrlscope_tls_certificate_not_before_timestamp_seconds")] == not_before
+            assert m[key("ctrlscope_tls_certificate_expiry_timestamp_seconds")] == not_after
+            # Logged once, not at every scrape.
+            agent.metrics()
+            assert log().count(line) == 1, agent.logs()

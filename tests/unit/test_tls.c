@@ -149,12 +149,29 @@ static void test_too_long(void **state)
 	assert_string_equal(err, "tls_server_config: too many cipher suites or curves");
 }
 
+static void test_validity(void **state)
+{
+	const time_t day = 24 * 3600, nb = 1000000000, year = 365 * day;
+
+	(void)state;
+	assert_int_equal(tls_validity(nb, nb + year, nb - 1), TLS_NOT_YET_VALID);
+	assert_int_equal(tls_validity(nb, nb + year, nb), TLS_VALID);
+	assert_int_equal(tls_validity(nb, nb + year, nb + year - 8 * day), TLS_VALID);
+	/* A year's certificate: near expiry in its last week only. */
+	assert_int_equal(tls_validity(nb, nb + year, nb + year - 7 * day + 1), TLS_NEAR_EXPIRY);
+	assert_int_equal(tls_validity(nb, nb + year, nb + year), TLS_EXPIRED);
+	assert_int_equal(tls_validity(nb, nb + year, nb + 2 * year), TLS_EXPIRED);
+	/* A day's certificate: in its last third (8 hours), not all its life. */
+	assert_int_equal(tls_validity(nb, nb + day, nb + 15 * 3600), TLS_VALID);
+	assert_int_equal(tls_validity(nb, nb + day, nb + 17 * 3600), TLS_NEAR_EXPIRY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),	  cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_suites_and_curves), cmocka_unit_test(test_unknown_names),
-		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_too_long),	  cmocka_unit_test(test_validity),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

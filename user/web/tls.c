@@ -31,7 +31,8 @@ struct cert {
 	gnutls_pcert_st pcert[MAX_CHAIN];
 	unsigned int n;
 	gnutls_privkey_t key;
-	time_t not_after;
+	time_t not_before, not_after;
+	int warned; /* the last validity problem logged (enum validity), not to repeat it */
 	struct cert *retired_next;
 };
 
@@ -52,9 +53,14 @@ struct tls {
 	char priorities[1024];
 	char *client_ca_pem;
 	struct string_list allowed_sans; /* client_allowed_sans: empty allows any */
+	/* The client CA bundle's validity: the latest start and the earliest end. */
+	time_t ca_not_before, ca_not_after;
+	int ca_warned;
 	bool self_signed;
 	atomic_ullong reloads_ok, reloads_failed;
 };
+
+static void warn_validity(const char *what, time_t not_before, time_t not_after, int *warned);
 
 /* The context answering handshakes: libmicrohttpd's certificate callback
  * (MHD_OPTION_HTTPS_CERT_CALLBACK2, a gnutls_certificate_retrieve_function2) takes no
@@ -236,8 +242,10 @@ static struct cert *cert_from_pem(const gnutls_datum_t *cert_pem, const gnutls_d
 		goto fail;
 	}
 	if (!gnutls_x509_crt_init(&crt) &&
-	    !gnutls_x509_crt_import(crt, &c->pcert[0].cert, GNUTLS_X509_FMT_DER))
+	    !gnutls_x509_crt_import(crt, &c->pcert[0].cert, GNUTLS_X509_FMT_DER)) {
+		c->not_before = gnutls_x509_crt_get_activation_time(crt);
 		c->not_after = gnutls_x509_crt_get_expiration_time(crt);
+	}
 	if (crt)
 		gnutls_x509_crt_deinit(crt);
 	return c;
@@ -320,6 +328,7 @@ static void reload_locked(struct tls *t)
 	atomic_fetch_add(&t->reloads_ok, 1);
 	log_info("reloaded the serving certificate from %s (expires %ld)", t->cert_file,
 		 (long)c->not_after);
+	warn_validity("serving certificate", c->not_before, c->not_after, &c->warned);
 	return;
 failed_stat:
 	if (t->cert_sig.ino) {
@@ -507,8 +516,16 @@ static int tls_init(struct tls *t, const struct web_tls *cfg, const struct agent
 		ca.data = (unsigned char *)t->client_ca_pem;
 		ca.size = (unsigned int)strlen(t->client_ca_pem);
 		ret = gnutls_x509_crt_list_import2(&cas, &n_cas, &ca, GNUTLS_X509_FMT_PEM, 0);
-		for (unsigned int i = 0; i < n_cas; i++)
+		for (unsigned int i = 0; i < n_cas; i++) {
+			time_t nb = gnutls_x509_crt_get_activation_time(cas[i]);
+			time_t na = gnutls_x509_crt_get_expiration_time(cas[i]);
+
+			if (i == 0 || nb > t->ca_not_before)
+				t->ca_not_before = nb;
+			if (i == 0 || na < t->ca_not_after)
+				t->ca_not_after = na;
 			gnutls_x509_crt_deinit(cas[i]);
+		}
 		gnutls_free(cas);
 		if (ret < 0 || !n_cas) {
 			snprintf(err, err_size,
@@ -527,6 +544,11 @@ static int tls_init(struct tls *t, const struct web_tls *cfg, const struct agent
 	ret = load_initial(t, cfg, env, err, err_size);
 	if (ret)
 		return ret;
+	warn_validity("serving certificate", t->current->not_before, t->current->not_after,
+		      &t->current->warned);
+	if (t->client_ca_pem)
+		warn_validity("client CA (tls_server_config.client_ca_file)", t->ca_not_before,
+			      t->ca_not_after, &t->ca_warned);
 	if (t->self_signed)
 		log_warn(
 			"no certificate configured (tls_server_config.cert_file): serving a "
@@ -680,18 +702,69 @@ out:
 		gnutls_x509_crt_deinit(crt);
 }
 
+enum validity tls_validity(time_t not_before, time_t not_after, time_t now)
+{
+	time_t left = not_after - now, lifetime = not_after - not_before;
+
+	if (now < not_before)
+		return TLS_NOT_YET_VALID;
+	if (now >= not_after)
+		return TLS_EXPIRED;
+	/* As cert-manager renews by default: a third of the lifetime left, and at most a
+	 * week (so that a short-lived certificate is not always "near expiry"). */
+	if (left < lifetime / 3 && left < 7 * 24 * 3600)
+		return TLS_NEAR_EXPIRY;
+	return TLS_VALID;
+}
+
+/* Log a certificate's validity problem once, when it appears or changes. */
+static void warn_validity(const char *what, time_t not_before, time_t not_after, int *warned)
+{
+	time_t now = time(NULL);
+	enum validity v = tls_validity(not_before, not_after, now);
+
+	if ((int)v == *warned)
+		return;
+	*warned = (int)v;
+	if (v == TLS_NOT_YET_VALID)
+		log_warn("the %s is not valid yet: not before %ld (in %ld s)", what,
+			 (long)not_before, (long)(not_before - now));
+	else if (v == TLS_EXPIRED)
+		log_warn("the %s expired at %ld (%ld s ago): clients will refuse it", what,
+			 (long)not_after, (long)(now - not_after));
+	else if (v == TLS_NEAR_EXPIRY)
+		log_warn("the %s expires at %ld (in %ld s)", what, (long)not_after,
+			 (long)(not_after - now));
+}
+
 void tls_collect(struct tls *t, struct expo *e)
 {
 	struct label result = { "result", NULL };
-	time_t expiry;
+	time_t expiry, not_before;
 
 	tls_check_reload(t);
 	pthread_mutex_lock(&t->lock);
 	expiry = t->current ? t->current->not_after : 0;
+	not_before = t->current ? t->current->not_before : 0;
+	if (t->current)
+		warn_validity("serving certificate", t->current->not_before, t->current->not_after,
+			      &t->current->warned);
+	if (t->client_ca_pem)
+		warn_validity("client CA (tls_server_config.client_ca_file)", t->ca_not_before,
+			      t->ca_not_after, &t->ca_warned);
 	pthread_mutex_unlock(&t->lock);
 	expo_family(e, "ctrlscope_tls_certificate_expiry_timestamp_seconds", "gauge",
 		    "When the serving certificate expires (Unix seconds).");
 	expo_u64(e, NULL, 0, (uint64_t)(expiry > 0 ? expiry : 0));
+	expo_family(e, "ctrlscope_tls_certificate_not_before_timestamp_seconds", "gauge",
+		    "When the serving certificate becomes valid (Unix seconds).");
+	expo_u64(e, NULL, 0, (uint64_t)(not_before > 0 ? not_before : 0));
+	if (t->client_ca_pem) {
+		expo_family(e, "ctrlscope_tls_client_ca_expiry_timestamp_seconds", "gauge",
+			    "When the first certificate of the client CA bundle expires (Unix "
+			    "seconds).");
+		expo_u64(e, NULL, 0, (uint64_t)(t->ca_not_after > 0 ? t->ca_not_after : 0));
+	}
 	expo_family(e, "ctrlscope_tls_certificate_self_signed", "gauge",
 		    "1 when the serving certificate was generated at start-up.");
 	expo_u64(e, NULL, 0, t->self_signed);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "expo.h"
 #include "webconfig.h"
@@ -43,6 +44,12 @@ void tls_peer_identity(const struct tls *t, void *gnutls_session, struct tls_pee
 void tls_check_reload(struct tls *t);
 /* ctrlscope_tls_certificate_expiry_timestamp_seconds, ctrlscope_tls_certificate_reloads_total. */
 void tls_collect(struct tls *t, struct expo *e);
+
+/* Exposed for tests: whether a certificate valid from not_before to not_after is, at now,
+ * valid, not yet valid, expired, or near its expiry (less than a third of its lifetime
+ * and less than a week left). */
+enum validity { TLS_VALID, TLS_NOT_YET_VALID, TLS_EXPIRED, TLS_NEAR_EXPIRY };
+enum validity tls_validity(time_t not_before, time_t not_after, time_t now);
 
 /* Exposed for tests: the GnuTLS priority string for a TLS configuration, or -EINVAL with
  * the offending name in err. */
