@@ -134,6 +134,58 @@ static void test_llong_max(void **state)
 	check_ok("9223372036854775807ms", LLONG_MAX);
 }
 
+static int load(const char *text, char *err, size_t size)
+{
+	struct ydoc y = { .name = "t.yaml", .err = err, .err_size = size };
+	int ret = y_load(&y, text, strlen(text));
+
+	if (!ret)
+		y_free(&y);
+	return ret;
+}
+
+static void test_shape_caps(void **state)
+{
+	struct buf laughs, deep;
+	char err[256];
+
+	(void)state;
+	/* Anchors that stay small are fine. */
+	assert_int_equal(load("a: &x [1, 2]\nb: *x\n", err, sizeof(err)), 0);
+	/* Ten levels of ten aliases each: 10^10 nodes from a few hundred bytes. */
+	buf_init(&laughs);
+	buf_puts(&laughs, "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 10; i++) {
+		buf_printf(&laughs, "l%d: &l%d [", i, i);
+		for (int k = 0; k < 10; k++)
+			buf_printf(&laughs, "%s*l%d", k ? ", " : "", i - 1);
+		buf_puts(&laughs, "]\n");
+	}
+	assert_int_equal(load(buf_cstr(&laughs), err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:1:1: the document expands to more than 1000000 nodes "
+				 "(anchors and aliases)");
+	buf_free(&laughs);
+	/* 64 levels of nesting are fine, 66 are not. */
+	buf_init(&deep);
+	for (int i = 0; i < 64; i++)
+		buf_puts(&deep, "[");
+	buf_puts(&deep, "1");
+	for (int i = 0; i < 64; i++)
+		buf_puts(&deep, "]");
+	assert_int_equal(load(buf_cstr(&deep), err, sizeof(err)), 0);
+	buf_reset(&deep);
+	for (int i = 0; i < 66; i++)
+		buf_puts(&deep, "[");
+	for (int i = 0; i < 66; i++)
+		buf_puts(&deep, "]");
+	assert_int_equal(load(buf_cstr(&deep), err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:1:1: nested deeper than 64 levels");
+	/* An alias inside the node it names. */
+	assert_int_equal(load("a: &x [1, *x]\n", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "t.yaml:1:1: a node contains itself (a recursive alias)");
+	buf_free(&deep);
+}
+
 static void test_read_file(void **state)
 {
 	char dir[] = "/tmp/ctrlscope-yamlutil-XXXXXX", path[64], err[256];
@@ -163,9 +215,10 @@ static void test_read_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_units),	  cmocka_unit_test(test_compound),
-		cmocka_unit_test(test_invalid),	  cmocka_unit_test(test_overflow),
-		cmocka_unit_test(test_llong_max), cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_units),	   cmocka_unit_test(test_compound),
+		cmocka_unit_test(test_invalid),	   cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_llong_max),  cmocka_unit_test(test_read_file),
+		cmocka_unit_test(test_shape_caps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,115 @@ static yaml_mark_t mark_of_offset(const char *text, size_t len, size_t offset)
 	return m;
 }
 
+/* Caps on what a document expands to, so that a small file cannot make the schema walk
+ * take minutes and gigabytes (anchors and aliases: "a billion laughs") or recurse without
+ * bound. A real configuration is thousands of nodes and a few levels deep. */
+#define Y_MAX_EXPANDED 1000000
+#define Y_MAX_DEPTH    64
+
+/* The number of children of node i (0-based; a mapping's keys and values both count),
+ * and the index of its k-th. */
+static size_t y_n_children(const yaml_document_t *doc, size_t i)
+{
+	const yaml_node_t *n = &doc->nodes.start[i];
+
+	if (n->type == YAML_SEQUENCE_NODE)
+		return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	if (n->type == YAML_MAPPING_NODE)
+		return 2 * (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	return 0;
+}
+
+static size_t y_child(const yaml_document_t *doc, size_t i, size_t k)
+{
+	const yaml_node_t *n = &doc->nodes.start[i];
+
+	if (n->type == YAML_SEQUENCE_NODE)
+		return (size_t)n->data.sequence.items.start[k] - 1;
+	return (size_t)(k % 2 ? n->data.mapping.pairs.start[k / 2].value
+			      : n->data.mapping.pairs.start[k / 2].key) -
+	       1;
+}
+
+/* Refuse a document that expands to too many nodes, nests too deep or contains itself
+ * (aliases make the nodes a graph): one depth-first pass, each node done once, with an
+ * explicit stack. */
+static int check_shape(struct ydoc *y)
+{
+	const yaml_document_t *doc = &y->doc;
+	size_t n = (size_t)(doc->nodes.top - doc->nodes.start), top = 0;
+	uint64_t *expanded = calloc(n ? n : 1, sizeof(uint64_t));
+	uint32_t *height = calloc(n ? n : 1, sizeof(uint32_t));
+	size_t *next = calloc(n ? n : 1, sizeof(size_t)),
+	       *stack = calloc(n ? n : 1, sizeof(size_t));
+	uint8_t *state = calloc(n ? n : 1, 1); /* 0 new, 1 on the stack, 2 done */
+	const char *why = NULL;
+	int ret = 0;
+
+	if (!expanded || !height || !next || !stack || !state) {
+		ret = y_fail(y, NULL, NULL, "out of memory");
+		goto out;
+	}
+	if (n) {
+		stack[top++] = 0;
+		state[0] = 1;
+		expanded[0] = 1;
+	}
+	while (top && !why) {
+		size_t i = stack[top - 1], c;
+
+		if (next[i] == y_n_children(doc, i)) {
+			state[i] = 2;
+			top--;
+			if (top) {
+				size_t parent = stack[top - 1];
+
+				expanded[parent] += expanded[i];
+				if (expanded[parent] > Y_MAX_EXPANDED)
+					why = "expands";
+				if (height[parent] < height[i] + 1)
+					height[parent] = height[i] + 1;
+				if (height[parent] > Y_MAX_DEPTH)
+					why = "nests";
+			}
+			continue;
+		}
+		c = y_child(doc, i, next[i]++);
+		if (c >= n)
+			continue;
+		if (state[c] == 1) {
+			why = "contains";
+		} else if (state[c] == 2) { /* an alias of a node done: its size again */
+			expanded[i] += expanded[c];
+			if (expanded[i] > Y_MAX_EXPANDED)
+				why = "expands";
+			if (height[i] < height[c] + 1)
+				height[i] = height[c] + 1;
+		} else {
+			state[c] = 1;
+			expanded[c] = 1;
+			stack[top++] = c;
+		}
+	}
+	if (why && !strcmp(why, "expands"))
+		ret = y_fail(y, &doc->nodes.start[0], NULL,
+			     "the document expands to more than %d nodes (anchors and aliases)",
+			     Y_MAX_EXPANDED);
+	else if (why && !strcmp(why, "nests"))
+		ret = y_fail(y, &doc->nodes.start[0], NULL, "nested deeper than %d levels",
+			     Y_MAX_DEPTH);
+	else if (why)
+		ret = y_fail(y, &doc->nodes.start[0], NULL,
+			     "a node contains itself (a recursive alias)");
+out:
+	free(expanded);
+	free(height);
+	free(next);
+	free(stack);
+	free(state);
+	return ret;
+}
+
 int y_load(struct ydoc *y, const char *text, size_t len)
 {
 	yaml_parser_t parser;
@@ -410,6 +520,8 @@ int y_load(struct ydoc *y, const char *text, size_t len)
 	}
 	ret = expect_single_document(y, &parser);
 	yaml_parser_delete(&parser);
+	if (!ret)
+		ret = check_shape(y);
 	if (ret)
 		yaml_document_delete(&y->doc);
 	return ret;
