@@ -21,6 +21,7 @@ __u64 tgid_full;
 __u64 threads_full; /* task_state full (cs_task_hash): a thread left unmeasured */
 __s64 task_states;  /* entries of task_state (cs_task_hash) */
 __u32 start_tgid;   /* cs_start_iter: the process whose start user space counts */
+const volatile __u64 ns_per_tick = 10000000; /* 1e9 / sysconf(_SC_CLK_TCK), set by user space */
 
 /* Processes chosen by user space (process selectors) and their forked children. */
 struct {
@@ -29,6 +30,16 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cs_match);
 } tgid_targets SEC(".maps");
+
+/* Process names the kernel decides alone, at exec and rename: selectors of only `comm`
+ * whose targets no selector before them could take from them (user/targets/targets.c),
+ * so that a process is measured from its first call. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct cs_comm_key);
+	__type(value, struct cs_match);
+} comm_targets SEC(".maps");
 
 /* Whole cgroups chosen by user space: a task in one is a target from its first exec. */
 struct {
@@ -210,6 +221,14 @@ static __always_inline bool owns_process(struct task_struct *task, __u32 slot, _
 	return key_by != CS_KEY_BY_CONTAINER || is_pid_ns_init(task);
 }
 
+/* When task's process started, as /proc/<pid>/stat's starttime says it (cs_match.start). */
+static __always_inline __u64 start_ticks(struct task_struct *task)
+{
+	__u64 ns = BPF_CORE_READ(task, group_leader, start_boottime);
+
+	return ns_per_tick ? ns / ns_per_tick : 0;
+}
+
 /* Decide whether task is a target and record its slot in its task storage. A process
  * selector (tgid) wins over a cgroup, as user space evaluated every selector in order.
  * leader_comm is the new comm of a renaming leader (the task still has the old one). */
@@ -222,22 +241,34 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	__u64 cgid = task_cgroup_id(task);
 	__u32 slot;
 
+	/* The leader's comm names the process (and keys comm_targets). */
+	if (leader_comm)
+		bpf_probe_read_kernel_str(key.comm, sizeof(key.comm), leader_comm);
+	else
+		BPF_CORE_READ_STR_INTO(&key.comm, task, group_leader, comm);
 	if (tgid != self_tgid) {
 		match = bpf_map_lookup_elem(&tgid_targets, &tgid);
-		if (!match)
-			match = bpf_map_lookup_elem(&cgroup_targets, &cgid);
+		if (match && match->start && match->start != start_ticks(task))
+			match = NULL; /* an exited process's, left for user space to sweep */
+		if (!match) {
+			/* The earlier target in the config's order, as user space decides. */
+			struct cs_match *by_cgroup = bpf_map_lookup_elem(&cgroup_targets, &cgid);
+			struct cs_match *by_comm = bpf_map_lookup_elem(&comm_targets, key.comm);
+
+			match = by_cgroup;
+			if (by_comm && (!by_cgroup || by_comm->target < by_cgroup->target))
+				match = by_comm;
+		}
 	}
 	if (!match)
 		goto not_target;
 
 	key.target = match->target;
 	key.key_by = match->key_by;
-	if (key.key_by == CS_KEY_BY_CONTAINER)
+	if (key.key_by == CS_KEY_BY_CONTAINER) {
 		key.container = match->container;
-	else if (leader_comm)
-		bpf_probe_read_kernel_str(key.comm, sizeof(key.comm), leader_comm);
-	else
-		BPF_CORE_READ_STR_INTO(&key.comm, task, group_leader, comm);
+		__builtin_memset(key.comm, 0, sizeof(key.comm));
+	}
 
 	slot = slot_get(&key);
 	if (slot == CS_SLOT_NONE)
@@ -323,8 +354,13 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 	if (ctgid == ptgid)
 		return 0;
 	match = bpf_map_lookup_elem(&tgid_targets, &ptgid);
-	if (match && bpf_map_update_elem(&tgid_targets, &ctgid, match, BPF_ANY))
-		__sync_fetch_and_add(&tgid_full, 1);
+	if (match && (!match->start || match->start == start_ticks(parent))) {
+		struct cs_match copy = *match;
+
+		copy.start = start_ticks(child);
+		if (bpf_map_update_elem(&tgid_targets, &ctgid, &copy, BPF_ANY))
+			__sync_fetch_and_add(&tgid_full, 1);
+	}
 	return 0;
 }
 

@@ -19,10 +19,19 @@ enum cs_key_by {
 };
 
 /* Value of the tgid_targets and cgroup_targets maps. */
+/* Key of comm_targets: a process name, zero-padded. */
+struct cs_comm_key {
+	char comm[CS_COMM_LEN];
+};
+
 struct cs_match {
 	__u32 target;	 /* index into the config's targets */
 	__u32 key_by;	 /* enum cs_key_by */
 	__u64 container; /* CS_KEY_BY_CONTAINER: user space's id for (pod UID, container) */
+	/* tgid_targets: when the process started, in clock ticks since boot (starttime in
+	 * /proc/<pid>/stat), so that an entry left behind by a process that exited as it was
+	 * selected never selects a later process with the same id. 0: not checked. */
+	__u64 start;
 };
 
 /* Key of the label_sets map: one label set, one slot. Slots are allocated in the kernel so

@@ -119,6 +119,28 @@ static void count_start(struct targets *t, uint32_t tgid)
 	t->skel->bss->start_tgid = 0;
 }
 
+/* When process tgid started, in clock ticks since boot (proc(5), stat field 22); 0 when
+ * it is gone. */
+static uint64_t proc_start_ticks(uint32_t tgid)
+{
+	char path[64], line[1024], *p;
+	unsigned long long start = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+	fclose(f);
+	if (!p || sscanf(p + 2,
+			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
+			 "%*d %*d %*d %llu",
+			 &start) != 1)
+		return 0;
+	return start;
+}
+
 static void set_tgid(struct targets *t, uint32_t tgid, int target)
 {
 	int fd = bpf_map__fd(t->skel->maps.tgid_targets);
@@ -128,6 +150,11 @@ static void set_tgid(struct targets *t, uint32_t tgid, int target)
 		bpf_map_delete_elem(fd, &tgid);
 		return;
 	}
+	/* A process gone since its event is not selected; one that exits from now on leaves
+	 * an entry its start time keeps to itself, until targets_sweep. */
+	want.start = proc_start_ticks(tgid);
+	if (!want.start)
+		return;
 	if (bpf_map_update_elem(fd, &tgid, &want, BPF_ANY)) {
 		if (atomic_fetch_add(&t->map_full, 1) == 0)
 			log_warn("cannot select process %u: the process map is full "
@@ -192,12 +219,14 @@ static bool cgroup_decide(struct targets *t, const char *path, struct cs_match *
 		const struct target_config *tc = &t->cfg->targets[i];
 
 		if (i == kube_target) {
-			*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_CONTAINER, container };
+			*m = (struct cs_match){ .target = (uint32_t)i,
+						.key_by = CS_KEY_BY_CONTAINER,
+						.container = container };
 			return true;
 		}
 		if (tc->kind == TARGET_PROCESS && selector_is_cgroup_only(&tc->process) &&
 		    selector_cgroup_match(&tc->process, path)) {
-			*m = (struct cs_match){ (uint32_t)i, CS_KEY_BY_COMM, 0 };
+			*m = (struct cs_match){ .target = (uint32_t)i, .key_by = CS_KEY_BY_COMM };
 			return true;
 		}
 	}
@@ -367,6 +396,42 @@ static int full_sync(struct targets *t)
 	return resync(t, 0);
 }
 
+/* The process names the kernel can decide alone (comm_targets): those of selectors of
+ * only `comm`, up to the first selector whose decision needs user space (an exe glob, or
+ * comm with a cgroup glob), which could take a process from a later target. Selectors of
+ * cgroups alone and Kubernetes targets are known to the kernel by cgroup, which it weighs
+ * in the config's order. fn (may be NULL) sees each (name, target) in order; returns the
+ * count. */
+static size_t kernel_comms(const struct config *cfg,
+			   void (*fn)(const char *comm, uint32_t target, void *ctx), void *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		const struct process_selector *sel = &cfg->targets[i].process;
+
+		if (cfg->targets[i].kind != TARGET_PROCESS || selector_is_cgroup_only(sel))
+			continue;
+		if (sel->exe.n || sel->cgroup.n)
+			break;
+		for (size_t k = 0; k < sel->comm.n; k++, n++) {
+			if (fn)
+				fn(sel->comm.items[k], (uint32_t)i, ctx);
+		}
+	}
+	return n;
+}
+
+static void add_kernel_comm(const char *comm, uint32_t target, void *ctx)
+{
+	struct cs_comm_key key = { 0 };
+	struct cs_match m = { .target = target, .key_by = CS_KEY_BY_COMM };
+
+	strncpy(key.comm, comm, sizeof(key.comm) - 1);
+	/* A name listed by two targets belongs to the first. */
+	bpf_map_update_elem(*(int *)ctx, &key, &m, BPF_NOEXIST);
+}
+
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
 		 const struct features *features, struct podjoin *join, struct attach_group *attach,
 		 struct targets **out)
@@ -406,6 +471,7 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		goto fail;
 	}
 	t->skel->rodata->self_tgid = t->self;
+	t->skel->rodata->ns_per_tick = 1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK);
 	t->skel->rodata->exec_events = t->process_selectors;
 	bpf_map__set_max_entries(t->skel->maps.label_sets,
 				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
@@ -413,6 +479,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 				 (uint32_t)cfg->limits[CFG_LIMIT_PROCESSES]);
 	bpf_map__set_max_entries(t->skel->maps.cgroup_targets,
 				 (uint32_t)cfg->limits[CFG_LIMIT_CGROUPS]);
+	bpf_map__set_max_entries(t->skel->maps.comm_targets,
+				 (uint32_t)(kernel_comms(cfg, NULL, NULL) ?: 1));
 	bpf_map__set_max_entries(t->skel->maps.free_slots,
 				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	bpf_map__set_max_entries(t->skel->maps.starts, (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
@@ -448,6 +516,11 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 				     (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]))) {
 		log_error("cannot fill the label set queue: %s", strerror(-err));
 		goto fail;
+	}
+	{
+		int comms = bpf_map__fd(t->skel->maps.comm_targets);
+
+		kernel_comms(cfg, add_kernel_comm, &comms);
 	}
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
 	if (!t->rb) {
@@ -649,6 +722,42 @@ static bool thread_exists(int32_t tid)
 	return access(path, F_OK) == 0 || errno != ENOENT;
 }
 
+/* Delete the entries of selected processes that are gone: one that exited while user
+ * space selected it leaves an entry that its start time keeps from any later process. */
+static void sweep_tgids(struct targets *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.tgid_targets);
+	uint32_t key, next, *prev = NULL;
+	struct vec gone = VEC_INIT(uint32_t);
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		struct cs_match m;
+		uint32_t *g;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &m) || !m.start ||
+		    proc_start_ticks(key) == m.start)
+			continue;
+		g = vec_push(&gone);
+		if (g)
+			*g = key;
+	}
+	/* Deleted after the walk: deleting during it would restart the iteration. */
+	for (size_t i = 0; i < gone.n; i++) {
+		struct cs_match m;
+		uint32_t tgid = *(uint32_t *)vec_at(&gone, i);
+
+		/* Still the same stale entry (the process may have been selected again). */
+		if (!bpf_map_lookup_elem(fd, &tgid, &m) && m.start &&
+		    proc_start_ticks(tgid) != m.start)
+			bpf_map_delete_elem(fd, &tgid);
+	}
+	if (gone.n)
+		log_debug("tgid_targets: deleted %zu entries of processes that are gone", gone.n);
+	vec_free(&gone);
+}
+
 /* Where task_state is keyed by thread id, the kernel's report of a task's free (which
  * deletes its entry) can be missed; delete the entries of threads gone since the last
  * sweep. The entry is compared with what the last sweep saw: a thread id reused since
@@ -660,9 +769,12 @@ void targets_sweep(struct targets *t, double now)
 	int32_t key, next, *prev = NULL;
 	size_t deleted = 0;
 
-	if (!t->task_hash || now - t->swept_at < SWEEP_INTERVAL_S)
+	if (now - t->swept_at < SWEEP_INTERVAL_S)
 		return;
 	t->swept_at = now;
+	sweep_tgids(t);
+	if (!t->task_hash)
+		return;
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		struct cs_task state;
 		struct gone_task *g;
