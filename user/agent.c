@@ -5,6 +5,7 @@
 #include "clock.h"
 #include "expo.h"
 #include "log.h"
+#include "mapread.h"
 #include "module.h"
 #include "targets.h"
 
@@ -101,6 +102,25 @@ static const char *core_failure(int err, char *buf, size_t size)
 
 static int register_collectors(struct agent *a);
 
+/* Above this, the start-up log warns: every limit at its maximum takes over a GiB. */
+#define MAPS_MEMORY_WARN (256ULL << 20)
+
+/* What the loaded maps take, said once at start-up (and ctrlscope_bpf_maps_memory_bytes). */
+static void report_maps_memory(struct agent *a)
+{
+	size_t n = 0;
+
+	if (maps_memory(&a->maps_bytes, &n))
+		return;
+	if (a->maps_bytes > MAPS_MEMORY_WARN)
+		log_warn("the BPF maps take %.1f MiB (%zu maps): lower limits.* or the modules' "
+			 "max_entries to take less",
+			 (double)a->maps_bytes / (1 << 20), n);
+	else
+		log_info("the BPF maps take %.1f MiB (%zu maps)", (double)a->maps_bytes / (1 << 20),
+			 n);
+}
+
 /* The registry, with the groups of the kernel probe and of the targets core. */
 static int open_attach(struct agent *a)
 {
@@ -166,6 +186,8 @@ int agent_start(struct agent *a)
 	/* Modules are attached first so that their hot paths see tasks from the moment
 	 * the targets core seeds the task storage. */
 	err = targets_start(a->targets);
+	if (!err)
+		report_maps_memory(a);
 	return err ? err : register_collectors(a);
 }
 
@@ -318,6 +340,9 @@ static int write_maps(void *state, struct scrape *s)
 	if (a->targets)
 		targets_report_maps(a->targets, s);
 	maps = s->maps.items;
+	expo_family(e, "ctrlscope_bpf_maps_memory_bytes", "gauge",
+		    "Memory the kernel charges for the agent's BPF maps, as loaded at start-up.");
+	expo_u64(e, NULL, 0, a->maps_bytes);
 	expo_family(e, "ctrlscope_bpf_map_entries", "gauge", "Entries in a BPF map.");
 	for (size_t i = 0; i < s->maps.n; i++) {
 		l.value = maps[i].name;

@@ -58,6 +58,7 @@ struct agent {
 	pthread_mutex_t lock;	    /* one render at a time */
 	atomic_bool ready;
 	char kernel[128];
+	uint64_t maps_bytes; /* what the BPF maps take (maps_memory), at start-up */
 	long long boot_time; /* Unix seconds, /proc/stat's btime; read at the first scrape */
 };
 

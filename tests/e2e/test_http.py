@@ -3,6 +3,7 @@ detaches every program."""
 
 import gzip
 import json
+import os
 import signal
 import subprocess
 import time
@@ -126,5 +127,48 @@ def test_process_start_time_is_stable_and_true():
         assert len(values) == 1, values
         start = values.pop()
         assert before - 1.5 <= start <= time.time(), (before, start)
+    finally:
+        agent.stop()
+
+
+def agent_maps_memlock(pid):
+    """What the kernel charges for the BPF maps process pid holds, each map once."""
+    seen, total = set(), 0
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                info = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+        except FileNotFoundError:
+            continue
+        if "map_type" in info and int(info["map_id"]) not in seen:
+            seen.add(int(info["map_id"]))
+            total += int(info["memlock"])
+    return total
+
+
+def log_text(agent):
+    agent.log.flush()
+    with open(agent.log_path) as f:
+        return f.read()
+
+
+def test_maps_memory_is_reported_and_warned_above_256_mib():
+    """The maps' memory is said at start-up and exposed, exactly as the kernel charges it;
+    a configuration that takes more than 256 MiB is warned about."""
+    agent = Agent(CONFIG)
+    try:
+        got = agent.metrics()[key("ctrlscope_bpf_maps_memory_bytes")]
+        assert got == agent_maps_memlock(agent.proc.pid) > 0, got
+        assert "the BPF maps take" in log_text(agent)
+        assert "lower limits" not in log_text(agent)
+    finally:
+        agent.stop()
+    big = CONFIG + "modules:\n  net:\n    max_entries: 524288\n"
+    agent = Agent(big)
+    try:
+        got = agent.metrics()[key("ctrlscope_bpf_maps_memory_bytes")]
+        assert got > 256 << 20, got
+        assert "lower limits.* or the modules' max_entries" in log_text(agent)
     finally:
         agent.stop()

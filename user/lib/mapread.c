@@ -1,9 +1,12 @@
 /* Whole-map reads: see mapread.h. BPF_MAP_LOOKUP_BATCH (Linux 5.6) with a fallback to
  * get_next_key + lookup where batch operations are refused. */
 #include "mapread.h"
+#include "vec.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
@@ -270,4 +273,53 @@ out:
 	free(keys);
 	free(values);
 	return err;
+}
+
+int maps_memory(uint64_t *bytes, size_t *n_maps)
+{
+	struct vec ids = VEC_INIT(uint32_t);
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fdinfo");
+	int ret = 0;
+
+	*bytes = 0;
+	*n_maps = 0;
+	if (!dir)
+		return -errno;
+	while ((d = readdir(dir))) {
+		char path[288], line[128];
+		unsigned long long memlock = 0;
+		unsigned int id = 0;
+		bool is_map = false, seen = false;
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", d->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			is_map |= !strncmp(line, "map_type:", 9);
+			sscanf(line, "memlock: %llu", &memlock);
+			sscanf(line, "map_id: %u", &id);
+		}
+		fclose(f);
+		if (!is_map || !id)
+			continue;
+		for (size_t i = 0; i < ids.n && !seen; i++)
+			seen = *(uint32_t *)vec_at(&ids, i) == id;
+		if (seen)
+			continue;
+		if (!vec_push(&ids)) {
+			ret = -ENOMEM;
+			break;
+		}
+		*(uint32_t *)vec_at(&ids, ids.n - 1) = id;
+		*bytes += memlock;
+	}
+	closedir(dir);
+	*n_maps = ids.n;
+	vec_free(&ids);
+	return ret;
 }

@@ -29,4 +29,9 @@ int map_delete_slot_keys(int fd, size_t key_size, uint32_t slot);
 /* Set the per-CPU value of key to zeroes on every CPU. */
 int map_zero_percpu(int fd, const void *key, size_t value_size);
 
+/* The memory the kernel charges for every BPF map this process holds (the memlock of
+ * /proc/self/fdinfo, each map counted once however many fds name it), and how many maps.
+ * 0 or -errno. */
+int maps_memory(uint64_t *bytes, size_t *n_maps);
+
 #endif
