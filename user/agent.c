@@ -6,6 +6,7 @@
 #include "expo.h"
 #include "log.h"
 #include "mapread.h"
+#include "procstat.h"
 #include "module.h"
 #include "targets.h"
 
@@ -398,34 +399,24 @@ static int write_process(void *state, struct scrape *s)
 {
 	struct agent *a = state;
 	struct expo *e = s->e;
-	unsigned long long utime = 0, stime = 0, start = 0, rss_pages = 0;
 	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-	char line[1024], *p;
-	FILE *f = fopen("/proc/self/stat", "re");
+	struct proc_stat st;
+	int err = proc_stat_read(0, &st);
 
-	if (!f)
-		return -errno;
-	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-	fclose(f);
-	/* Fields after the command: state(3) ... utime(14) stime(15) ... starttime(22)
-	 * vsize(23) rss(24); see proc(5). */
-	if (!p || sscanf(p + 2,
-			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
-			 "%*d %*d %*d %*d %llu %*u %llu",
-			 &utime, &stime, &start, &rss_pages) != 4)
-		return -EIO;
+	if (err)
+		return err;
 	expo_family(e, "process_cpu_seconds_total", "counter",
 		    "Total user and system CPU time spent in seconds.");
-	expo_f64(e, NULL, 0, (double)(utime + stime) / (double)ticks);
+	expo_f64(e, NULL, 0, (double)(st.utime + st.stime) / (double)ticks);
 	expo_family(e, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-	expo_u64(e, NULL, 0, rss_pages * (unsigned long long)page);
+	expo_u64(e, NULL, 0, st.rss * (unsigned long long)page);
 	expo_family(e, "process_start_time_seconds", "gauge",
 		    "Start time of the process since unix epoch in seconds.");
 	if (!a->boot_time)
 		a->boot_time = boot_time();
 	if (!a->boot_time)
 		return -EIO;
-	expo_f64(e, NULL, 0, (double)a->boot_time + (double)start / (double)ticks);
+	expo_f64(e, NULL, 0, (double)a->boot_time + (double)st.starttime / (double)ticks);
 	return 0;
 }
 

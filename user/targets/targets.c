@@ -12,6 +12,7 @@
 #include "mapread.h"
 #include "module.h"
 #include "podjoin.h"
+#include "procstat.h"
 #include "selector.h"
 #include "targets.skel.h"
 #include "vec.h"
@@ -119,26 +120,12 @@ static void count_start(struct targets *t, uint32_t tgid)
 	t->skel->bss->start_tgid = 0;
 }
 
-/* When process tgid started, in clock ticks since boot (proc(5), stat field 22); 0 when
- * it is gone. */
+/* When process tgid started, in clock ticks since boot; 0 when it is gone. */
 static uint64_t proc_start_ticks(uint32_t tgid)
 {
-	char path[64], line[1024], *p;
-	unsigned long long start = 0;
-	FILE *f;
+	struct proc_stat st;
 
-	snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
-	f = fopen(path, "re");
-	if (!f)
-		return 0;
-	p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
-	fclose(f);
-	if (!p || sscanf(p + 2,
-			 "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d "
-			 "%*d %*d %*d %llu",
-			 &start) != 1)
-		return 0;
-	return start;
+	return proc_stat_read(tgid, &st) ? 0 : st.starttime;
 }
 
 static void set_tgid(struct targets *t, uint32_t tgid, int target)
