@@ -27,6 +27,7 @@ struct options {
 	const char *config_file;
 	const char *listen;
 	const char *web_config_file;
+	const char *health_listen;
 	const char *kubeconfig;
 	const char *btf_path;
 	const char *tracepoints;
@@ -57,6 +58,9 @@ static const struct flag {
 	  "/etc/ctrlscope/config.yaml", "PATH", "YAML file with targets, limits and modules." },
 	{ "web.listen-address", FLAG_STRING, offsetof(struct options, listen), ":8443", "ADDR",
 	  "Address to serve /metrics on: host:port, [ipv6]:port or :port." },
+	{ "web.health-address", FLAG_STRING, offsetof(struct options, health_listen), NULL, "ADDR",
+	  "Also answer /healthz and /readyz, alone, in plain HTTP on this address: probes "
+	  "that no client of the endpoint can starve." },
 	{ "web.config.file", FLAG_STRING, offsetof(struct options, web_config_file), NULL, "PATH",
 	  "Web config (TLS, authentication, authorization); with it the endpoint is HTTPS." },
 	{ "kubeconfig", FLAG_STRING, offsetof(struct options, kubeconfig), NULL, "PATH",
@@ -537,6 +541,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	scfg = (struct server_config){ .listen = o.listen,
+				       .health_listen = o.health_listen,
 				       .allow_unauthenticated = o.allow_unauthenticated,
 				       .web = a.web,
 				       .tls = a.tls,
@@ -562,6 +567,9 @@ int main(int argc, char **argv)
 	log_info("ctrlscope %s ready: serving %s://%s/metrics, %zu targets, capabilities %s",
 		 CTRLSCOPE_VERSION, server_scheme(a.server), server_address(a.server),
 		 a.cfg.n_targets, caps);
+	if (server_health_address(a.server))
+		log_info("answering health probes on http://%s/healthz and /readyz",
+			 server_health_address(a.server));
 	ret = run_loop(&a, &loop_mask);
 out:
 	server_stop(a.server);

@@ -29,7 +29,7 @@ def test_help_and_version():
     rc, out, err = run(["--help"])
     assert rc == 0 and not err, (rc, err)
     flags = re.findall(r"^\s+--([a-z.-]+)", out, re.M)
-    assert {"config.file", "web.listen-address", "web.config.file", "kubeconfig",
+    assert {"config.file", "web.listen-address", "web.health-address", "web.config.file", "kubeconfig",
             "web.allow-unauthenticated", "btf.path", "bpf.tracepoints", "bpf.fallbacks", "strict",
             "log.level", "log.format",
             "check-config", "probe", "help",

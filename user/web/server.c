@@ -3,6 +3,7 @@
  * (auth.c) or how TLS is configured (tls.c). */
 #include "server.h"
 #include "auth.h"
+#include "clock.h"
 #include "httputil.h"
 #include "log.h"
 #include "tls.h"
@@ -16,17 +17,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <microhttpd.h>
 #include <zlib.h>
 
-/* Idle connections cost only memory with epoll: allow many, so that hundreds of stalled
- * clients cannot lock Prometheus out. Each may hold at most MEMORY_PER_CONN of request. */
-#define CONNECTION_LIMIT   1024
-#define CONNECTION_TIMEOUT 10 /* seconds of silence before a connection is closed */
-#define MEMORY_PER_CONN	   (32 * 1024)
-#define MAX_PENDING	   256 /* decisions waiting for the API server or bcrypt */
+/* Idle connections cost only memory with epoll: allow many. What keeps slow or idle
+ * clients from taking every slot is the per-address limit and the header deadline, which a
+ * client trickling bytes cannot extend (libmicrohttpd's own timeout is reset by every byte).
+ * Each connection may hold at most MEMORY_PER_CONN of request. */
+#define CONNECTION_LIMIT	1024
+#define ADDRESS_LIMIT		16  /* connections from one client address */
+#define HEADER_DEADLINE		10  /* seconds from accept to a whole request header */
+#define KEEPALIVE_IDLE		120 /* seconds from a response to the next whole request header */
+#define CONNECTION_TIMEOUT	(KEEPALIVE_IDLE + 5) /* seconds of silence (a stalled reader) */
+#define MEMORY_PER_CONN		(32 * 1024)
+#define MAX_PENDING		256 /* decisions waiting for the API server or bcrypt */
+#define HEALTH_CONNECTION_LIMIT 64
 
 enum route { R_METRICS, R_HEALTHZ, R_READYZ, R_ROOT, R_OTHER, R_COUNT };
 static const char *const route_paths[R_COUNT] = { "/metrics", "/healthz", "/readyz", "/", "other" };
@@ -46,12 +54,47 @@ struct job {
 	bool decided;
 };
 
+/* Why a connection was refused at accept or closed by the agent. */
+enum drop { DROP_ADDRESS_LIMIT, DROP_CONNECTION_LIMIT, DROP_HEADER_DEADLINE, DROP_COUNT };
+static const char *const drop_reasons[DROP_COUNT] = { "address_limit", "connection_limit",
+						      "header_deadline" };
+
+/* One listening daemon: the endpoint, or the health probes' own (health). */
+struct listener {
+	struct server *s;
+	struct MHD_Daemon *daemon;
+	const char *name; /* the `listener` label */
+	bool health;	  /* serves /healthz and /readyz only, in plain HTTP, to anyone */
+	unsigned int limit;
+	unsigned int open;
+	char address[80];
+};
+
+/* An open connection, from accept (the notify callback) to close. deadline: when the
+ * request header now awaited must be complete, 0 while a request is being answered. */
+struct conn {
+	struct conn *prev, *next;
+	struct listener *l;
+	int fd;
+	struct sockaddr_storage addr;
+	double deadline;
+};
+
 struct server {
 	struct server_config cfg;
-	struct MHD_Daemon *daemon;
-	char address[80];
+	struct listener main, health;
 	struct tls *tls; /* NULL: plain HTTP */
 	atomic_ullong requests[R_COUNT][N_CODES];
+	atomic_ullong dropped[2][DROP_COUNT]; /* by listener (main, health) */
+
+	/* Open connections of both listeners, and the thread that enforces their header
+	 * deadlines. */
+	pthread_mutex_t conns_lock;
+	pthread_cond_t conns_cond;
+	struct conn *conns;
+	pthread_t reaper;
+	bool reaper_started;
+	bool reaper_stopping;
 
 	pthread_t worker;
 	bool worker_started;
@@ -361,11 +404,38 @@ static void peer_of(struct server *s, struct MHD_Connection *conn, struct tls_pe
 		tls_peer_identity(s->tls, info->tls_session, peer);
 }
 
+/* The connection's entry (struct conn), or NULL when it could not be tracked. */
+static struct conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *i =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return i ? i->socket_context : NULL;
+}
+
+static void set_deadline(struct server *s, struct MHD_Connection *conn, double deadline)
+{
+	struct conn *c = conn_of(conn);
+
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->conns_lock);
+	c->deadline = deadline;
+	pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* *req_cls of a request whose header was read and whose answer comes at the next call:
+ * a response queued at the first call makes libmicrohttpd close the connection (it has
+ * not read what may follow the header), which would cost a scraper a TLS handshake per
+ * scrape. */
+static char header_read;
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
 			      const char *method, const char *version, const char *upload_data,
 			      size_t *upload_size, void **req_cls)
 {
-	struct server *s = cls;
+	struct listener *l = cls;
+	struct server *s = l->s;
 	enum route r = route_of(url);
 	struct auth_outcome outcome;
 	struct auth_request req;
@@ -374,8 +444,25 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 	(void)version;
 	(void)upload_data;
-	(void)upload_size;
-	if (*req_cls) {
+	if (!*req_cls) {
+		/* The whole header is here: its deadline is met. */
+		set_deadline(s, conn, 0);
+		*req_cls = &header_read;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0; /* a body, which no path takes: read and dropped */
+		return MHD_YES;
+	}
+	if (l->health) {
+		if (r != R_HEALTHZ && r != R_READYZ)
+			return reply_text(s, conn, r, MHD_HTTP_NOT_FOUND, "not found\n");
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+			return reply_text(s, conn, r, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  "method not allowed\n");
+		return serve(s, conn, r);
+	}
+	if (*req_cls != &header_read) {
 		struct job *j = *req_cls;
 
 		/* Resumed after the worker decided (the job is freed on completion). */
@@ -407,11 +494,140 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		      enum MHD_RequestTerminationCode code)
 {
-	(void)cls;
-	(void)conn;
+	struct listener *l = cls;
+
 	(void)code;
-	job_free(*req_cls);
+	if (*req_cls != &header_read)
+		job_free(*req_cls);
 	*req_cls = NULL;
+	/* Kept alive: the next request's header has its own deadline. */
+	set_deadline(l->s, conn, clock_seconds(CLOCK_MONOTONIC) + KEEPALIVE_IDLE);
+}
+
+static bool same_address(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (b->sa_family == AF_INET6)
+		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+			       &((const struct sockaddr_in6 *)b)->sin6_addr,
+			       sizeof(struct in6_addr));
+	return false;
+}
+
+/* Called for each accepted socket before libmicrohttpd takes it: refuse one past the
+ * listener's limit or its address's. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+	struct listener *l = cls;
+	struct server *s = l->s;
+	enum drop why = DROP_COUNT;
+	unsigned int same = 0;
+
+	(void)len;
+	pthread_mutex_lock(&s->conns_lock);
+	if (l->open >= l->limit) {
+		why = DROP_CONNECTION_LIMIT;
+	} else {
+		for (const struct conn *c = s->conns; c; c = c->next) {
+			if (c->l == l && same_address(&c->addr, addr) && ++same >= ADDRESS_LIMIT) {
+				why = DROP_ADDRESS_LIMIT;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&s->conns_lock);
+	if (why == DROP_COUNT)
+		return MHD_YES;
+	atomic_fetch_add(&s->dropped[l->health][why], 1);
+	return MHD_NO;
+}
+
+/* Track connections from accept to close. libmicrohttpd reports the close before it
+ * closes the socket, so the reaper never shuts down a descriptor already reused. */
+static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct listener *l = cls;
+	struct server *s = l->s;
+	struct conn *c = *socket_context;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *fd =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		const union MHD_ConnectionInfo *addr =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+		c = calloc(1, sizeof(*c));
+		if (!c || !fd)
+			goto untracked;
+		c->l = l;
+		c->fd = fd->connect_fd;
+		if (addr && addr->client_addr)
+			memcpy(&c->addr, addr->client_addr,
+			       addr->client_addr->sa_family == AF_INET6
+				       ? sizeof(struct sockaddr_in6)
+				       : sizeof(struct sockaddr_in));
+		c->deadline = clock_seconds(CLOCK_MONOTONIC) + HEADER_DEADLINE;
+		pthread_mutex_lock(&s->conns_lock);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		l->open++;
+		pthread_mutex_unlock(&s->conns_lock);
+		*socket_context = c;
+		return;
+	untracked: /* no deadline for it; the connection limits still hold */
+		free(c);
+		return;
+	}
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->conns_lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	l->open--;
+	pthread_mutex_unlock(&s->conns_lock);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* Close every connection past its header deadline: shutting the socket down makes
+ * libmicrohttpd read the end of it and close the connection on its own thread. */
+static void *reaper_main(void *arg)
+{
+	struct server *s = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&s->conns_lock);
+	while (!s->reaper_stopping) {
+		double now = clock_seconds(CLOCK_MONOTONIC);
+
+		for (struct conn *c = s->conns; c; c = c->next) {
+			if (!c->deadline || now < c->deadline)
+				continue;
+			shutdown(c->fd, SHUT_RDWR);
+			c->deadline = 0;
+			atomic_fetch_add(&s->dropped[c->l->health][DROP_HEADER_DEADLINE], 1);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += 250 * 1000 * 1000;
+		if (until.tv_nsec >= 1000 * 1000 * 1000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		pthread_cond_timedwait(&s->conns_cond, &s->conns_lock, &until);
+	}
+	pthread_mutex_unlock(&s->conns_lock);
+	return NULL;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -480,60 +696,51 @@ static bool authenticated(const struct server_config *cfg)
 	return cfg->web && webconfig_authenticates(cfg->web);
 }
 
-int server_start(const struct server_config *cfg, struct server **out, char *err, size_t err_size)
+/* Start l's daemon on address (a --web.*-address flag's value, named flag in messages). */
+static int listener_start(struct server *s, struct listener *l, const char *flag,
+			  const char *address, char *err, size_t err_size)
 {
-	struct sockaddr_storage addr;
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
 			     MHD_ALLOW_SUSPEND_RESUME;
+	bool tls = s->tls && !l->health;
 	struct MHD_OptionItem opts[16];
-	struct server *s;
+	struct sockaddr_storage addr;
 	char why[160];
 	socklen_t len;
 	int fd, n = 0;
 
-	if (http_parse_listen(cfg->listen, &addr, &len, why, sizeof(why))) {
-		snprintf(err, err_size, "--web.listen-address=%s: %s", cfg->listen, why);
+	if (http_parse_listen(address, &addr, &len, why, sizeof(why))) {
+		snprintf(err, err_size, "--%s=%s: %s", flag, address, why);
 		return -EINVAL;
 	}
-	if (!http_addr_is_loopback(&addr) && !authenticated(cfg) && !cfg->allow_unauthenticated) {
+	if (!l->health && !http_addr_is_loopback(&addr) && !authenticated(&s->cfg) &&
+	    !s->cfg.allow_unauthenticated) {
 		snprintf(err, err_size,
-			 "--web.listen-address=%s: refusing to serve /metrics without "
+			 "--%s=%s: refusing to serve /metrics without "
 			 "authentication on a non-loopback address; configure authentication in "
 			 "--web.config.file, listen on 127.0.0.1, or pass "
 			 "--web.allow-unauthenticated",
-			 cfg->listen);
+			 flag, address);
 		return -EPERM;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	s->cfg = *cfg;
-	/* A web config always means HTTPS: with its certificate, or a self-signed one. */
-	s->tls = cfg->web ? cfg->tls : NULL;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	clock_gettime(CLOCK_MONOTONIC, &s->refilled);
-	if (cfg->web)
-		s->tokens = (double)cfg->web->rate_burst;
-	raise_fd_limit();
-	fd = open_listener(&addr, len, s->address, sizeof(s->address));
+	fd = open_listener(&addr, len, l->address, sizeof(l->address));
 	if (fd < 0) {
-		snprintf(err, err_size, "--web.listen-address=%s: cannot listen: %s", cfg->listen,
-			 strerror(-fd));
-		server_stop(s);
+		snprintf(err, err_size, "--%s=%s: cannot listen: %s", flag, address, strerror(-fd));
 		return fd;
 	}
 	/* The logger goes first, or libmicrohttpd prints option errors itself. */
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd, NULL };
-	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT, NULL };
+	/* accept_policy enforces l->limit; libmicrohttpd's own is a backstop above it. */
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, l->limit + 16, NULL };
 	opts[n++] =
 		(struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT, NULL };
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, MEMORY_PER_CONN,
 					     NULL };
-	opts[n++] =
-		(struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL };
-	if (s->tls) {
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, l };
+	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+					     (intptr_t)notify_connection, l };
+	if (tls) {
 		flags |= MHD_USE_TLS;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
 						     tls_cert_callback(s->tls) };
@@ -544,14 +751,63 @@ int server_start(const struct server_config *cfg, struct server **out, char *err
 							     (void *)tls_client_ca_pem(s->tls) };
 	}
 	opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
-	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s, MHD_OPTION_ARRAY, opts,
+	l->daemon = MHD_start_daemon(flags, 0, accept_policy, l, handle, l, MHD_OPTION_ARRAY, opts,
 				     MHD_OPTION_END);
-	if (!s->daemon) {
-		snprintf(err, err_size, "--web.listen-address=%s: cannot start the HTTP%s server",
-			 cfg->listen, s->tls ? "S" : "");
+	if (!l->daemon) {
+		snprintf(err, err_size, "--%s=%s: cannot start the HTTP%s server", flag, address,
+			 tls ? "S" : "");
 		close(fd);
-		server_stop(s);
 		return -EIO;
+	}
+	if (!l->health && !http_addr_is_loopback(&addr) && !authenticated(&s->cfg))
+		log_warn("serving /metrics without authentication on %s "
+			 "(--web.allow-unauthenticated)",
+			 l->address);
+	return 0;
+}
+
+int server_start(const struct server_config *cfg, struct server **out, char *err, size_t err_size)
+{
+	struct server *s;
+	int ret;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	/* A web config always means HTTPS: with its certificate, or a self-signed one. */
+	s->tls = cfg->web ? cfg->tls : NULL;
+	s->main = (struct listener){ .s = s, .name = "main", .limit = CONNECTION_LIMIT };
+	s->health = (struct listener){
+		.s = s, .name = "health", .health = true, .limit = HEALTH_CONNECTION_LIMIT
+	};
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	pthread_mutex_init(&s->conns_lock, NULL);
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&s->conns_cond, &attr);
+		pthread_condattr_destroy(&attr);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &s->refilled);
+	if (cfg->web)
+		s->tokens = (double)cfg->web->rate_burst;
+	raise_fd_limit();
+	if (pthread_create(&s->reaper, NULL, reaper_main, s)) {
+		server_stop(s);
+		return -EAGAIN;
+	}
+	s->reaper_started = true;
+	ret = listener_start(s, &s->main, "web.listen-address", cfg->listen, err, err_size);
+	if (!ret && cfg->health_listen && *cfg->health_listen)
+		ret = listener_start(s, &s->health, "web.health-address", cfg->health_listen, err,
+				     err_size);
+	if (ret) {
+		server_stop(s);
+		return ret;
 	}
 	if (cfg->auth) {
 		if (pthread_create(&s->worker, NULL, worker_main, s)) {
@@ -560,17 +816,18 @@ int server_start(const struct server_config *cfg, struct server **out, char *err
 		}
 		s->worker_started = true;
 	}
-	if (!http_addr_is_loopback(&addr) && !authenticated(cfg))
-		log_warn("serving /metrics without authentication on %s "
-			 "(--web.allow-unauthenticated)",
-			 s->address);
 	*out = s;
 	return 0;
 }
 
 const char *server_address(const struct server *s)
 {
-	return s->address;
+	return s->main.address;
+}
+
+const char *server_health_address(const struct server *s)
+{
+	return s->health.daemon ? s->health.address : NULL;
 }
 
 const char *server_scheme(const struct server *s)
@@ -591,12 +848,57 @@ void server_stop(struct server *s)
 		 * suspended connection, so the daemon can stop. */
 		pthread_join(s->worker, NULL);
 	}
-	/* MHD_stop_daemon closes the listen socket it was given. */
-	if (s->daemon)
-		MHD_stop_daemon(s->daemon);
+	/* MHD_stop_daemon closes the listen socket it was given, and every connection. */
+	if (s->health.daemon)
+		MHD_stop_daemon(s->health.daemon);
+	if (s->main.daemon)
+		MHD_stop_daemon(s->main.daemon);
+	if (s->reaper_started) {
+		pthread_mutex_lock(&s->conns_lock);
+		s->reaper_stopping = true;
+		pthread_cond_signal(&s->conns_cond);
+		pthread_mutex_unlock(&s->conns_lock);
+		pthread_join(s->reaper, NULL);
+	}
+	pthread_cond_destroy(&s->conns_cond);
+	pthread_mutex_destroy(&s->conns_lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+static void collect_connections(struct server *s, struct expo *e)
+{
+	const struct listener *ls[2] = { &s->main, &s->health };
+	struct label labels[2] = { { "listener", NULL }, { "reason", NULL } };
+	unsigned int open[2];
+
+	pthread_mutex_lock(&s->conns_lock);
+	open[0] = s->main.open;
+	open[1] = s->health.open;
+	pthread_mutex_unlock(&s->conns_lock);
+	expo_family(e, "ctrlscope_http_connections", "gauge",
+		    "Open HTTP connections, by listener: main (--web.listen-address) or health "
+		    "(--web.health-address).");
+	for (int i = 0; i < 2; i++) {
+		if (!ls[i]->daemon)
+			continue;
+		labels[0].value = ls[i]->name;
+		expo_u64(e, labels, 1, open[i]);
+	}
+	expo_family(e, "ctrlscope_http_connections_dropped_total", "counter",
+		    "Connections refused at accept (address_limit: 16 open from one address; "
+		    "connection_limit: the listener is full) or closed by the agent "
+		    "(header_deadline: no whole request header in time).");
+	for (int i = 0; i < 2; i++) {
+		if (!ls[i]->daemon)
+			continue;
+		labels[0].value = ls[i]->name;
+		for (int d = 0; d < DROP_COUNT; d++) {
+			labels[1].value = drop_reasons[d];
+			expo_u64(e, labels, 2, atomic_load(&s->dropped[i][d]));
+		}
+	}
 }
 
 void server_collect(struct server *s, struct expo *e)
@@ -618,4 +920,5 @@ void server_collect(struct server *s, struct expo *e)
 			expo_u64(e, labels, 2, n);
 		}
 	}
+	collect_connections(s, e);
 }
