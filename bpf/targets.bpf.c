@@ -14,13 +14,13 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 self_tgid;
 const volatile bool exec_events;
 
-__u32 next_slot;
 __u64 slots_exhausted;
 __u64 events_lost;
 __u64 tgid_full;
 __u64 threads_full; /* task_state full (cs_task_hash): a thread left unmeasured */
 __s64 task_states;  /* entries of task_state (cs_task_hash) */
 __u32 start_tgid;   /* cs_start_iter: the process whose start user space counts */
+__u64 slot_epoch;   /* set by user space before each use census (cs_seen_iter) */
 const volatile __u64 ns_per_tick = 10000000; /* 1e9 / sysconf(_SC_CLK_TCK), set by user space */
 
 /* Processes chosen by user space (process selectors) and their forked children. */
@@ -82,6 +82,17 @@ struct {
 	__type(value, __u64);
 } starts SEC(".maps");
 
+/* Per label set: the slot_epoch at which a task was last given the slot or found holding
+ * it. User space releases a process target's label set that no task held for
+ * label_set_grace, and checks this again after deleting its key: a task that took the
+ * slot meanwhile keeps it (user/targets/targets.c, release_idle). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* label sets */
+	__type(key, __u32);
+	__type(value, __u64);
+} slot_seen SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);
@@ -98,6 +109,14 @@ static __always_inline bool cgroup_is_v2(struct cgroup *cgrp)
 	return BPF_CORE_READ(cgrp, root, hierarchy_id) == 0;
 }
 
+static __always_inline void mark_seen(__u32 slot)
+{
+	__u64 *seen = bpf_map_lookup_elem(&slot_seen, &slot);
+
+	if (seen)
+		*seen = *(volatile __u64 *)&slot_epoch;
+}
+
 static __always_inline __u32 slot_get(struct cs_slot_key *key)
 {
 	__u32 *found = bpf_map_lookup_elem(&label_sets, key);
@@ -111,7 +130,6 @@ static __always_inline __u32 slot_get(struct cs_slot_key *key)
 		__sync_fetch_and_add(&slots_exhausted, 1);
 		return CS_SLOT_NONE;
 	}
-	__sync_fetch_and_add(&next_slot, 1); /* slots handed out, for the metric */
 publish:
 	if (bpf_map_update_elem(&label_sets, key, &slot, BPF_NOEXIST)) {
 		/* Another CPU inserted the same label set first: use its slot. A recycled one
@@ -290,6 +308,7 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 	if (state) {
 		state->slot = slot;
 		state->target = key.target;
+		mark_seen(slot);
 		/* Every classification starts the flags over, CS_TASK_STARTED included:
 		 * on_exec compares with the flags the task had before it to tell a new
 		 * start from a program executing its next one in place. */
@@ -349,8 +368,10 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 	init.slot = pstate->slot;
 	init.target = pstate->target;
 	init.flags = ctgid == ptgid ? pstate->flags : 0;
-	if (task_state_create(child, &init))
+	if (task_state_create(child, &init)) {
+		mark_seen(init.slot);
 		bump_target_gen();
+	}
 	if (ctgid == ptgid)
 		return 0;
 	match = bpf_map_lookup_elem(&tgid_targets, &ptgid);
@@ -547,6 +568,21 @@ int cs_start_iter(struct bpf_iter__task *ctx)
 	state = cs_task_state(task);
 	if (state && (state->flags & CS_TASK_ROOT) && !(state->flags & CS_TASK_STARTED))
 		count_start(state);
+	return 0;
+}
+
+/* The use census: marks every slot a live task holds with the current slot_epoch. */
+SEC("iter/task")
+int cs_seen_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct cs_task *state;
+
+	if (!task)
+		return 0;
+	state = cs_task_state(task);
+	if (state)
+		mark_seen(state->slot);
 	return 0;
 }
 

@@ -4,6 +4,7 @@ program, however short they live, and no selection outlives its process."""
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -39,5 +40,75 @@ def test_short_lived_processes_counted_from_their_first_call_and_forgotten():
                 time.sleep(0.5)
                 m = agent.metrics()
             assert m[key("ctrlscope_target_processes", target="churn")] == 0
+    finally:
+        shutil.rmtree(d)
+
+
+SPAWNER = open("/proc/self/comm").read().strip()  # this process's name, which its children keep
+
+
+def test_label_sets_of_gone_processes_are_released_and_reused():
+    released_and_reused(())
+
+
+def test_label_sets_released_and_reused_with_fallbacks():
+    """The same with task state in a hash map (kernels before 5.11)."""
+    released_and_reused(("--bpf.fallbacks",))
+
+
+def released_and_reused(args):
+    """300 distinct process names, in three waves of 100, with room for 256 label sets:
+    each wave is measured exactly, then its label sets are released once no process has
+    held them for label_set_grace, and the next wave reuses them. Nothing is ever left
+    unmeasured."""
+    d = tempfile.mkdtemp(prefix="ctrlscope-names-")
+    src = os.path.join(harness.BUILD, "fixtures", "sysload")
+    names = ["name%03d" % i for i in range(300)]
+    for n in names:
+        os.link(src, os.path.join(d, n)) if os.stat(src).st_dev == os.stat(d).st_dev \
+            else shutil.copy(src, os.path.join(d, n))
+    try:
+        with Scene() as s:
+            cg = s.cgroup("names")
+            procs = s.cgroups.procs_file(cg)
+            agent = s.agent("targets:\n  - name: names\n    process:\n      cgroup: [\"%s\"]\n"
+                            "label_set_grace: 3s\nlimits:\n  label_sets: 256\n"
+                            "modules:\n  net:\n    enabled: false\n"
+                            # Room for two waves' (label set, syscall) rows, not three:
+                            # the rows of released label sets are reused too.
+                            "  syscalls:\n    max_entries: 4096\n" % cg, args=args)
+
+            def enter():
+                with open(procs, "w") as f:
+                    f.write("0\n")
+
+            for wave in range(3):
+                batch = names[wave * 100:(wave + 1) * 100]
+                for n in batch:
+                    subprocess.run([os.path.join(d, n), "--getppid", "3"], input=b"g",
+                                   check=True, stdout=subprocess.DEVNULL, timeout=10,
+                                   preexec_fn=enter)
+                m = agent.metrics()
+                got = {n: (m.get(key("ctrlscope_syscalls_total", target="names", comm=n,
+                                     syscall="getppid")),
+                           m.get(key("ctrlscope_process_starts_total", target="names", comm=n)))
+                       for n in batch}
+                assert got == {n: (3, 1) for n in batch}, \
+                    {n: v for n, v in got.items() if v != (3, 1)}
+                # And the spawner's: the forked Python child is a target from the moment it
+                # enters the cgroup until its exec.
+                comms = {dict(k[1])["comm"] for k in m if k[0] == "ctrlscope_syscalls_total"
+                         and ("target", "names") in k[1]}
+                assert comms == set(batch) | {SPAWNER}, comms - set(batch)
+                assert m[key("ctrlscope_label_sets")] == 101
+                # Past the grace (and a look every 1.5 s): the wave's label sets are gone.
+                m = agent.wait_for("ctrlscope_label_sets_released_total", 101 * (wave + 1),
+                                   timeout=10)
+                assert m[key("ctrlscope_label_sets")] == 0
+                assert not [k for k in m if k[0] == "ctrlscope_syscalls_total" and
+                            ("target", "names") in k[1]]
+            assert m[key("ctrlscope_label_sets_exhausted_total")] == 0
+            full = [k for k in m if k[0] == "ctrlscope_bpf_map_full_total" and m[k]]
+            assert not full, full
     finally:
         shutil.rmtree(d)

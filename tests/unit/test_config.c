@@ -157,6 +157,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.limits[CFG_LIMIT_LABEL_SETS], 256);
 	assert_int_equal(cfg.limits[CFG_LIMIT_PROCESSES], 8192);
 	assert_int_equal(cfg.limits[CFG_LIMIT_CGROUPS], 4096);
+	assert_int_equal(cfg.label_set_grace_ms, 5 * 60 * 1000);
 	for (int i = 0; i < CFG_LIMIT_COUNT; i++)
 		assert_int_equal(cfg.limits[i], cfg_limit_options[i].def);
 	/* Modules not mentioned are enabled with their defaults. */
@@ -283,8 +284,23 @@ static void test_error_unknown_top_level_key(void **state)
 {
 	(void)state;
 	check_error(TARGET_A "foo: 1\n", "c.yaml:4:1: unknown key \"foo\" (expected targets, "
-					 "limits, modules or kubernetes)");
+					 "limits, modules, kubernetes or label_set_grace)");
 	check_error("? [a]\n: b\n", "c.yaml:1:3: keys must be strings");
+}
+
+static void test_label_set_grace(void **state)
+{
+	struct config cfg = parse_ok(TARGET_A "label_set_grace: 1m30s\n");
+
+	(void)state;
+	assert_int_equal(cfg.label_set_grace_ms, 90 * 1000);
+	config_free(&cfg);
+	check_error(TARGET_A "label_set_grace: 500ms\n",
+		    "c.yaml:4:18: label_set_grace: expected a duration from 1000ms to "
+		    "604800000ms, got 500ms");
+	check_error(TARGET_A "label_set_grace: soon\n",
+		    "c.yaml:4:18: label_set_grace: expected a duration such as 30s, 5m or 1h30m, "
+		    "got \"soon\"");
 }
 
 static void test_error_missing_targets(void **state)
@@ -679,7 +695,8 @@ static void test_error_message_is_one_line(void **state)
 {
 	(void)state;
 	check_error("\"unknown\\nkey\": 1\n", "c.yaml:1:1: unknown key \"unknown\\nkey\" (expected "
-					      "targets, limits, modules or kubernetes)");
+					      "targets, limits, modules, kubernetes or "
+					      "label_set_grace)");
 	check_error(TARGET_A "limits:\n  processes: \"1\\t2\"\n",
 		    "c.yaml:5:14: limits.processes: expected an integer from 1 to 4194304, got "
 		    "\"1\\t2\"");
@@ -700,6 +717,7 @@ int main(void)
 		cmocka_unit_test(test_error_empty_document),
 		cmocka_unit_test(test_error_top_level_not_mapping),
 		cmocka_unit_test(test_error_unknown_top_level_key),
+		cmocka_unit_test(test_label_set_grace),
 		cmocka_unit_test(test_error_missing_targets),
 		cmocka_unit_test(test_error_targets_shape),
 		cmocka_unit_test(test_error_target_without_name),

@@ -278,6 +278,7 @@ static int set_defaults(struct parser *ps, struct config *cfg)
 		cfg->limits[i] = cfg_limit_options[i].def;
 	/* Long enough for a last scrape (and a rate() over it) after the pod is gone. */
 	cfg->deleted_pod_grace_ms = 5 * 60 * 1000;
+	cfg->label_set_grace_ms = 5 * 60 * 1000;
 	cfg->modules = calloc(ps->n_mods ? ps->n_mods : 1, sizeof(*cfg->modules));
 	if (!cfg->modules)
 		return y_fail(&ps->y, NULL, NULL, "out of memory");
@@ -292,10 +293,11 @@ static int set_defaults(struct parser *ps, struct config *cfg)
 
 static int parse_root(struct parser *ps, struct config *cfg)
 {
-	static const char *const keys[] = { "targets", "limits", "modules", "kubernetes", NULL };
+	static const char *const keys[] = { "targets",	  "limits",	     "modules",
+					    "kubernetes", "label_set_grace", NULL };
 	static const char *const kkeys[] = { "deleted_pod_grace", NULL };
 	struct ypath lp = { NULL, "limits", 0 }, kp = { NULL, "kubernetes", 0 },
-		     gp = { &kp, "deleted_pod_grace", 0 };
+		     gp = { &kp, "deleted_pod_grace", 0 }, lg = { NULL, "label_set_grace", 0 };
 	yaml_node_t *root = y_root(&ps->y);
 	yaml_node_t *v;
 	int err;
@@ -307,7 +309,7 @@ static int parse_root(struct parser *ps, struct config *cfg)
 		return y_fail(&ps->y, root, NULL, "expected a mapping at the top level, got %s",
 			      y_kind(root));
 	if ((err = y_check_keys(&ps->y, root, NULL, keys,
-				"targets, limits, modules or kubernetes")) ||
+				"targets, limits, modules, kubernetes or label_set_grace")) ||
 	    (err = set_defaults(ps, cfg)))
 		return err;
 	v = y_lookup(&ps->y, root, "targets");
@@ -320,6 +322,10 @@ static int parse_root(struct parser *ps, struct config *cfg)
 	     (err = parse_options(ps, v, &lp, cfg_limit_options, cfg->limits, NULL))))
 		return err;
 	if ((v = y_lookup(&ps->y, root, "modules")) && (err = parse_modules(ps, v, cfg)))
+		return err;
+	if ((v = y_lookup(&ps->y, root, "label_set_grace")) &&
+	    (err = y_duration(&ps->y, v, &lg, 1000, 7 * 24 * 3600 * 1000LL,
+			      &cfg->label_set_grace_ms)))
 		return err;
 	if ((v = y_lookup(&ps->y, root, "kubernetes")) && !y_is_null(v)) {
 		yaml_node_t *g;

@@ -75,6 +75,7 @@ struct config {
 	struct target_config *targets;
 	bool kubernetes_targets;	/* any target of kind TARGET_KUBERNETES */
 	long long deleted_pod_grace_ms; /* kubernetes.deleted_pod_grace */
+	long long label_set_grace_ms;	/* label_set_grace */
 	size_t n_targets;
 	struct module_config *modules; /* same order as the descriptors passed to the parser */
 	size_t n_modules;

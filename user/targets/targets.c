@@ -47,6 +47,14 @@ struct targets {
 	 * that was. */
 	struct vec gone;
 	double swept_at;
+	/* release_idle: the use census's epoch, when each slot was last seen held by a task
+	 * (0: not observed yet), slots whose label set was released while a task took the
+	 * slot (orphans, released once no task holds them), and releases made. */
+	uint64_t epoch;
+	double *used_at;
+	struct vec orphans;
+	double idle_checked_at;
+	atomic_ullong released;
 	/* cgroups created while the agent runs and not selected yet: a container's cgroup
 	 * usually gets selected only after its program started (the pod's status names the
 	 * container after that), so its start is counted when it is selected. */
@@ -432,6 +440,12 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	t->cfg = cfg;
 	t->attach = attach;
 	t->join = join;
+	t->orphans = VEC_INIT(uint32_t);
+	t->used_at = calloc((size_t)cfg->limits[CFG_LIMIT_LABEL_SETS], sizeof(*t->used_at));
+	if (!t->used_at) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	if (cfg->kubernetes_targets && !join) {
 		log_error("Kubernetes targets need the API server (--kubeconfig, or in-cluster) "
 			  "and the node's name in $NODE_NAME");
@@ -471,6 +485,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	bpf_map__set_max_entries(t->skel->maps.free_slots,
 				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	bpf_map__set_max_entries(t->skel->maps.starts, (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
+	bpf_map__set_max_entries(t->skel->maps.slot_seen,
+				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	if (!features->task_storage) {
 		/* A hash map keyed by thread id, preallocated: allocating in tracing
 		 * programs is unsafe on these kernels. */
@@ -491,6 +507,7 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_start_iter, false);
+	bpf_program__set_autoattach(t->skel->progs.cs_seen_iter, false);
 	load_choose_tracepoint(t->skel->progs.cs_fork, t->skel->progs.cs_fork_wakeup, classic);
 	load_choose_tracepoint(t->skel->progs.cs_exec, t->skel->progs.cs_exec_tp, classic);
 	load_choose_tracepoint(t->skel->progs.cs_exit, t->skel->progs.cs_exit_tp, classic);
@@ -581,6 +598,8 @@ void targets_close(struct targets *t)
 	cgroups_close(t->cgroups);
 	free(t->new_cgroups);
 	vec_free(&t->gone);
+	vec_free(&t->orphans);
+	free(t->used_at);
 	free(t);
 }
 
@@ -612,15 +631,152 @@ static void forget_container(uint32_t target, uint64_t id, void *ctx)
 		*freed = slot;
 }
 
+/* The use census: afterwards slot_seen holds the new epoch for every slot a live task
+ * holds, and for every slot a task took since it began. */
+static int census_of_use(struct targets *t)
+{
+	t->skel->bss->slot_epoch = ++t->epoch;
+	return run_task_iter(t, t->skel->progs.cs_seen_iter, 0);
+}
+
+static bool seen_now(const struct targets *t, uint32_t slot)
+{
+	uint64_t seen;
+
+	return !bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.slot_seen), &slot, &seen) &&
+	       seen == t->epoch;
+}
+
+struct idle_set {
+	struct cs_slot_key key;
+	uint32_t slot;
+};
+
+struct idle_scan {
+	struct targets *t;
+	double now, grace;
+	struct vec idle; /* of struct idle_set */
+};
+
+static void consider_idle(const void *key, const void *value, void *ctx)
+{
+	const struct cs_slot_key *k = key;
+	uint32_t slot = *(const uint32_t *)value;
+	struct idle_scan *x = ctx;
+	double *used_at = &x->t->used_at[slot];
+	struct idle_set *set;
+
+	/* Containers' label sets go with their pods (targets_expire). */
+	if (k->key_by != CS_KEY_BY_COMM || slot >= x->t->cfg->limits[CFG_LIMIT_LABEL_SETS])
+		return;
+	if (seen_now(x->t, slot) || !*used_at) {
+		*used_at = x->now;
+		return;
+	}
+	if (x->now - *used_at < x->grace)
+		return;
+	set = vec_push(&x->idle);
+	if (set)
+		*set = (struct idle_set){ .key = *k, .slot = slot };
+}
+
+static void slot_released(struct targets *t, struct vec *slots, uint32_t slot)
+{
+	uint32_t *s = vec_push(slots);
+
+	t->used_at[slot] = 0;
+	if (s) { /* else the slot is lost for reuse, nothing worse */
+		*s = slot;
+		atomic_fetch_add(&t->released, 1);
+	}
+}
+
+/* Seconds between looks for idle label sets, at most: a look runs the use census, an
+ * iteration over every task of the node. */
+#define IDLE_CHECK_MAX_S 10.0
+
+/* Release the label sets of process targets that no task held for label_set_grace. A
+ * label set is deleted first, then the census runs again: a task that was given the slot
+ * in between (it looked the label set up just before) shows, and the label set is put back
+ * (or, when another task has made it anew meanwhile, its slot is kept out of use until no
+ * task holds it: its counts are missing then, never added to another label set). */
+static void release_idle(struct targets *t, double now, struct vec *slots)
+{
+	int fd = bpf_map__fd(t->skel->maps.label_sets);
+	struct idle_scan x = { .t = t,
+			       .now = now,
+			       .grace = (double)t->cfg->label_set_grace_ms / 1000.0,
+			       .idle = VEC_INIT(struct idle_set) };
+	double period = x.grace / 2 < IDLE_CHECK_MAX_S ? x.grace / 2 : IDLE_CHECK_MAX_S;
+	size_t kept = 0;
+
+	if (now - t->idle_checked_at < period)
+		return;
+	t->idle_checked_at = now;
+	if (census_of_use(t))
+		return;
+	for (size_t i = 0; i < t->orphans.n;) {
+		uint32_t slot = *(uint32_t *)vec_at(&t->orphans, i);
+
+		if (seen_now(t, slot)) {
+			i++;
+			continue;
+		}
+		slot_released(t, slots, slot);
+		*(uint32_t *)vec_at(&t->orphans, i) =
+			*(uint32_t *)vec_at(&t->orphans, t->orphans.n - 1);
+		t->orphans.n--;
+	}
+	mapread_raw(fd, sizeof(struct cs_slot_key), sizeof(uint32_t), consider_idle, &x);
+	if (!x.idle.n)
+		goto out;
+	for (size_t i = 0; i < x.idle.n; i++)
+		bpf_map_delete_elem(fd, &((struct idle_set *)vec_at(&x.idle, i))->key);
+	if (census_of_use(t)) {
+		/* Cannot tell whether a task took one: put them all back. */
+		for (size_t i = 0; i < x.idle.n; i++) {
+			struct idle_set *set = vec_at(&x.idle, i);
+
+			bpf_map_update_elem(fd, &set->key, &set->slot, BPF_NOEXIST);
+		}
+		goto out;
+	}
+	for (size_t i = 0; i < x.idle.n; i++) {
+		struct idle_set *set = vec_at(&x.idle, i);
+		uint32_t *orphan;
+
+		if (!seen_now(t, set->slot)) {
+			slot_released(t, slots, set->slot);
+			continue;
+		}
+		kept++;
+		t->used_at[set->slot] = now;
+		if (!bpf_map_update_elem(fd, &set->key, &set->slot, BPF_NOEXIST))
+			continue;
+		orphan = vec_push(&t->orphans);
+		if (orphan)
+			*orphan = set->slot;
+	}
+	log_debug("released %zu label sets of process targets idle for label_set_grace "
+		  "(%zu taken again meanwhile)",
+		  x.idle.n - kept, kept);
+out:
+	vec_free(&x.idle);
+}
+
 size_t targets_expire(struct targets *t, double now, uint32_t **slots)
 {
 	struct expiry x = { .t = t, .slots = VEC_INIT(uint32_t) };
 
 	*slots = NULL;
-	if (!t->join)
-		return 0;
-	podjoin_expire(t->join, now, (double)t->cfg->deleted_pod_grace_ms / 1000.0,
-		       forget_container, &x);
+	if (t->join) {
+		size_t before = x.slots.n;
+
+		podjoin_expire(t->join, now, (double)t->cfg->deleted_pod_grace_ms / 1000.0,
+			       forget_container, &x);
+		atomic_fetch_add(&t->released, x.slots.n - before);
+	}
+	release_idle(t, now, &x.slots);
 	*slots = x.slots.items; /* the caller frees it */
 	return x.slots.n;
 }
@@ -798,10 +954,23 @@ void targets_report_maps(const struct targets *t, struct scrape *c)
 			  __atomic_load_n(&t->skel->bss->threads_full, __ATOMIC_RELAXED));
 }
 
+static uint64_t count_label_sets(const struct targets *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.label_sets);
+	struct cs_slot_key key, next, *prev = NULL;
+	uint64_t n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	return n;
+}
+
 void targets_collect(const struct targets *t, struct expo *e)
 {
 	const struct targets_bpf__bss *bss = t->skel->bss;
-	uint32_t used = __atomic_load_n(&bss->next_slot, __ATOMIC_RELAXED);
 	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];
 
 	collect_per_target(t, e, "ctrlscope_target_processes",
@@ -811,11 +980,16 @@ void targets_collect(const struct targets *t, struct expo *e)
 			   "cgroups currently selected as a whole by a target's cgroup selector.",
 			   bpf_map__fd(t->skel->maps.cgroup_targets), sizeof(uint64_t));
 	expo_family(e, "ctrlscope_label_sets", "gauge",
-		    "Distinct label sets (target and comm) allocated so far.");
-	expo_u64(e, NULL, 0, used < max ? used : max);
+		    "Label sets (target and comm, or target and container) in use.");
+	expo_u64(e, NULL, 0, count_label_sets(t));
 	expo_family(e, "ctrlscope_label_sets_max", "gauge",
 		    "Most label sets the agent can allocate (limits.label_sets).");
 	expo_u64(e, NULL, 0, max);
+	expo_family(e, "ctrlscope_label_sets_released_total", "counter",
+		    "Label sets released for reuse: a deleted pod's after "
+		    "kubernetes.deleted_pod_grace, a process target's held by no process for "
+		    "label_set_grace.");
+	expo_u64(e, NULL, 0, atomic_load(&t->released));
 	expo_family(e, "ctrlscope_label_sets_exhausted_total", "counter",
 		    "Processes left unmeasured because every label set was taken.");
 	expo_u64(e, NULL, 0, __atomic_load_n(&bss->slots_exhausted, __ATOMIC_RELAXED));
