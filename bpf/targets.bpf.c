@@ -274,7 +274,7 @@ static __always_inline void classify(struct task_struct *task, const char *leade
 			struct cs_match *by_comm = bpf_map_lookup_elem(&comm_targets, key.comm);
 
 			match = by_cgroup;
-			if (by_comm && (!by_cgroup || by_comm->target < by_cgroup->target))
+			if (by_comm && (!by_cgroup || by_comm->order < by_cgroup->order))
 				match = by_comm;
 		}
 	}

@@ -420,6 +420,39 @@ static int write_process(void *state, struct scrape *s)
 	return 0;
 }
 
+static int write_config(void *state, struct scrape *s)
+{
+	struct agent *a = state;
+	struct expo *e = s->e;
+	char hex[2 * sizeof(a->cfg.sha256) + 1];
+	struct label l;
+
+	for (size_t i = 0; i < sizeof(a->cfg.sha256); i++)
+		snprintf(hex + 2 * i, 3, "%02x", a->cfg.sha256[i]);
+	expo_family(e, "ctrlscope_config_info", "gauge",
+		    "The running configuration: the SHA-256 of its file.");
+	l = (struct label){ "sha256", hex };
+	expo_u64(e, &l, 1, 1);
+	expo_family(e, "ctrlscope_config_loaded_timestamp_seconds", "gauge",
+		    "When the running configuration was loaded: at start or by the last "
+		    "successful reload.");
+	expo_f64(e, NULL, 0, a->loaded_at);
+	expo_family(e, "ctrlscope_config_reloads_total", "counter",
+		    "Reloads of the configuration file (SIGHUP, or a change of the file), by "
+		    "result; a failed one keeps the running configuration.");
+	l = (struct label){ "result", "success" };
+	expo_u64(e, &l, 1, atomic_load(&a->reloads[0]));
+	l.value = "failure";
+	expo_u64(e, &l, 1, atomic_load(&a->reloads[1]));
+	expo_family(e, "ctrlscope_config_last_reload_successful", "gauge",
+		    "Whether the last reload succeeded (1 before any).");
+	expo_u64(e, NULL, 0, atomic_load(&a->reload_ok));
+	expo_family(e, "ctrlscope_config_restart_required", "gauge",
+		    "1 when the file changes settings only a restart applies (limits, modules).");
+	expo_u64(e, NULL, 0, atomic_load(&a->restart_required));
+	return 0;
+}
+
 void agent_pods_changed(struct agent *a)
 {
 	pthread_mutex_lock(&a->lock);
@@ -483,6 +516,8 @@ static int register_collectors(struct agent *a)
 		err = registry_add(&a->collectors, "targets", write_targets, a->targets);
 	if (!err)
 		err = registry_add(&a->collectors, "programs", write_programs, a->attach);
+	if (!err)
+		err = registry_add(&a->collectors, "config", write_config, a);
 	if (!err)
 		err = registry_add(&a->collectors, "process", write_process, a);
 	return err;

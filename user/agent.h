@@ -60,6 +60,13 @@ struct agent {
 	char kernel[128];
 	uint64_t maps_bytes; /* what the BPF maps take (maps_memory), at start-up */
 	long long boot_time; /* Unix seconds, /proc/stat's btime; read at the first scrape */
+	/* Reloads (reload.c): made by result (success, failure), whether the last one
+	 * succeeded, whether the file asks for what only a restart applies, and when the
+	 * running configuration was loaded (Unix seconds). */
+	atomic_ullong reloads[2];
+	atomic_bool reload_ok;
+	atomic_bool restart_required;
+	double loaded_at;
 };
 
 /* The module descriptors for config_load. The caller frees the array. */
@@ -81,5 +88,9 @@ int agent_render(void *ctx, struct buf *out);
 void agent_pods_changed(struct agent *a);
 void agent_tick(struct agent *a, bool pods_synced);
 void agent_stop(struct agent *a);
+/* Read the configuration file at path again and apply it (reload.c): 0 when applied or
+ * unchanged, else -errno after one log line, the running configuration kept. asked: a
+ * SIGHUP, which counts as a reload even when the file is unchanged. */
+int agent_reload(struct agent *a, const char *path, bool asked);
 
 #endif

@@ -8,17 +8,22 @@
 #include "tls.h"
 #include "webconfig.h"
 #include "caps.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "server.h"
 #include "targets.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/inotify.h>
 #include <curl/curl.h>
 
 #include "gen/version.h"
@@ -129,11 +134,6 @@ static void on_other_signal(int sig)
 /* From the main loop: say which of the ignored signals came since the last time. */
 static void log_other_signals(void)
 {
-	if (got_hup) {
-		got_hup = 0;
-		log_warn("received SIGHUP: the configuration is read only at start-up; restart the "
-			 "agent to change it");
-	}
 	if (got_usr1) {
 		got_usr1 = 0;
 		log_info("received SIGUSR1: ignored");
@@ -410,29 +410,90 @@ static void open_podjoin(struct agent *a)
 		log_error("cannot start watching the pods: %s", strerror(-err));
 }
 
-static int run_loop(struct agent *a, const sigset_t *mask)
+/* Watch what a change of the configuration file shows in: its directory (an editor's
+ * save, the kubelet's swap of a ConfigMap volume's ..data link) and, when the file is a
+ * link, the directory of the file it leads to. -1 when inotify is not available (SIGHUP
+ * still reloads). */
+static int watch_config(const char *path)
 {
-	/* Without the targets core (it could not load), only signals and ticks. */
-	struct pollfd pfd[2] = {
+	char copy[PATH_MAX], *real;
+	uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF;
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd < 0) {
+		log_warn("cannot watch %s (%s): send SIGHUP to reload it", path, strerror(errno));
+		return -1;
+	}
+	snprintf(copy, sizeof(copy), "%s", path);
+	if (inotify_add_watch(fd, dirname(copy), mask) < 0) {
+		log_warn("cannot watch %s (%s): send SIGHUP to reload it", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	real = realpath(path, NULL);
+	if (real) {
+		inotify_add_watch(fd, dirname(real), mask);
+		free(real);
+	}
+	return fd;
+}
+
+/* Read every pending inotify event; their content does not matter. */
+static void drain(int fd)
+{
+	char events[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(fd, events, sizeof(events)) > 0)
+		;
+}
+
+/* After a change of the file is seen, wait this long for the writer to finish. */
+#define RELOAD_SETTLE_S 0.2
+
+static int run_loop(struct agent *a, const sigset_t *mask, const char *config_file)
+{
+	/* Without the targets core (it could not load), only signals, the watch and ticks. */
+	struct pollfd pfd[3] = {
+		{ .fd = watch_config(config_file), .events = POLLIN },
 		{ .fd = a->targets ? targets_event_fd(a->targets) : -1, .events = POLLIN },
 		{ .fd = a->targets && a->join ? podjoin_event_fd(a->join) : -1, .events = POLLIN }
 	};
-	struct timespec tick = { .tv_sec = 1 };
+	double reload_at = 0;
 
 	while (!stop_signal) {
-		int n = ppoll(pfd, pfd[1].fd >= 0 ? 2 : 1, &tick, mask);
+		struct timespec tick = { .tv_sec = 1 };
+		int n;
 
+		if (reload_at) {
+			double wait = reload_at - clock_seconds(CLOCK_MONOTONIC);
+
+			tick = (struct timespec){ .tv_nsec = wait > 0 ? (long)(wait * 1e9) : 0 };
+		}
+		n = ppoll(pfd, 3, &tick, mask);
 		if (n < 0 && errno != EINTR) {
 			log_error("event loop: %s", strerror(errno));
 			return -errno;
 		}
 		if (n > 0 && (pfd[0].revents & POLLIN)) {
+			drain(pfd[0].fd);
+			reload_at = clock_seconds(CLOCK_MONOTONIC) + RELOAD_SETTLE_S;
+		}
+		if (got_hup) {
+			got_hup = 0;
+			log_info("received SIGHUP: reloading %s", config_file);
+			agent_reload(a, config_file, true);
+		}
+		if (reload_at && clock_seconds(CLOCK_MONOTONIC) >= reload_at) {
+			reload_at = 0;
+			agent_reload(a, config_file, false);
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN)) {
 			int err = targets_handle_events(a->targets);
 
 			if (err)
 				log_warn("handling lifecycle events: %s", strerror(-err));
 		}
-		if (n > 0 && pfd[1].fd >= 0 && (pfd[1].revents & POLLIN)) {
+		if (n > 0 && (pfd[2].revents & POLLIN)) {
 			podjoin_ack(a->join);
 			agent_pods_changed(a);
 		}
@@ -440,6 +501,8 @@ static int run_loop(struct agent *a, const sigset_t *mask)
 		agent_tick(a, !a->join || podjoin_synced(a->join));
 	}
 	log_info("received %s: shutting down", strsignal(stop_signal));
+	if (pfd[0].fd >= 0)
+		close(pfd[0].fd);
 	return 0;
 }
 
@@ -570,7 +633,9 @@ int main(int argc, char **argv)
 	if (server_health_address(a.server))
 		log_info("answering health probes on http://%s/healthz and /readyz",
 			 server_health_address(a.server));
-	ret = run_loop(&a, &loop_mask);
+	a.loaded_at = clock_seconds(CLOCK_REALTIME);
+	atomic_store(&a.reload_ok, true);
+	ret = run_loop(&a, &loop_mask, o.config_file);
 out:
 	server_stop(a.server);
 	a.server = NULL;

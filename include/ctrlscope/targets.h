@@ -25,19 +25,24 @@ struct cs_comm_key {
 };
 
 struct cs_match {
-	__u32 target;	 /* index into the config's targets */
+	__u32 target;	 /* the target's id (user/core/config.h): what label sets record */
 	__u32 key_by;	 /* enum cs_key_by */
 	__u64 container; /* CS_KEY_BY_CONTAINER: user space's id for (pod UID, container) */
 	/* tgid_targets: when the process started, in clock ticks since boot (starttime in
 	 * /proc/<pid>/stat), so that an entry left behind by a process that exited as it was
 	 * selected never selects a later process with the same id. 0: not checked. */
 	__u64 start;
+	/* The target's position in the config file: of a process's matches by cgroup and by
+	 * name, the earlier target wins. Ids keep their meaning across reloads; positions do
+	 * not. */
+	__u32 order;
+	__u32 pad;
 };
 
 /* Key of the label_sets map: one label set, one slot. Slots are allocated in the kernel so
  * that exec and rename take effect before user space hears about them. */
 struct cs_slot_key {
-	__u32 target;
+	__u32 target; /* the target's id */
 	__u32 key_by;
 	__u64 container;	/* CS_KEY_BY_CONTAINER only, else 0 */
 	char comm[CS_COMM_LEN]; /* CS_KEY_BY_COMM only, else zeroes */

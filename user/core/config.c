@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
+#include <openssl/sha.h>
 
 const struct cfg_option cfg_limit_options[] = {
 	[CFG_LIMIT_LABEL_SETS] = { "label_sets", 1, 1 << 16, 256,
@@ -174,6 +175,7 @@ static int parse_targets(struct parser *ps, const yaml_node_t *node, struct conf
 		struct ypath ip = { &p, NULL, i };
 
 		cfg->n_targets++;
+		cfg->targets[i].id = (uint32_t)i;
 		if ((err = parse_target(ps, item, &ip, cfg, &cfg->targets[i])))
 			return err;
 	}
@@ -372,8 +374,23 @@ int config_load(const char *path, const struct cfg_module_desc *mods, size_t n_m
 		return ret;
 	ret = config_parse(path, text.data ? text.data : "", text.len, mods, n_mods, cfg, err,
 			   err_size);
+	if (!ret &&
+	    !SHA256((const unsigned char *)(text.data ? text.data : ""), text.len, cfg->sha256)) {
+		config_free(cfg);
+		snprintf(err, err_size, "%s: cannot hash the configuration", path);
+		ret = -ENOMEM;
+	}
 	buf_free(&text);
 	return ret;
+}
+
+const struct target_config *config_target(const struct config *cfg, uint32_t id)
+{
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		if (cfg->targets[i].id == id)
+			return &cfg->targets[i];
+	}
+	return NULL;
 }
 
 void config_free(struct config *cfg)

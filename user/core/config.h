@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "labelsel.h"
 #include "yamlutil.h"
@@ -53,6 +54,10 @@ enum target_kind {
 
 struct target_config {
 	char *name;
+	/* What the kernel's maps and the label sets know the target by: its index in the
+	 * file as parsed, kept for the same name across reloads (agent.c), so that a label set
+	 * never changes target when the file's order does. Below CFG_MAX_TARGETS. */
+	uint32_t id;
 	enum target_kind kind;
 	struct process_selector process;
 	struct kube_selector kubernetes;
@@ -80,6 +85,7 @@ struct config {
 	struct module_config *modules; /* same order as the descriptors passed to the parser */
 	size_t n_modules;
 	long long limits[CFG_LIMIT_COUNT];
+	unsigned char sha256[32]; /* of the file's bytes (config_load) */
 };
 
 extern const struct cfg_option cfg_limit_options[];
@@ -91,5 +97,7 @@ int config_parse(const char *name, const char *text, size_t len, const struct cf
 int config_load(const char *path, const struct cfg_module_desc *mods, size_t n_mods,
 		struct config *cfg, char *err, size_t err_size);
 void config_free(struct config *cfg);
+/* The target with this id, or NULL when no target has it (any more). */
+const struct target_config *config_target(const struct config *cfg, uint32_t id);
 
 #endif

@@ -38,10 +38,12 @@ void container_labels_free(struct container_labels *l)
 static void resolve(struct slot_info *s, const struct config *cfg, container_labels_fn containers,
 		    void *ctx)
 {
+	const struct target_config *tc = config_target(cfg, s->key.target);
+
 	s->n_labels = 0;
-	if (s->key.target >= cfg->n_targets)
-		return;
-	s->labels[0] = (struct label){ "target", cfg->targets[s->key.target].name };
+	if (!tc)
+		return; /* a target removed by a reload: its label sets go with their grace */
+	s->labels[0] = (struct label){ "target", tc->name };
 	if (s->key.key_by == CS_KEY_BY_COMM) {
 		s->labels[1] = (struct label){ "comm", s->comm };
 		s->n_labels = 2;

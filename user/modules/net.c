@@ -644,10 +644,14 @@ static void write_overflows(struct scrape *c, struct state *st)
 	expo_family(c->e, "ctrlscope_tcp_peer_overflows_total", "counter",
 		    "Connections counted under peer=\"other\" because their target already had "
 		    "modules.net.max_peers peers.");
-	for (size_t t = 0; t < st->cfg->n_targets && t < CS_MAX_TARGETS; t++) {
+	for (size_t t = 0; t < st->cfg->n_targets; t++) {
+		uint32_t id = st->cfg->targets[t].id;
+
 		l.value = st->cfg->targets[t].name;
 		expo_u64(c->e, &l, 1,
-			 __atomic_load_n(&st->skel->bss->peer_overflow[t], __ATOMIC_RELAXED));
+			 id < CS_MAX_TARGETS ? __atomic_load_n(&st->skel->bss->peer_overflow[id],
+							       __ATOMIC_RELAXED)
+					     : 0);
 	}
 }
 

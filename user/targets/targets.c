@@ -62,6 +62,9 @@ struct targets {
 	size_t n_new_cgroups;
 };
 
+/* Room in comm_targets for names a reload adds (about 60 bytes each). */
+#define COMM_TARGETS_MAX 1024
+
 /* At most this many unselected new cgroups are remembered (oldest forgotten first). */
 #define NEW_CGROUPS_MAX 4096
 
@@ -136,15 +139,18 @@ static uint64_t proc_start_ticks(uint32_t tgid)
 	return proc_stat_read(tgid, &st) ? 0 : st.starttime;
 }
 
+/* Select process tgid for the target at position target of the file, or unselect it (-1). */
 static void set_tgid(struct targets *t, uint32_t tgid, int target)
 {
 	int fd = bpf_map__fd(t->skel->maps.tgid_targets);
-	struct cs_match want = { .target = (uint32_t)target, .key_by = CS_KEY_BY_COMM };
+	struct cs_match want = { .key_by = CS_KEY_BY_COMM };
 
 	if (target < 0) {
 		bpf_map_delete_elem(fd, &tgid);
 		return;
 	}
+	want.target = t->cfg->targets[target].id;
+	want.order = (uint32_t)target;
 	/* A process gone since its event is not selected; one that exits from now on leaves
 	 * an entry its start time keeps to itself, until targets_sweep. */
 	want.start = proc_start_ticks(tgid);
@@ -176,7 +182,9 @@ static bool evaluate(struct targets *t, uint32_t tgid, const char *comm, uint64_
 		facts.exe = exe;
 	target = selector_first_target(t->cfg, &facts);
 	had = !bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.tgid_targets), &tgid, &cur);
-	if (target < 0 ? !had : had && cur.target == (uint32_t)target)
+	if (target < 0 ? !had
+		       : had && cur.target == t->cfg->targets[target].id &&
+				 cur.order == (uint32_t)target)
 		return false;
 	set_tgid(t, tgid, target);
 	log_debug("process %u (%s): %s%s", tgid, comm_z,
@@ -185,7 +193,8 @@ static bool evaluate(struct targets *t, uint32_t tgid, const char *comm, uint64_
 	return true;
 }
 
-/* The first Kubernetes target (config order) whose selector matches the container. */
+/* The first Kubernetes target (config order) whose selector matches the container: its
+ * id, which the join records with the container. */
 static int choose_kube_target(const struct pod *pod, const char *container, void *ctx)
 {
 	const struct targets *t = ctx;
@@ -195,7 +204,7 @@ static int choose_kube_target(const struct pod *pod, const char *container, void
 
 		if (tc->kind == TARGET_KUBERNETES &&
 		    kube_selector_match(&tc->kubernetes, pod, container))
-			return (int)i;
+			return (int)tc->id;
 	}
 	return -1;
 }
@@ -213,15 +222,18 @@ static bool cgroup_decide(struct targets *t, const char *path, struct cs_match *
 	for (size_t i = 0; i < t->cfg->n_targets; i++) {
 		const struct target_config *tc = &t->cfg->targets[i];
 
-		if (i == kube_target) {
-			*m = (struct cs_match){ .target = (uint32_t)i,
+		if (tc->kind == TARGET_KUBERNETES && tc->id == kube_target) {
+			*m = (struct cs_match){ .target = tc->id,
 						.key_by = CS_KEY_BY_CONTAINER,
-						.container = container };
+						.container = container,
+						.order = (uint32_t)i };
 			return true;
 		}
 		if (tc->kind == TARGET_PROCESS && selector_is_cgroup_only(&tc->process) &&
 		    selector_cgroup_match(&tc->process, path)) {
-			*m = (struct cs_match){ .target = (uint32_t)i, .key_by = CS_KEY_BY_COMM };
+			*m = (struct cs_match){ .target = tc->id,
+						.key_by = CS_KEY_BY_COMM,
+						.order = (uint32_t)i };
 			return true;
 		}
 	}
@@ -292,7 +304,7 @@ static void select_cgroup(uint64_t id, const char *path, void *ctx)
 	}
 	if (want.key_by == CS_KEY_BY_CONTAINER)
 		log_debug("cgroup %s: container of target %s", path,
-			  t->cfg->targets[want.target].name);
+			  t->cfg->targets[want.order].name);
 	cgroups_foreach_proc(t->cgroups, id,
 			     !had && take_new_cgroup(t, id) ? resync_started_proc : resync_proc, t);
 }
@@ -398,7 +410,7 @@ static int full_sync(struct targets *t)
  * in the config's order. fn (may be NULL) sees each (name, target) in order; returns the
  * count. */
 static size_t kernel_comms(const struct config *cfg,
-			   void (*fn)(const char *comm, uint32_t target, void *ctx), void *ctx)
+			   void (*fn)(const char *comm, uint32_t order, void *ctx), void *ctx)
 {
 	size_t n = 0;
 
@@ -417,14 +429,73 @@ static size_t kernel_comms(const struct config *cfg,
 	return n;
 }
 
-static void add_kernel_comm(const char *comm, uint32_t target, void *ctx)
+struct comm_fill {
+	struct targets *t;
+	struct vec done; /* of struct cs_comm_key: names written */
+};
+
+static bool comm_listed(const struct vec *names, const struct cs_comm_key *key)
 {
-	struct cs_comm_key key = { 0 };
-	struct cs_match m = { .target = target, .key_by = CS_KEY_BY_COMM };
+	for (size_t i = 0; i < names->n; i++) {
+		if (!memcmp(vec_at(names, i), key, sizeof(*key)))
+			return true;
+	}
+	return false;
+}
+
+static void add_kernel_comm(const char *comm, uint32_t order, void *ctx)
+{
+	struct comm_fill *f = ctx;
+	struct cs_comm_key key = { 0 }, *done;
+	struct cs_match m = { .target = f->t->cfg->targets[order].id,
+			      .key_by = CS_KEY_BY_COMM,
+			      .order = order };
 
 	strncpy(key.comm, comm, sizeof(key.comm) - 1);
-	/* A name listed by two targets belongs to the first. */
-	bpf_map_update_elem(*(int *)ctx, &key, &m, BPF_NOEXIST);
+	/* A name listed by two targets belongs to the first. One past the map's room (after
+	 * a reload) is decided in user space like any other. */
+	if (comm_listed(&f->done, &key))
+		return;
+	done = vec_push(&f->done);
+	if (done)
+		*done = key;
+	bpf_map_update_elem(bpf_map__fd(f->t->skel->maps.comm_targets), &key, &m, BPF_ANY);
+}
+
+static void list_kernel_comm(const char *comm, uint32_t order, void *ctx)
+{
+	struct cs_comm_key key = { 0 }, *slot;
+
+	(void)order;
+	strncpy(key.comm, comm, sizeof(key.comm) - 1);
+	slot = vec_push(ctx);
+	if (slot)
+		*slot = key;
+}
+
+/* Make comm_targets hold the names the kernel decides: names no longer listed go first,
+ * then each name is written in place, so that a name listed before and after a reload
+ * never goes missing in between. */
+static void fill_kernel_comms(struct targets *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.comm_targets);
+	struct comm_fill f = { .t = t, .done = VEC_INIT(struct cs_comm_key) };
+	struct vec wanted = VEC_INIT(struct cs_comm_key), stale = VEC_INIT(struct cs_comm_key);
+	struct cs_comm_key key, next, *prev = NULL, *s;
+
+	kernel_comms(t->cfg, list_kernel_comm, &wanted);
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!comm_listed(&wanted, &key) && (s = vec_push(&stale)))
+			*s = key;
+	}
+	for (size_t i = 0; i < stale.n; i++)
+		bpf_map_delete_elem(fd, vec_at(&stale, i));
+	kernel_comms(t->cfg, add_kernel_comm, &f);
+	vec_free(&f.done);
+	vec_free(&wanted);
+	vec_free(&stale);
 }
 
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
@@ -481,7 +552,9 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	bpf_map__set_max_entries(t->skel->maps.cgroup_targets,
 				 (uint32_t)cfg->limits[CFG_LIMIT_CGROUPS]);
 	bpf_map__set_max_entries(t->skel->maps.comm_targets,
-				 (uint32_t)(kernel_comms(cfg, NULL, NULL) ?: 1));
+				 (uint32_t)(kernel_comms(cfg, NULL, NULL) > COMM_TARGETS_MAX
+						    ? kernel_comms(cfg, NULL, NULL)
+						    : COMM_TARGETS_MAX));
 	bpf_map__set_max_entries(t->skel->maps.free_slots,
 				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	bpf_map__set_max_entries(t->skel->maps.starts, (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
@@ -521,11 +594,7 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		log_error("cannot fill the label set queue: %s", strerror(-err));
 		goto fail;
 	}
-	{
-		int comms = bpf_map__fd(t->skel->maps.comm_targets);
-
-		kernel_comms(cfg, add_kernel_comm, &comms);
-	}
+	fill_kernel_comms(t);
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
 	if (!t->rb) {
 		err = -errno;
@@ -603,6 +672,32 @@ void targets_close(struct targets *t)
 	free(t);
 }
 
+uint64_t targets_ids_in_use(const struct targets *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.label_sets);
+	struct cs_slot_key key, next, *prev = NULL;
+	uint64_t ids = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (key.target < CS_MAX_TARGETS)
+			ids |= 1ULL << key.target;
+	}
+	return ids;
+}
+
+int targets_reconfigure(struct targets *t)
+{
+	t->any_exe = false;
+	for (size_t i = 0; i < t->cfg->n_targets; i++)
+		t->any_exe |= selector_needs_exe(&t->cfg->targets[i].process);
+	t->process_selectors = t->cfg->n_targets > 0;
+	fill_kernel_comms(t);
+	/* Every cgroup and process decided again, every task classified again. */
+	return full_sync(t);
+}
+
 void targets_reselect(struct targets *t)
 {
 	/* A pod came, went or changed: every cgroup's verdict may have changed with it. */
@@ -666,8 +761,10 @@ static void consider_idle(const void *key, const void *value, void *ctx)
 	double *used_at = &x->t->used_at[slot];
 	struct idle_set *set;
 
-	/* Containers' label sets go with their pods (targets_expire). */
-	if (k->key_by != CS_KEY_BY_COMM || slot >= x->t->cfg->limits[CFG_LIMIT_LABEL_SETS])
+	/* Containers' label sets go with their pods (targets_expire), unless a reload
+	 * removed their target. */
+	if ((k->key_by != CS_KEY_BY_COMM && config_target(x->t->cfg, k->target)) ||
+	    slot >= x->t->cfg->limits[CFG_LIMIT_LABEL_SETS])
 		return;
 	if (seen_now(x->t, slot) || !*used_at) {
 		*used_at = x->now;
@@ -831,7 +928,7 @@ static void collect_per_target(const struct targets *t, struct expo *e, const ch
 	expo_family(e, name, "gauge", help);
 	for (size_t i = 0; i < t->cfg->n_targets; i++) {
 		l.value = t->cfg->targets[i].name;
-		expo_u64(e, &l, 1, c.per_target[i]);
+		expo_u64(e, &l, 1, c.per_target[t->cfg->targets[i].id]);
 	}
 }
 

@@ -41,6 +41,13 @@ int targets_start(struct targets *t);
 int targets_event_fd(const struct targets *t);
 int targets_handle_events(struct targets *t);
 void targets_close(struct targets *t);
+/* The configuration t was opened with changed in place (a reload: targets, their order
+ * and selectors; the limits never change): decide every process and cgroup again. Label
+ * sets of removed targets are released like idle ones. 0 or -errno. */
+int targets_reconfigure(struct targets *t);
+/* The target ids label sets still use (a bit per id): a reload gives none of them to a
+ * new target. */
+uint64_t targets_ids_in_use(const struct targets *t);
 /* The node's pods changed: decide every cgroup again. */
 void targets_reselect(struct targets *t);
 /* Drop the containers of pods deleted longer than the grace period ago: their label sets

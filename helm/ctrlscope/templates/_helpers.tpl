@@ -112,3 +112,23 @@ metricRelabelings:
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+The web config file (web.yaml): the values' web section, with the chart's certificate.
+*/}}
+{{- define "ctrlscope.webConfig" -}}
+{{- $web := deepCopy .Values.web }}
+{{- $tls := merge (dict "cert_file" "/etc/ctrlscope/tls/tls.crt" "key_file" "/etc/ctrlscope/tls/tls.key") (default (dict) $web.tls_server_config) }}
+{{- $_ := set $web "tls_server_config" $tls }}
+{{- toYaml $web }}
+{{- end }}
+
+{{/*
+What only a restart of the agent applies: the web config, and the configuration's limits
+and modules (they size the kernel's maps). The agent reloads the rest of config.yaml by
+itself when the ConfigMap changes, so a change there rolls no pod.
+*/}}
+{{- define "ctrlscope.restartChecksum" -}}
+{{- $cfg := .Values.config | default dict }}
+{{- printf "%s\n%s\n%s" (include "ctrlscope.webConfig" .) (toYaml (get $cfg "limits")) (toYaml (get $cfg "modules")) | sha256sum }}
+{{- end }}
