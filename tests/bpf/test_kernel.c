@@ -576,7 +576,14 @@ static void test_non_target_leaves_no_trace(void **state)
 	assert_false(task_state_of(env, f.pid, &ts));
 	fixture_finish(&f);
 	assert_int_equal(env->s->data->next_row, 1); /* no row was ever allocated */
-	assert_int_equal(env->t->bss->next_slot, 0);
+	{
+		/* and no label set */
+		struct cs_slot_key key;
+
+		assert_int_equal(
+			bpf_map_get_next_key(bpf_map__fd(env->t->maps.label_sets), NULL, &key),
+			-ENOENT);
+	}
 }
 
 static void test_tgid_target_exact_counts(void **state)
