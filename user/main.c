@@ -637,6 +637,8 @@ int main(int argc, char **argv)
 	atomic_store(&a.reload_ok, true);
 	ret = run_loop(&a, &loop_mask, o.config_file);
 out:
+	/* A hung API server must not hold the stop up: the reviews in flight end now. */
+	kube_cancel(a.kube);
 	server_stop(a.server);
 	a.server = NULL;
 	agent_stop(&a);

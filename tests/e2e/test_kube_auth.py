@@ -107,6 +107,26 @@ def test_hung_api_server_costs_one_timeout():
         api.fault(mode="none")
 
 
+def test_sigterm_stops_within_2s_while_the_api_server_hangs():
+    """A review hung on the API server (its timeout 30 s) holds neither the scrape thread nor
+    the stop: SIGTERM ends the agent within 2 s, and the scrape in flight gets its answer."""
+    import threading
+    with Scene() as s:
+        _, _, api, agent = setup(s, authn="  kubernetes:\n    timeout: 30s\n")
+        api.fault(mode="hang", delayMs=60000, count=0)
+        got = []
+        t = threading.Thread(target=lambda: got.append(code(agent, "prom-token")))
+        t.start()
+        time.sleep(1.0)  # the review is in flight
+        start = time.time()
+        assert agent.stop() == 0
+        took = time.time() - start
+        t.join(5)
+        assert took < 2.0, "SIGTERM took %.2fs" % took
+        assert got == [503], got
+        api.fault(mode="none")
+
+
 def test_real_prometheus_scrapes_over_https_with_a_token():
     with Scene() as s:
         pki = PKI()

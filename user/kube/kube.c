@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct kube {
 	ino_t token_ino;
 	unsigned long long requests[RES_COUNT][N_CODES];
 	double seconds[RES_COUNT];
+	atomic_bool cancelled; /* kube_cancel: every transfer ends, none starts */
 };
 
 const char *kube_server(const struct kube *k)
@@ -197,27 +199,41 @@ struct request {
 	void *stop_ctx;
 };
 
+struct transfer {
+	struct kube *k;
+	const struct request *req;
+};
+
 static int progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		    curl_off_t ulnow)
 {
-	const struct request *req = ctx;
+	const struct transfer *x = ctx;
 
 	(void)dltotal;
 	(void)dlnow;
 	(void)ultotal;
 	(void)ulnow;
-	return req->stop && req->stop(req->stop_ctx);
+	return atomic_load(&x->k->cancelled) || (x->req->stop && x->req->stop(x->req->stop_ctx));
+}
+
+void kube_cancel(struct kube *k)
+{
+	if (k)
+		atomic_store(&k->cancelled, true);
 }
 
 static enum kube_result perform(struct kube *k, CURL *c, const struct request *req, long *code)
 {
 	struct curl_slist *headers = NULL;
+	struct transfer x = { k, req };
 	char *url = NULL, *auth = NULL, code_text[16];
 	struct timespec t0, t1;
 	CURLcode rc;
 	enum kube_result result = KUBE_UNAVAILABLE;
 
 	*code = 0;
+	if (atomic_load(&k->cancelled))
+		return KUBE_UNAVAILABLE;
 	pthread_mutex_lock(&k->stat_lock);
 	if (refresh_token(k))
 		log_warn("cannot read the API server token from %s", k->conn.token_file);
@@ -242,11 +258,11 @@ static enum kube_result perform(struct kube *k, CURL *c, const struct request *r
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, req->write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, req->write_data);
-	if (req->stop) {
-		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
-		curl_easy_setopt(c, CURLOPT_XFERINFODATA, req);
-	}
+	/* Polled about once a second however the transfer goes: a hung API server never
+	 * holds up kube_cancel (the agent stopping) longer than that. */
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
 	if (k->conn.ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, k->conn.ca_file);
 	else if (k->conn.ca_pem)

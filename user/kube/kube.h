@@ -25,6 +25,9 @@ enum kube_result {
 /* Takes ownership of conn's strings (conn is left empty). */
 int kube_open(struct kube_conn *conn, struct kube **out, char *err, size_t err_size);
 void kube_close(struct kube *k);
+/* End every transfer in progress (within about a second) and refuse new ones: for a
+ * prompt stop while the API server hangs. Thread-safe; k may be NULL. */
+void kube_cancel(struct kube *k);
 const char *kube_server(const struct kube *k);
 
 /* On KUBE_OK, *authenticated says whether the token is valid for the audiences (empty
