@@ -102,6 +102,22 @@ ROWS = [
         ("Label sets used", "percentunit", [
             q('ctrlscope_label_sets{job="ctrlscope",instance=~"$instance"} / '
               'ctrlscope_label_sets_max{job="ctrlscope",instance=~"$instance"}', "{{instance}}")]),
+        ("Processes left unmeasured, lifecycle events lost (per second)", "ops", [
+            q('rate(ctrlscope_target_map_full_total{job="ctrlscope",instance=~"$instance"}[%s])'
+              % RATE, "{{instance}} unselected (limits full)"),
+            q('rate(ctrlscope_lifecycle_events_lost_total{job="ctrlscope",instance=~"$instance"}'
+              '[%s])' % RATE, "{{instance}} events lost")]),
+        ("Configuration reloads", "short", [
+            q('sum by (instance, result) (increase(ctrlscope_config_reloads_total{job="ctrlscope",'
+              'instance=~"$instance"}[%s]))' % RATE, "{{instance}} {{result}}"),
+            q('ctrlscope_config_last_reload_successful{job="ctrlscope",instance=~"$instance"}',
+              "{{instance}} last reload successful")]),
+        ("HTTP connections: open, and dropped per second", "short", [
+            q('sum by (instance, listener) (ctrlscope_http_connections{job="ctrlscope",'
+              'instance=~"$instance"})', "{{instance}} {{listener}} open"),
+            q('sum by (instance, reason) (rate(ctrlscope_http_connections_dropped_total{'
+              'job="ctrlscope",instance=~"$instance"}[%s]))' % RATE,
+              "{{instance}} dropped: {{reason}}")]),
     ]),
 ]
 

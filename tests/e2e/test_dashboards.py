@@ -102,7 +102,7 @@ def test_every_dashboard_query_returns_data_and_every_rule_evaluates():
                 time.sleep(1)
             assert not empty, "dashboard queries without data: %s" % json.dumps(empty, indent=1)
             rules = [r for g in prom.api("/api/v1/rules")["groups"] for r in g["rules"]]
-            assert len(rules) == 13, [r["name"] for r in rules]
+            assert len(rules) == 15, [r["name"] for r in rules]
             bad = [(r["name"], r.get("lastError")) for r in rules
                    if r["health"] != "ok" or r.get("lastError")]
             assert not bad, bad
