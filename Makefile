@@ -77,6 +77,14 @@ $(GEN)/version.h: FORCE | $(GEN)
 		printf '#define CTRLSCOPE_VERSION "%s"\n#define CTRLSCOPE_REVISION "%s"\n' \
 		'$(VERSION)' '$(REVISION)' > $@
 
+# The layout of the kernel state a restarted agent adopts from its pins (user/core/pin.h):
+# a hash of every BPF source and shared header, so that a binary whose maps could differ
+# in any way never reads another's.
+LAYOUT_SRCS := $(sort $(wildcard bpf/*.bpf.c bpf/*.h include/ctrlscope/*.h))
+$(GEN)/layout.h: $(LAYOUT_SRCS) | $(GEN)
+	@printf '#define CTRLSCOPE_LAYOUT "%s"\n' \
+		"$$(cat $(LAYOUT_SRCS) | sha256sum | cut -c1-16)" > $@.tmp && mv $@.tmp $@
+
 # Skeletons and BPF objects are intermediate files: keep them.
 .SECONDARY: $(BPF_OBJS) $(SKELS) $(BPF_TEST_SKELS)
 
@@ -100,6 +108,7 @@ $(BUILD)/obj/syscall_table.o: $(GEN)/syscall_table.c $(BUILD)/.flags | $(BUILD)/
 	$(CC) $(CFLAGS) -Wno-missing-field-initializers -c $< -o $@
 
 $(BUILD)/obj/main.o $(BUILD)/obj/agent.o: $(GEN)/version.h
+$(BUILD)/obj/agent.o $(BUILD)/fuzz/obj/agent.o: $(GEN)/layout.h
 
 $(BUILD)/obj/%.o: user/%.c $(SKELS) $(BUILD)/.flags | $(BUILD)/obj
 	@mkdir -p $(@D)

@@ -93,6 +93,14 @@ struct {
 	__type(value, __u64);
 } slot_seen SEC(".maps");
 
+/* The targets' names by id, for an agent that adopts this state (user/core/pin.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct cs_target_name);
+} target_names SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 256 * 1024);

@@ -9,6 +9,9 @@ address=${DEMO_ADDRESS:-127.0.0.1:9464}
 seconds=${DEMO_SECONDS:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 url="http://$address/metrics"
+# The agent pins its counters here, so that the restart below continues them; the demo
+# removes them when it ends (and those of an earlier demo that was killed).
+pins=${DEMO_PIN_PATH:-/sys/fs/bpf/ctrlscope-demo}
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "demo: run as root: loading BPF programs needs CAP_BPF and CAP_PERFMON" >&2
@@ -17,26 +20,32 @@ fi
 
 log=$(mktemp /tmp/ctrlscope-demo.XXXXXX.log)
 pids=()
+agent=
 cleanup() {
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in $agent "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	"$build/ctrlscope" --bpf.pin-path="$pins" --bpf.unpin >>"$log" 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$build/ctrlscope" --config.file="$here/local.yaml" --web.listen-address="$address" \
-	>"$log" 2>&1 &
-pids+=($!)
+"$build/ctrlscope" --bpf.pin-path="$pins" --bpf.unpin >"$log" 2>&1
 
-for _ in $(seq 100); do
-	curl -fsS "http://$address/readyz" >/dev/null 2>&1 && break
-	if ! kill -0 "${pids[0]}" 2>/dev/null; then
-		echo "demo: ctrlscope exited:" >&2
-		cat "$log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+start_agent() {
+	"$build/ctrlscope" --config.file="$here/local.yaml" --web.listen-address="$address" \
+		--bpf.pin-path="$pins" >>"$log" 2>&1 &
+	agent=$!
+	for _ in $(seq 100); do
+		curl -fsS "http://$address/readyz" >/dev/null 2>&1 && return 0
+		if ! kill -0 "$agent" 2>/dev/null; then
+			echo "demo: ctrlscope exited:" >&2
+			cat "$log" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+start_agent
 
 # A module or program this kernel refused: say so first, with the agent's reason, rather
 # than leave its section of the demo empty.
@@ -89,6 +98,17 @@ echo
 echo "== CPU and scheduling, process lifecycle =="
 curl -fsS "$url" | grep -E '^ctrlscope_(cpu_seconds_total|context_switches_total|runqueue_wait_seconds_(sum|count)|process_starts_total|process_exits_total|threads)\{target="demo"' || true
 echo
+echo "== Restart: the counters continue (--bpf.pin-path) =="
+total() {
+	curl -fsS "$url" | awk '/^ctrlscope_syscalls_total\{target="demo"/ { n += $NF } END { printf "%d", n }'
+}
+echo "system calls of the demo workload counted before the restart: $(total)"
+kill "$agent"
+wait "$agent" || true
+start_agent
+echo "and right after it, by the new agent:                        $(total)"
+curl -fsS "$url" | grep -E '^ctrlscope_state_adopted' || true
+echo
 echo "== The agent's own health =="
 curl -fsS "$url" | grep -E '^ctrlscope_(build_info|module_up|program_attached|target_processes)' || true
 
@@ -105,7 +125,7 @@ EOT
 
 if [[ "$seconds" == 0 ]]; then
 	echo "Running until Ctrl-C."
-	wait "${pids[0]}"
+	wait "$agent"
 else
 	echo "Stopping in $seconds seconds (DEMO_SECONDS=0 keeps it running until Ctrl-C)."
 	sleep "$seconds"

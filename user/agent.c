@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include <bpf/libbpf.h>
 
+#include "gen/layout.h"
 #include "gen/version.h"
 
 struct cfg_module_desc *agent_module_descs(size_t *n)
@@ -46,7 +47,14 @@ int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *ob
 	err = bpf_map__reuse_fd(state, env->task_state_fd);
 	if (!err)
 		err = bpf_map__reuse_fd(gen, env->target_gen_fd);
-	return err ? err : kfeatures_configure(env->features, obj);
+	if (!err)
+		err = kfeatures_configure(env->features, obj);
+	return err ? err : pin_maps(env->pin, obj);
+}
+
+bool module_adopted(const struct module_env *env)
+{
+	return env->pin && env->pin->adopted;
 }
 
 static struct module_env module_env_of(struct agent *a, struct agent_module *am,
@@ -64,6 +72,7 @@ static struct module_env module_env_of(struct agent *a, struct agent_module *am,
 		.features = &a->features,
 		.env = &a->env,
 		.attach = am->attach,
+		.pin = &am->pin,
 	};
 }
 
@@ -76,8 +85,21 @@ static int module_start(struct agent *a, struct agent_module *am)
 	am->attach = attach_group_new(a->attach, am->m->name);
 	if (!am->attach)
 		return -ENOMEM;
+	am->pin = (struct pin_group){ .state = &a->pin };
+	snprintf(am->pin.prefix, sizeof(am->pin.prefix), "%s", am->m->name);
 	env = module_env_of(a, am, &opts);
 	err = am->m->open(&env, &am->state);
+	if (err && am->pin.adopted) {
+		/* Pinned maps this load could not take: the module starts afresh (its
+		 * counters from zero; the label sets stay the targets core's). */
+		log_warn("module %s: cannot adopt its pinned maps (%s): starting afresh",
+			 am->m->name, strerror(-err));
+		am->m->close(am->state);
+		am->state = NULL;
+		pin_forget(&am->pin);
+		am->pin.decided = false;
+		err = am->m->open(&env, &am->state);
+	}
 	if (err) {
 		log_error("module %s: cannot load its BPF programs: %s", am->m->name,
 			  strerror(-err));
@@ -122,6 +144,42 @@ static void report_maps_memory(struct agent *a)
 			 n);
 }
 
+/* The pinned state directory (--bpf.pin-path), and the targets' ids of the state found
+ * there: a target keeps the id its label sets were made with, whatever its place in the
+ * file now. */
+static int prepare_pins(struct agent *a)
+{
+	struct target_ref refs[CS_MAX_TARGETS];
+	char err[512] = "";
+	size_t n = 0;
+	int ret;
+
+	a->core_pin = (struct pin_group){ .state = &a->pin, .prefix = "targets" };
+	if (!a->pin_path)
+		return 0;
+	ret = pin_prepare(a->pin_path, CTRLSCOPE_LAYOUT, &a->cfg, &a->features, &a->pin, err,
+			  sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		return ret;
+	}
+	if (!a->pin.found) {
+		log_info("pinning the kernel state under %s", a->pin.dir);
+		return 0;
+	}
+	ret = targets_pinned_names(a->pin.dir, refs, &n);
+	if (!ret)
+		ret = config_assign_ids(&a->cfg, refs, n, 0, err, sizeof(err));
+	targets_refs_free(refs, n);
+	if (ret) {
+		log_error("cannot adopt the kernel state pinned at %s: %s", a->pin.dir,
+			  err[0] ? err : strerror(-ret));
+		return ret;
+	}
+	log_info("adopting the kernel state pinned at %s: counters continue", a->pin.dir);
+	return 0;
+}
+
 /* The registry, with the groups of the kernel probe and of the targets core. */
 static int open_attach(struct agent *a)
 {
@@ -158,7 +216,10 @@ int agent_start(struct agent *a)
 		a->mods[i].m = modules[i];
 		a->mods[i].enabled = a->cfg.modules[i].enabled;
 	}
-	err = targets_open(&a->cfg, &opts, &a->features, a->join, a->core_progs, &a->targets);
+	if ((err = prepare_pins(a)))
+		return err;
+	err = targets_open(&a->cfg, &opts, &a->features, a->join, a->core_progs, &a->core_pin,
+			   &a->targets);
 	if (err) {
 		char why[128];
 
@@ -245,7 +306,8 @@ int agent_probe(struct agent *a, FILE *out)
 	if (!err)
 		err = kfeatures_probe(&opts, a->tracepoints, a->fallbacks, a->core, &a->features);
 	if (!err)
-		err = targets_open(&a->cfg, &opts, &a->features, NULL, a->core_progs, &a->targets);
+		err = targets_open(&a->cfg, &opts, &a->features, NULL, a->core_progs, NULL,
+				   &a->targets);
 	buf_init(&core);
 	if (a->core)
 		attach_describe(a->core, &core);
@@ -453,6 +515,26 @@ static int write_config(void *state, struct scrape *s)
 	return 0;
 }
 
+static int write_state(void *state, struct scrape *s)
+{
+	struct agent *a = state;
+	struct label l = { "reason", NULL };
+	static const char *const reasons[] = { "layout", "sizing", "partial" };
+
+	expo_family(s->e, "ctrlscope_state_adopted", "gauge",
+		    "1 when the agent continued the kernel state a previous agent pinned "
+		    "(--bpf.pin-path), 0 when it started afresh.");
+	expo_u64(s->e, NULL, 0, a->pin.found);
+	expo_family(s->e, "ctrlscope_state_discarded", "gauge",
+		    "1 for the reason this agent discarded a pinned state at start: another "
+		    "layout (binary), another sizing (limits, modules, kernel), or a partial one.");
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		l.value = reasons[i];
+		expo_u64(s->e, &l, 1, a->pin.discarded && !strcmp(a->pin.discarded, reasons[i]));
+	}
+	return 0;
+}
+
 void agent_pods_changed(struct agent *a)
 {
 	pthread_mutex_lock(&a->lock);
@@ -518,6 +600,8 @@ static int register_collectors(struct agent *a)
 		err = registry_add(&a->collectors, "programs", write_programs, a->attach);
 	if (!err)
 		err = registry_add(&a->collectors, "config", write_config, a);
+	if (!err && a->pin_path)
+		err = registry_add(&a->collectors, "state", write_state, a);
 	if (!err)
 		err = registry_add(&a->collectors, "process", write_process, a);
 	return err;

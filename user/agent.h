@@ -12,6 +12,7 @@
 #include "config.h"
 #include "env.h"
 #include "kfeatures.h"
+#include "pin.h"
 #include "registry.h"
 
 struct attach_group;
@@ -27,6 +28,7 @@ struct web_config;
 struct agent_module {
 	const struct module *m;
 	void *state;
+	struct pin_group pin;	     /* its pinned maps */
 	struct attach_group *attach; /* its programs and variants */
 	bool enabled;
 	bool up;
@@ -42,6 +44,9 @@ struct agent {
 	struct agent_env env;		  /* read by main */
 	bool strict;
 	struct targets *targets;
+	const char *pin_path;		 /* --bpf.pin-path, or NULL */
+	struct pin_state pin;		 /* the state directory, with pin_path */
+	struct pin_group core_pin;	 /* the targets core's maps */
 	struct attach_registry *attach;	 /* every program and variant, for the self-metrics */
 	struct attach_group *core;	 /* the kernel probe's variants */
 	struct attach_group *core_progs; /* the targets core's programs */

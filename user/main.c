@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "pin.h"
 #include "server.h"
 #include "targets.h"
 
@@ -37,6 +38,8 @@ struct options {
 	const char *btf_path;
 	const char *tracepoints;
 	bool fallbacks;
+	const char *pin_path;
+	bool unpin;
 	const char *log_level;
 	const char *log_format;
 	bool allow_unauthenticated;
@@ -83,6 +86,12 @@ static const struct flag {
 	{ "bpf.fallbacks", FLAG_BOOL, offsetof(struct options, fallbacks), NULL, NULL,
 	  "Use the fallbacks for kernels before 5.12 (task state in a hash map, counters "
 	  "allocated from queues) on any kernel: to test them." },
+	{ "bpf.pin-path", FLAG_STRING, offsetof(struct options, pin_path), NULL, "DIR",
+	  "Keep the counters, label sets and target state in maps pinned under DIR (on a BPF "
+	  "filesystem), so that a restarted or upgraded agent continues them." },
+	{ "bpf.unpin", FLAG_BOOL, offsetof(struct options, unpin), NULL, NULL,
+	  "Remove the state pinned under --bpf.pin-path and exit: after the agent is "
+	  "stopped for good." },
 	{ "strict", FLAG_BOOL, offsetof(struct options, strict), NULL, NULL,
 	  "Exit if any enabled module or program cannot be loaded or attached." },
 	{ "log.level", FLAG_STRING, offsetof(struct options, log_level), "info", "LEVEL",
@@ -527,6 +536,14 @@ int main(int argc, char **argv)
 		printf("ctrlscope %s\n", CTRLSCOPE_VERSION);
 		return 0;
 	}
+	if (o.unpin) {
+		if (!o.pin_path || !*o.pin_path) {
+			log_error("--bpf.unpin: needs --bpf.pin-path, the directory to clean");
+			return 2;
+		}
+		err[0] = 0;
+		return pin_remove_all(o.pin_path, err, sizeof(err)) ? (log_error("%s", err), 1) : 0;
+	}
 	log_hook_libbpf();
 	descs = agent_module_descs(&n_descs);
 	if (!descs)
@@ -573,6 +590,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	a.fallbacks = o.fallbacks;
+	a.pin_path = o.pin_path && *o.pin_path ? o.pin_path : NULL;
 	if (o.probe) {
 		a.btf_path = o.btf_path;
 		ret = agent_probe(&a, stdout);

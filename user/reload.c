@@ -22,36 +22,13 @@
  * target's label sets stay until they are released). */
 static int assign_ids(const struct agent *a, struct config *next, char *err, size_t err_size)
 {
-	uint64_t taken = a->targets ? targets_ids_in_use(a->targets) : 0;
+	struct target_ref old[CFG_MAX_TARGETS];
 
 	for (size_t i = 0; i < a->cfg.n_targets; i++)
-		taken |= 1ULL << a->cfg.targets[i].id;
-	for (size_t i = 0; i < next->n_targets; i++) {
-		struct target_config *tc = &next->targets[i];
-		bool kept = false;
-
-		for (size_t k = 0; k < a->cfg.n_targets && !kept; k++) {
-			const struct target_config *old = &a->cfg.targets[k];
-
-			if (old->kind == tc->kind && !strcmp(old->name, tc->name)) {
-				tc->id = old->id;
-				kept = true;
-			}
-		}
-		if (kept)
-			continue;
-		if (taken == UINT64_MAX) {
-			snprintf(err, err_size,
-				 "target \"%s\" is new, and every one of the %d target numbers is "
-				 "held by a target or by the series of a removed one: restart the "
-				 "agent to apply it",
-				 tc->name, CFG_MAX_TARGETS);
-			return -ENOSPC;
-		}
-		tc->id = (uint32_t)__builtin_ctzll(~taken);
-		taken |= 1ULL << tc->id;
-	}
-	return 0;
+		old[i] = (struct target_ref){ a->cfg.targets[i].name, a->cfg.targets[i].kind,
+					      a->cfg.targets[i].id };
+	return config_assign_ids(next, old, a->cfg.n_targets,
+				 a->targets ? targets_ids_in_use(a->targets) : 0, err, err_size);
 }
 
 /* Log each setting of next that only a restart applies; returns how many differ. */

@@ -48,6 +48,17 @@ struct cs_slot_key {
 	char comm[CS_COMM_LEN]; /* CS_KEY_BY_COMM only, else zeroes */
 };
 
+/* Value of the target_names map (id -> name), which only user space reads: an agent
+ * adopting pinned state gives a target of the same name the id its label sets were made
+ * with. */
+#define CS_TARGET_NAME_LEN 132 /* a target's name: at most 128 bytes, and a NUL */
+struct cs_target_name {
+	char name[CS_TARGET_NAME_LEN];
+	__u32 kind; /* the config's enum target_kind */
+	__u32 used; /* 1: the id is taken (by a target, or by label sets of a removed one) */
+	__u32 pad;
+};
+
 /* Task-local storage: present only on target tasks, so a miss is the non-target path. */
 struct cs_task {
 	__u32 slot;

@@ -30,7 +30,8 @@ def test_help_and_version():
     assert rc == 0 and not err, (rc, err)
     flags = re.findall(r"^\s+--([a-z.-]+)", out, re.M)
     assert {"config.file", "web.listen-address", "web.health-address", "web.config.file", "kubeconfig",
-            "web.allow-unauthenticated", "btf.path", "bpf.tracepoints", "bpf.fallbacks", "strict",
+            "web.allow-unauthenticated", "btf.path", "bpf.tracepoints", "bpf.fallbacks",
+            "bpf.pin-path", "bpf.unpin", "strict",
             "log.level", "log.format",
             "check-config", "probe", "help",
             "version"} == set(flags), flags

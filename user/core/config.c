@@ -384,6 +384,39 @@ int config_load(const char *path, const struct cfg_module_desc *mods, size_t n_m
 	return ret;
 }
 
+int config_assign_ids(struct config *cfg, const struct target_ref *old, size_t n_old,
+		      uint64_t taken, char *err, size_t err_size)
+{
+	for (size_t k = 0; k < n_old; k++)
+		taken |= 1ULL << (old[k].id % CFG_MAX_TARGETS);
+	for (size_t i = 0; i < cfg->n_targets; i++) {
+		struct target_config *tc = &cfg->targets[i];
+		bool kept = false;
+
+		for (size_t k = 0; k < n_old && !kept; k++) {
+			if (old[k].kind == tc->kind && !strcmp(old[k].name, tc->name)) {
+				tc->id = old[k].id;
+				kept = true;
+			}
+		}
+		if (kept)
+			continue;
+		if (taken == UINT64_MAX) {
+			snprintf(
+				err, err_size,
+				"target \"%s\" is new, and every one of the %d target numbers is "
+				"held by a target or by the series of a removed one: restart the "
+				"agent without --bpf.pin-path's state, or wait for those series to "
+				"be released",
+				tc->name, CFG_MAX_TARGETS);
+			return -ENOSPC;
+		}
+		tc->id = (uint32_t)__builtin_ctzll(~taken);
+		taken |= 1ULL << tc->id;
+	}
+	return 0;
+}
+
 const struct target_config *config_target(const struct config *cfg, uint32_t id)
 {
 	for (size_t i = 0; i < cfg->n_targets; i++) {

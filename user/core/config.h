@@ -97,6 +97,18 @@ int config_parse(const char *name, const char *text, size_t len, const struct cf
 int config_load(const char *path, const struct cfg_module_desc *mods, size_t n_mods,
 		struct config *cfg, char *err, size_t err_size);
 void config_free(struct config *cfg);
+/* A target as the running agent, or the state it adopts, knows it. */
+struct target_ref {
+	const char *name;
+	enum target_kind kind;
+	uint32_t id;
+};
+
+/* Give each target of cfg an id: one of old with the same name and kind keeps its id, the
+ * others take the lowest id neither old nor taken (a bit per id) holds. 0, or -ENOSPC with
+ * one line in err when no id is left. */
+int config_assign_ids(struct config *cfg, const struct target_ref *old, size_t n_old,
+		      uint64_t taken, char *err, size_t err_size);
 /* The target with this id, or NULL when no target has it (any more). */
 const struct target_config *config_target(const struct config *cfg, uint32_t id);
 

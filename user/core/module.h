@@ -28,11 +28,19 @@ struct module_env {
 	const struct features *features; /* kfeatures.h: what this kernel has */
 	const struct agent_env *env;	 /* env.h: the node's name, the in-cluster service */
 	struct attach_group *attach;	 /* attach.h: where the module records its programs */
+	/* pin.h: where its maps are pinned (pinning off: a group with no state). Whether
+	 * they were adopted is known once module_reuse_shared_maps ran: pin_adopted. */
+	struct pin_group *pin;
 };
 
+/* Whether the module's maps are a previous agent's, adopted from their pins: then the
+ * state user space put in them at start (free-row queues, tickets) is there already. */
+struct pin_group;
+bool module_adopted(const struct module_env *env);
+
 /* Point obj's task_state and target_gen maps at the targets core's (before loading), so
- * that every module reads the one filter, and set the kernel's load-time choices
- * (kfeatures_configure). 0 or -errno. */
+ * that every module reads the one filter, set the kernel's load-time choices
+ * (kfeatures_configure), and pin the maps that hold state (pin_maps). 0 or -errno. */
 struct bpf_object;
 int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *obj);
 

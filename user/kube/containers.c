@@ -19,7 +19,6 @@ struct entry {
 struct containers {
 	pthread_mutex_t lock;
 	struct vec entries; /* of struct entry */
-	uint64_t next_id;
 };
 
 static struct entry *entry_at(const struct containers *c, size_t i)
@@ -35,7 +34,6 @@ int containers_open(struct containers **out)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	c->entries = VEC_INIT(struct entry);
-	c->next_id = 1;
 	*out = c;
 	return 0;
 }
@@ -64,6 +62,43 @@ void containers_close(struct containers *c)
 	free(c);
 }
 
+/* FNV-1a, 64 bits. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static bool id_taken(const struct containers *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->entries.n; i++) {
+		if (entry_at(c, i)->id == id)
+			return true;
+	}
+	return false;
+}
+
+/* The id of (target, pod UID, container): a hash, the same in every run of the agent, so
+ * that one adopting pinned state (pin.h) finds the label sets its predecessor made. A
+ * collision with another container known now takes the next free number. */
+static uint64_t id_of(const struct containers *c, uint32_t target, const char *uid,
+		      const char *container)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	h = fnv1a(h, &target, sizeof(target));
+	h = fnv1a(h, uid, strlen(uid) + 1);
+	h = fnv1a(h, container, strlen(container));
+	while (!h || id_taken(c, h))
+		h++;
+	return h;
+}
+
 uint64_t containers_id(struct containers *c, uint32_t target, const struct pod *pod,
 		       const char *container)
 {
@@ -90,7 +125,8 @@ uint64_t containers_id(struct containers *c, uint32_t target, const struct pod *
 	}
 	e->target = target;
 	memcpy(e->uid, pod->uid, sizeof(e->uid));
-	e->id = c->next_id++;
+	e->id = 0; /* not taken yet by this entry */
+	e->id = id_of(c, target, pod->uid, container);
 	id = e->id;
 out:
 	pthread_mutex_unlock(&c->lock);

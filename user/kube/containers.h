@@ -15,7 +15,8 @@ struct pod;
 
 int containers_open(struct containers **out);
 void containers_close(struct containers *c);
-/* The id of (target, pod, container); ids start at 1. 0 when out of memory. */
+/* The id of (target, pod, container): the same in every run of the agent (a hash of the
+ * three), never 0; 0 when out of memory. */
 uint64_t containers_id(struct containers *c, uint32_t target, const struct pod *pod,
 		       const char *container);
 /* A copy of the labels of id (free with container_labels_free); -ENOENT if unknown. A

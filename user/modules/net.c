@@ -255,8 +255,9 @@ static int net_open(const struct module_env *env, void **out)
 	st->env = NULL;
 	if (err)
 		return err;
-	if (st->hash && (err = load_fill_tickets(bpf_map__fd(st->skel->maps.net_peer_tickets),
-						 CS_PEER_FIRST, st->max_peer_ids))) {
+	if (st->hash && !module_adopted(env) &&
+	    (err = load_fill_tickets(bpf_map__fd(st->skel->maps.net_peer_tickets), CS_PEER_FIRST,
+				     st->max_peer_ids))) {
 		load_refusals_free(&refused);
 		return err;
 	}

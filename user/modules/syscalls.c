@@ -142,8 +142,8 @@ static int syscalls_open(const struct module_env *env, void **out)
 	st->env = env;
 	err = load_module(st->attach, &load_ops, st, required_programs);
 	st->env = NULL;
-	if (err)
-		return err;
+	if (err || module_adopted(env))
+		return err; /* adopted: the rows not handed out yet are in the queue */
 	/* Rows 1 to max_entries, handed out in order. */
 	return load_fill_tickets(bpf_map__fd(st->skel->maps.sys_row_tickets), 1,
 				 st->max_entries + 1);

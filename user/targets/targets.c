@@ -11,6 +11,7 @@
 #include "log.h"
 #include "mapread.h"
 #include "module.h"
+#include "pin.h"
 #include "podjoin.h"
 #include "procstat.h"
 #include "selector.h"
@@ -61,6 +62,63 @@ struct targets {
 	uint64_t *new_cgroups;
 	size_t n_new_cgroups;
 };
+
+/* Record which id each target has (target_names), for an agent that adopts this state:
+ * every current target, and the removed ones whose label sets remain. */
+static void write_target_names(struct targets *t)
+{
+	int fd = bpf_map__fd(t->skel->maps.target_names);
+	uint64_t in_use = targets_ids_in_use(t);
+
+	for (uint32_t id = 0; id < CS_MAX_TARGETS; id++) {
+		const struct target_config *tc = config_target(t->cfg, id);
+		struct cs_target_name v = { 0 };
+
+		if (!tc && (in_use & (1ULL << id)))
+			continue; /* a removed target's, while its label sets stay */
+		if (tc) {
+			snprintf(v.name, sizeof(v.name), "%s", tc->name);
+			v.kind = tc->kind;
+			v.used = 1;
+		}
+		bpf_map_update_elem(fd, &id, &v, BPF_ANY);
+	}
+}
+
+int targets_pinned_names(const char *dir, struct target_ref *refs, size_t *n)
+{
+	char path[4200];
+	int fd;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/targets_target_names", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	for (uint32_t id = 0; id < CS_MAX_TARGETS; id++) {
+		struct cs_target_name v;
+
+		if (bpf_map_lookup_elem(fd, &id, &v) || !v.used)
+			continue;
+		v.name[sizeof(v.name) - 1] = 0;
+		refs[*n] = (struct target_ref){ strdup(v.name), (enum target_kind)v.kind, id };
+		if (!refs[*n].name) {
+			close(fd);
+			targets_refs_free(refs, *n);
+			*n = 0;
+			return -ENOMEM;
+		}
+		(*n)++;
+	}
+	close(fd);
+	return 0;
+}
+
+void targets_refs_free(struct target_ref *refs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((char *)refs[i].name);
+}
 
 /* Room in comm_targets for names a reload adds (about 60 bytes each). */
 #define COMM_TARGETS_MAX 1024
@@ -500,7 +558,7 @@ static void fill_kernel_comms(struct targets *t)
 
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
 		 const struct features *features, struct podjoin *join, struct attach_group *attach,
-		 struct targets **out)
+		 struct pin_group *pin, struct targets **out)
 {
 	bool classic = features->classic_tracepoints;
 	struct targets *t = calloc(1, sizeof(*t));
@@ -577,6 +635,10 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		log_error("cannot configure the targets BPF object: %s", strerror(-err));
 		goto fail;
 	}
+	if ((err = pin_maps(pin, t->skel->obj))) {
+		log_error("cannot pin the targets core's maps: %s", strerror(-err));
+		goto fail;
+	}
 	bpf_program__set_autoattach(t->skel->progs.cs_classify_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_census_iter, false);
 	bpf_program__set_autoattach(t->skel->progs.cs_start_iter, false);
@@ -589,11 +651,14 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 		log_error("cannot load the targets BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	if ((err = load_fill_tickets(bpf_map__fd(t->skel->maps.slot_tickets), 0,
+	/* Adopted maps hold the label sets, and the slots never used yet, already. */
+	if ((!pin || !pin->adopted) &&
+	    (err = load_fill_tickets(bpf_map__fd(t->skel->maps.slot_tickets), 0,
 				     (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]))) {
 		log_error("cannot fill the label set queue: %s", strerror(-err));
 		goto fail;
 	}
+	write_target_names(t);
 	fill_kernel_comms(t);
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
 	if (!t->rb) {
@@ -689,6 +754,7 @@ uint64_t targets_ids_in_use(const struct targets *t)
 
 int targets_reconfigure(struct targets *t)
 {
+	write_target_names(t);
 	t->any_exe = false;
 	for (size_t i = 0; i < t->cfg->n_targets; i++)
 		t->any_exe |= selector_needs_exe(&t->cfg->targets[i].process);

@@ -27,9 +27,15 @@ struct bpf_object_open_opts;
 struct features;
 struct attach_group;
 struct podjoin;
+struct pin_group;
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
 		 const struct features *features, struct podjoin *join, struct attach_group *attach,
-		 struct targets **out);
+		 struct pin_group *pin, struct targets **out);
+/* The targets of the state pinned in dir (pin.h) as the agent that pinned it knew them,
+ * removed ones whose label sets remain included: refs has room for CS_MAX_TARGETS, free
+ * the names with targets_refs_free. 0 or -errno. */
+int targets_pinned_names(const char *dir, struct target_ref *refs, size_t *n);
+void targets_refs_free(struct target_ref *refs, size_t n);
 /* The task storage map every module's hot path reads. */
 int targets_task_state_fd(const struct targets *t);
 /* The generation every module's non-target memo checks. */

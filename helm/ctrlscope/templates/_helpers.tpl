@@ -132,3 +132,11 @@ itself when the ConfigMap changes, so a change there rolls no pod.
 {{- $cfg := .Values.config | default dict }}
 {{- printf "%s\n%s\n%s" (include "ctrlscope.webConfig" .) (toYaml (get $cfg "limits")) (toYaml (get $cfg "modules")) | sha256sum }}
 {{- end }}
+
+{{/*
+Where the agent pins its state, inside the container (the node's bpfHostPath is mounted at
+/sys/fs/bpf): one directory per release, so two releases never share counters.
+*/}}
+{{- define "ctrlscope.pinPath" -}}
+/sys/fs/bpf/ctrlscope/{{ include "ctrlscope.namespace" . }}.{{ include "ctrlscope.fullname" . }}
+{{- end }}
