@@ -112,3 +112,122 @@ def released_and_reused(args):
             assert not full, full
     finally:
         shutil.rmtree(d)
+
+
+K = 5
+
+
+def spawn_held(binary, calls):
+    """Start binary (a sysload) making calls at once; it then holds until its stdin (the
+    returned fd) closes."""
+    r, w = os.pipe()
+    pid = os.posix_spawn(binary, [binary, "--getppid", str(calls), "--hold"], os.environ,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, r, 0),
+                                       (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)])
+    os.close(r)
+    os.write(w, b"g")
+    return pid, w
+
+
+def reap(pids):
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+
+
+def wait_unselected(agent, target, timeout=30):
+    deadline = time.time() + timeout
+    while True:
+        m = agent.metrics()
+        if m[key("ctrlscope_target_processes", target=target)] == 0:
+            return m
+        assert time.time() < deadline, "%d processes still selected" % \
+            m[key("ctrlscope_target_processes", target=target)]
+        time.sleep(0.5)
+
+
+PID_MAX = 6500  # while the test runs: pids wrap within it, and cycling through it is quick
+
+
+def cycle_pids(unrelated):
+    """Run short-lived processes of another name until the pid counter has gone once around
+    the whole range: every pid a target had was handed out again."""
+    done = 0
+    while done < PID_MAX:
+        subprocess.run([unrelated, "--spawn", "1000"], input=b"g", check=True,
+                       stdout=subprocess.DEVNULL, timeout=120)
+        done += 1000
+    return done
+
+
+def test_thousands_at_once_and_at_a_4s_lifetime_then_pid_reuse_adds_nothing():
+    """3,000 processes making K calls the moment they start, all alive, then all exiting at
+    once; then 1,200 living 4 s each, 600 alive at a time: exactly N starts, N exits and
+    N*K calls each time, and none left selected (pid_max is 6,500 meanwhile, so the targets
+    themselves reuse pids). Then 6,500 processes of another name cycle through every pid
+    again: nothing is added to the target."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
+    with open("/proc/sys/kernel/pid_max") as f:
+        pid_max = f.read()
+    with open("/proc/sys/kernel/pid_max", "w") as f:
+        f.write("%d\n" % PID_MAX)
+    d = tempfile.mkdtemp(prefix="ctrlscope-burst-")
+    binary, unrelated = os.path.join(d, NAME), os.path.join(d, "unrelated")
+    shutil.copy(os.path.join(harness.BUILD, "fixtures", "sysload"), binary)
+    shutil.copy(os.path.join(harness.BUILD, "fixtures", "sysload"), unrelated)
+    try:
+        with Scene() as s:
+            agent = s.agent(CONFIG + "limits:\n  processes: 4096\n")
+            t0 = time.time()
+            held = [spawn_held(binary, K) for _ in range(3000)]
+            print("# 3000 spawned in %.1fs" % (time.time() - t0))
+            m = agent.wait_for("ctrlscope_syscalls_total", 3000 * K, timeout=60,
+                               syscall="getppid", **LABELS)
+            assert m[key("ctrlscope_process_starts_total", **LABELS)] == 3000
+            agent.wait_for("ctrlscope_target_processes", 3000, target="churn")
+            for _, w in held:
+                os.close(w)
+            reap(pid for pid, _ in held)
+            m = agent.wait_for("ctrlscope_process_exits_total", 3000, timeout=30,
+                               reason="exited", code="0", **LABELS)
+            wait_unselected(agent, "churn")
+            print("# burst done at %.1fs" % (time.time() - t0))
+
+            # 4 s lifetimes, a new one every 1/150 s: 600 alive at a time.
+            alive, start, n, done = [], time.time(), 0, []
+            while n < 1200 or alive:
+                now = time.time()
+                while n < 1200 and start + n / 150.0 <= now:
+                    pid, w = spawn_held(binary, K)
+                    alive.append((now + 4.0, pid, w))
+                    n += 1
+                while alive and alive[0][0] <= now:
+                    _, pid, w = alive.pop(0)
+                    os.close(w)
+                    done.append(pid)
+                time.sleep(0.002)
+            reap(done)
+            m = agent.wait_for("ctrlscope_process_exits_total", 4200, timeout=30,
+                               reason="exited", code="0", **LABELS)
+            assert m[key("ctrlscope_process_starts_total", **LABELS)] == 4200
+            assert m[key("ctrlscope_syscalls_total", syscall="getppid", **LABELS)] == 4200 * K
+            before = {k: v for k, v in wait_unselected(agent, "churn").items()
+                      if ("target", "churn") in k[1]}
+
+            print("# lifetimes done at %.1fs" % (time.time() - t0))
+            cycled = cycle_pids(unrelated)
+            print("# pids cycled at %.1fs" % (time.time() - t0))
+            m = agent.metrics()
+            after = {k: v for k, v in m.items() if ("target", "churn") in k[1]}
+            changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+            assert not changed, changed
+            assert m[key("ctrlscope_target_processes", target="churn")] == 0
+            assert not [k for k in m if ("comm", "unrelated") in k[1]]
+            print("pids cycled by %d unrelated processes" % cycled)
+    finally:
+        with open("/proc/sys/kernel/pid_max", "w") as f:
+            f.write(pid_max)
+        shutil.rmtree(d)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
