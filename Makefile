@@ -56,7 +56,8 @@ FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fu
 FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
-	format clean vmlinux vmtest test-vm cross-arm64 cross-build test-arm64
+	format clean vmlinux vmtest test-vm cross-arm64 cross-build test-arm64 \
+	test-soak soak
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
 
@@ -178,8 +179,8 @@ $(BUILD)/fuzz $(BUILD)/fuzz/obj $(BUILD)/results:
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_TESTS) $(BPF_TESTS) $(FIXTURES) $(FUZZERS)
 	@rm -rf $(BUILD)/results && mkdir -p $(BUILD)/results
-	@$(MAKE) --no-print-directory -k test-format test-unit test-go test-bpf test-e2e test-fuzz \
-		test-chart test-arm64 test-vm || true
+	@$(MAKE) --no-print-directory -k test-format test-unit test-go test-bpf test-e2e test-soak \
+		test-fuzz test-chart test-arm64 test-vm || true
 	@tests/summary.sh $(BUILD)/results
 
 test-format: | $(BUILD)/results
@@ -241,6 +242,18 @@ cross-build: all $(UNIT_TESTS) $(BPF_TESTS) $(VM_FIXTURES)
 
 test-arm64: | $(BUILD)/results
 	+@tests/run-arm64.sh $(BUILD) $(MAKE) > $(BUILD)/results/arm64.tap
+
+# The soak tier (tests/soak/soak.py): churn, scrapes and reloads at once, then exact
+# counts, no stale state, flat memory and descriptors. `make check` runs it for
+# 60 s; `make soak` for SOAK_SECONDS (default 1800), for example under the sanitizers:
+# make soak BUILD=build/asan SANITIZE=address,undefined.
+SOAK_SECONDS ?= 1800
+test-soak: all $(FIXTURES) | $(BUILD)/results
+	@$(PYTHON) tests/soak/soak.py --build $(BUILD) --seconds 60 > $(BUILD)/results/soak.tap
+
+soak: deps
+	@$(MAKE) --no-print-directory all $(FIXTURES)
+	@$(PYTHON) tests/soak/soak.py --build $(BUILD) --seconds $(SOAK_SECONDS)
 
 # The Helm chart (lint, every ci/ scenario, helm-unittest), the alerts (promtool) and the
 # dashboard; helm and the plugin come from make deps.

@@ -660,6 +660,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	}
 	write_target_names(t);
 	fill_kernel_comms(t);
+	/* Adopted slot stamps carry the epochs of the agent that made them. */
+	t->epoch = t->skel->bss->slot_epoch;
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), handle_event, t, NULL);
 	if (!t->rb) {
 		err = -errno;
@@ -792,20 +794,25 @@ static void forget_container(uint32_t target, uint64_t id, void *ctx)
 		*freed = slot;
 }
 
-/* The use census: afterwards slot_seen holds the new epoch for every slot a live task
- * holds, and for every slot a task took since it began. */
+/* A new epoch: from now on, a task given a slot stamps it with it. */
+static void new_epoch(struct targets *t)
+{
+	__atomic_store_n(&t->skel->bss->slot_epoch, ++t->epoch, __ATOMIC_SEQ_CST);
+}
+
+/* The use census: stamps every slot a live task holds with the current epoch. */
 static int census_of_use(struct targets *t)
 {
-	t->skel->bss->slot_epoch = ++t->epoch;
 	return run_task_iter(t, t->skel->progs.cs_seen_iter, 0);
 }
 
-static bool seen_now(const struct targets *t, uint32_t slot)
+/* Whether slot was stamped with epoch since or later. */
+static bool seen_since(const struct targets *t, uint32_t slot, uint64_t epoch)
 {
 	uint64_t seen;
 
 	return !bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.slot_seen), &slot, &seen) &&
-	       seen == t->epoch;
+	       seen >= epoch;
 }
 
 struct idle_set {
@@ -816,6 +823,7 @@ struct idle_set {
 struct idle_scan {
 	struct targets *t;
 	double now, grace;
+	uint64_t since;	 /* the previous look's epoch: a stamp since means used meanwhile */
 	struct vec idle; /* of struct idle_set */
 };
 
@@ -832,7 +840,7 @@ static void consider_idle(const void *key, const void *value, void *ctx)
 	if ((k->key_by != CS_KEY_BY_COMM && config_target(x->t->cfg, k->target)) ||
 	    slot >= x->t->cfg->limits[CFG_LIMIT_LABEL_SETS])
 		return;
-	if (seen_now(x->t, slot) || !*used_at) {
+	if (seen_since(x->t, slot, x->since) || !*used_at) {
 		*used_at = x->now;
 		return;
 	}
@@ -858,11 +866,14 @@ static void slot_released(struct targets *t, struct vec *slots, uint32_t slot)
  * iteration over every task of the node. */
 #define IDLE_CHECK_MAX_S 10.0
 
-/* Release the label sets of process targets that no task held for label_set_grace. A
- * label set is deleted first, then the census runs again: a task that was given the slot
- * in between (it looked the label set up just before) shows, and the label set is put back
- * (or, when another task has made it anew meanwhile, its slot is kept out of use until no
- * task holds it: its counts are missing then, never added to another label set). */
+/* Release the label sets of process targets that no task held for label_set_grace. Every
+ * slot given to a task is stamped with the epoch current then (bpf/targets.bpf.c), and
+ * each look's census stamps the slots live tasks hold: a slot stamped since the previous
+ * look was in use meanwhile. An idle label set is deleted after a new epoch begins, then
+ * the census runs again: a task that was given the slot from then on (it looked the label
+ * set up just before the deletion) shows, and the label set is put back (or, when another
+ * task has made it anew meanwhile, its slot is kept out of use until no task holds it: its
+ * counts are missing then, never added to another label set). */
 static void release_idle(struct targets *t, double now, struct vec *slots)
 {
 	int fd = bpf_map__fd(t->skel->maps.label_sets);
@@ -876,12 +887,14 @@ static void release_idle(struct targets *t, double now, struct vec *slots)
 	if (now - t->idle_checked_at < period)
 		return;
 	t->idle_checked_at = now;
+	x.since = t->epoch;
+	new_epoch(t);
 	if (census_of_use(t))
 		return;
 	for (size_t i = 0; i < t->orphans.n;) {
 		uint32_t slot = *(uint32_t *)vec_at(&t->orphans, i);
 
-		if (seen_now(t, slot)) {
+		if (seen_since(t, slot, x.since)) {
 			i++;
 			continue;
 		}
@@ -893,6 +906,7 @@ static void release_idle(struct targets *t, double now, struct vec *slots)
 	mapread_raw(fd, sizeof(struct cs_slot_key), sizeof(uint32_t), consider_idle, &x);
 	if (!x.idle.n)
 		goto out;
+	new_epoch(t);
 	for (size_t i = 0; i < x.idle.n; i++)
 		bpf_map_delete_elem(fd, &((struct idle_set *)vec_at(&x.idle, i))->key);
 	if (census_of_use(t)) {
@@ -908,7 +922,7 @@ static void release_idle(struct targets *t, double now, struct vec *slots)
 		struct idle_set *set = vec_at(&x.idle, i);
 		uint32_t *orphan;
 
-		if (!seen_now(t, set->slot)) {
+		if (!seen_since(t, set->slot, t->epoch)) {
 			slot_released(t, slots, set->slot);
 			continue;
 		}
