@@ -4,6 +4,7 @@
 #include "attach.h"
 #include "clock.h"
 #include "expo.h"
+#include "load.h"
 #include "log.h"
 #include "mapread.h"
 #include "procstat.h"
@@ -44,6 +45,12 @@ int module_reuse_shared_maps(const struct module_env *env, struct bpf_object *ob
 
 	if (!state || !gen)
 		return -ENOENT;
+	if (env->task_state_fd < 0) {
+		/* Estimating (agent_estimate): the targets core's maps are counted there. */
+		bpf_map__set_autocreate(state, false);
+		bpf_map__set_autocreate(gen, false);
+		return kfeatures_configure(env->features, obj);
+	}
 	err = bpf_map__reuse_fd(state, env->task_state_fd);
 	if (!err)
 		err = bpf_map__reuse_fd(gen, env->target_gen_fd);
@@ -251,6 +258,52 @@ int agent_start(struct agent *a)
 	if (!err)
 		report_maps_memory(a);
 	return err ? err : register_collectors(a);
+}
+
+int agent_estimate(struct agent *a, const struct features *f, uint64_t *bytes)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = a->btf_path);
+	struct attach_registry *reg = attach_registry_new();
+	int cpus = libbpf_num_possible_cpus();
+	unsigned int ncpus = cpus > 0 ? (unsigned int)cpus : 1;
+	int err;
+
+	*bytes = 0;
+	if (!reg)
+		return -ENOMEM;
+	err = targets_estimate(&a->cfg, &opts, f, ncpus, bytes);
+	load_estimate_only(bytes);
+	for (size_t i = 0; !err && i < n_modules; i++) {
+		struct agent_module am = { .m = modules[i] };
+		struct module_env env;
+
+		if (!a->cfg.modules[i].enabled)
+			continue;
+		am.attach = attach_group_new(reg, am.m->name);
+		if (!am.attach) {
+			err = -ENOMEM;
+			break;
+		}
+		env = (struct module_env){ .open_opts = &opts,
+					   .task_state_fd = -1,
+					   .target_gen_fd = -1,
+					   .max_slots =
+						   (uint32_t)a->cfg.limits[CFG_LIMIT_LABEL_SETS],
+					   .options = a->cfg.modules[i].values,
+					   .cfg = &a->cfg,
+					   .classic_tracepoints = f->classic_tracepoints,
+					   .features = f,
+					   .env = &a->env,
+					   .attach = am.attach };
+		err = am.m->open(&env, &am.state);
+		if (err == -ECANCELED)
+			err = 0; /* estimated, not loaded: as asked */
+		am.m->close(am.state);
+		attach_group_free(am.attach);
+	}
+	load_estimate_only(NULL);
+	attach_registry_free(reg);
+	return err;
 }
 
 /* One module's line of the probe: load (no attach), describe, unload. 0 when it can run. */

@@ -83,6 +83,10 @@ int agent_start(struct agent *a);
  * anything, print to out what each can do here, and unload: 0 when every enabled module
  * can run, 1 when one cannot, -errno when the probe itself failed. */
 int agent_probe(struct agent *a, FILE *out);
+/* What the configuration's BPF maps will take on a kernel with features f, on this
+ * machine's CPUs (load_estimate_maps): the targets core and every enabled module opened,
+ * sized and estimated, nothing loaded, no privilege needed. 0 or -errno. */
+int agent_estimate(struct agent *a, const struct features *f, uint64_t *bytes);
 /* Add a collector to the page (registry.h), after the agent's own and its modules': for
  * main.c's subsystems (the endpoint, TLS, authentication, the API client). 0 or -ENOMEM. */
 int agent_add_collector(struct agent *a, const char *name, collect_fn fn, void *state);

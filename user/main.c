@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/inotify.h>
+#include <bpf/libbpf.h>
 #include <curl/curl.h>
 
 #include "gen/version.h"
@@ -515,6 +516,36 @@ static int run_loop(struct agent *a, const sigset_t *mask, const char *config_fi
 	return 0;
 }
 
+/* Above this, --check-config and the agent's start-up warn (agent.c's MAPS_MEMORY_WARN). */
+#define MEMORY_WARN (256ULL << 20)
+
+/* --check-config's estimate of the BPF maps, on a kernel with task storage and atomics
+ * (5.12+) and on one without (5.10): 0, or 1 when it cannot be made. */
+static int print_memory(struct agent *a, const char *btf_path)
+{
+	struct features modern = { .task_storage = true, .atomics = true }, old = { 0 };
+	uint64_t now = 0, before = 0;
+	int cpus = libbpf_num_possible_cpus(), err;
+
+	a->btf_path = btf_path;
+	log_set_level("warn"); /* the modules' notes as they open */
+	err = agent_estimate(a, &modern, &now);
+	if (!err)
+		err = agent_estimate(a, &old, &before);
+	if (err) {
+		log_error("cannot estimate the BPF maps' memory: %s", strerror(-err));
+		return 1;
+	}
+	printf("BPF maps: about %.1f MiB on this machine's %d CPUs (%.1f MiB on kernels before "
+	       "5.11, with limits.threads)\n",
+	       (double)now / (1 << 20), cpus, (double)before / (1 << 20));
+	if (now > MEMORY_WARN || before > MEMORY_WARN)
+		log_warn("the BPF maps would take over %llu MiB: lower limits.* or the modules' "
+			 "max_entries to take less",
+			 MEMORY_WARN >> 20);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o = { 0 };
@@ -569,14 +600,16 @@ int main(int argc, char **argv)
 		ret = with_message(ret, err, sizeof(err));
 		if (o.web_config_file)
 			webconfig_free(&web);
-		config_free(&a.cfg);
 		if (ret) {
+			config_free(&a.cfg);
 			log_error("%s", err);
 			return 1;
 		}
 		printf("%s%s%s: valid\n", o.config_file, o.web_config_file ? ", " : "",
 		       o.web_config_file ? o.web_config_file : "");
-		return 0;
+		ret = print_memory(&a, o.btf_path);
+		config_free(&a.cfg);
+		return ret;
 	}
 	agent_env_read(&a.env);
 	if (a.env.bad_port)

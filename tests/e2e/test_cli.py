@@ -6,7 +6,7 @@ import re
 import subprocess
 import tempfile
 
-from harness import BUILD
+from harness import BUILD, Scene, key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -107,7 +107,9 @@ def test_check_config_validates_without_starting_anything():
                       "  key_file: /nonexistent/tls.key\n"
                       "authentication:\n  kubernetes: {}\n")
     rc, out, err = run(["--check-config", "--config.file=" + good, "--web.config.file=" + web])
-    assert (rc, out, err) == (0, "%s, %s: valid\n" % (good, web), ""), (rc, out, err)
+    lines = out.split("\n")
+    assert (rc, lines[0], err) == (0, "%s, %s: valid" % (good, web), ""), (rc, out, err)
+    assert lines[1].startswith("BPF maps: about "), out
     bad_web = config_file("authentication:\n  kubernetes:\n    cache_ttl: forever\n")
     rc, out, err = run(["--check-config", "--config.file=" + good, "--web.config.file=" + bad_web])
     assert rc == 1 and not out and len(err.strip().split("\n")) == 1, (rc, out, err)
@@ -116,6 +118,45 @@ def test_check_config_validates_without_starting_anything():
     rc, out, err = run(["--check-config", "--config.file=" + bad])
     assert rc == 1 and not out, (rc, out, err)
     assert "%s:1:10: targets: expected at least one target" % bad in err, err
+
+
+def estimate(path, unprivileged=True):
+    """--check-config's estimate of the maps, in MiB (this kernel has task storage), run
+    as nobody: it needs no privilege."""
+    def drop():
+        os.setgid(65534)
+        os.setuid(65534)
+    os.chmod(path, 0o644)
+    os.chmod(os.path.dirname(path), 0o755)
+    p = subprocess.run([os.path.join(BUILD, "ctrlscope"), "--check-config",
+                        "--config.file=" + path], capture_output=True, text=True, timeout=30,
+                       preexec_fn=drop if unprivileged else None)
+    assert p.returncode == 0, p.stderr
+    m = re.search(r"^BPF maps: about ([0-9.]+) MiB on this machine's \d+ CPUs "
+                  r"\(([0-9.]+) MiB on kernels before 5.11", p.stdout, re.M)
+    assert m, p.stdout
+    return float(m.group(1)), float(m.group(2)), p.stderr
+
+
+def test_check_config_estimates_what_the_maps_take():
+    """The estimate of an unprivileged --check-config is within 10% of what the running
+    agent's maps take (ctrlscope_bpf_maps_memory_bytes), small and large; past 256 MiB it
+    warns."""
+    small = "targets:\n  - name: a\n    process:\n      comm: [x]\n"
+    large = small + ("limits:\n  label_sets: 4096\n  processes: 65536\n"
+                     "modules:\n  syscalls:\n    max_entries: 65536\n"
+                     "    max_error_entries: 65536\n  net:\n    max_entries: 32768\n")
+    for text in (small, large):
+        path = config_file(text)
+        now, before, err = estimate(path)
+        with Scene() as s:
+            agent = s.agent(text)
+            actual = agent.metrics()[key("ctrlscope_bpf_maps_memory_bytes")] / 2**20
+        assert abs(now - actual) <= 0.10 * actual, (now, actual)
+        assert before > now and not err, (before, now, err)
+    huge = config_file(small + "limits:\n  label_sets: 65536\n  threads: 4194304\n")
+    _, before, err = estimate(huge)
+    assert before > 256 and "would take over 256 MiB" in err, (before, err)
 
 
 def test_refuses_non_loopback_without_flag():

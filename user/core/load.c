@@ -185,6 +185,73 @@ static int attempt(const char *module, struct bpf_object_skeleton *skel, char *l
 	return err;
 }
 
+static uint64_t *estimate_only;
+
+void load_estimate_only(uint64_t *bytes)
+{
+	estimate_only = bytes;
+}
+
+static uint64_t round8(uint64_t n)
+{
+	return (n + 7) & ~7ULL;
+}
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+uint64_t load_estimate_maps(struct bpf_object *obj, unsigned int ncpus)
+{
+	struct bpf_map *map;
+	uint64_t total = 0;
+
+	bpf_object__for_each_map(map, obj)
+	{
+		uint64_t n = bpf_map__max_entries(map), key = round8(bpf_map__key_size(map)),
+			 value = round8(bpf_map__value_size(map));
+		bool prealloc = !(bpf_map__map_flags(map) & BPF_F_NO_PREALLOC);
+
+		if (!bpf_map__autocreate(map))
+			continue; /* another object's, reused */
+		/* The kernel's own accounting (its map_mem_usage), to within its small
+		 * fixed overheads: an element header of 48 bytes in hash maps, a bucket of
+		 * 16 per power of two. */
+		switch (bpf_map__type(map)) {
+		case BPF_MAP_TYPE_ARRAY:
+			total += n * value;
+			break;
+		case BPF_MAP_TYPE_PERCPU_ARRAY:
+			total += n * (value * ncpus + 8);
+			break;
+		case BPF_MAP_TYPE_HASH:
+		case BPF_MAP_TYPE_LRU_HASH:
+			total += pow2_at_least(n) * 16 + (prealloc ? n * (48 + key + value) : 0);
+			break;
+		case BPF_MAP_TYPE_PERCPU_HASH:
+		case BPF_MAP_TYPE_LRU_PERCPU_HASH:
+			total += pow2_at_least(n) * 16 +
+				 (prealloc ? n * (48 + key + 8 + value * ncpus) : 0);
+			break;
+		case BPF_MAP_TYPE_QUEUE:
+		case BPF_MAP_TYPE_STACK:
+			total += (n + 1) * value;
+			break;
+		case BPF_MAP_TYPE_RINGBUF:
+			total += n;
+			break;
+		default: /* storage maps: per task or socket, as they come */
+			break;
+		}
+	}
+	return total;
+}
+
 int load_skeleton(struct attach_group *g, const struct load_ops *ops, void *ctx,
 		  const char *const *required, struct load_refusals *refused)
 {
@@ -204,6 +271,14 @@ int load_skeleton(struct attach_group *g, const struct load_ops *ops, void *ctx,
 		err = ops->open(ctx, refused, &skel);
 		if (err)
 			goto out_free;
+		if (estimate_only) {
+			int cpus = libbpf_num_possible_cpus();
+
+			*estimate_only +=
+				load_estimate_maps(*skel->obj, cpus > 0 ? (unsigned)cpus : 1);
+			err = -ECANCELED;
+			goto out_destroy;
+		}
 		load_apply(refused, skel);
 		if (!logs) {
 			bpf_object__for_each_program(prog, *skel->obj) n_progs++;

@@ -36,6 +36,17 @@ struct load_ops {
 	void (*destroy)(void *ctx);
 };
 
+/* What obj's maps will take once created, in bytes, as the kernel accounts them (about):
+ * from their types and sizes as configured, for ncpus possible CPUs. Maps whose memory
+ * grows with use (task and socket storage, hash maps without preallocation) count their
+ * fixed part only. */
+struct bpf_object;
+uint64_t load_estimate_maps(struct bpf_object *obj, unsigned int ncpus);
+/* From now on (until called with NULL), load_skeleton loads nothing: it opens the object
+ * through ops, adds load_estimate_maps to *bytes, destroys it and returns -ECANCELED. For
+ * --check-config, which sizes the maps without privileges. Not thread-safe. */
+void load_estimate_only(uint64_t *bytes);
+
 /* Open and load through ops until the kernel accepts the object, leaving out every
  * program it refuses; *refused says which (free with load_refusals_free). A refusal of a
  * program listed in required, or a failure that is not one program's (a map the kernel

@@ -556,6 +556,48 @@ static void fill_kernel_comms(struct targets *t)
 	vec_free(&stale);
 }
 
+/* Size the maps from the limits, and choose the task state's map for this kernel. */
+static void size_maps(struct targets_bpf *skel, const struct config *cfg,
+		      const struct features *features)
+{
+	uint32_t label_sets = (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS];
+	size_t comms = kernel_comms(cfg, NULL, NULL);
+
+	bpf_map__set_max_entries(skel->maps.label_sets, label_sets);
+	bpf_map__set_max_entries(skel->maps.tgid_targets,
+				 (uint32_t)cfg->limits[CFG_LIMIT_PROCESSES]);
+	bpf_map__set_max_entries(skel->maps.cgroup_targets,
+				 (uint32_t)cfg->limits[CFG_LIMIT_CGROUPS]);
+	bpf_map__set_max_entries(skel->maps.comm_targets,
+				 (uint32_t)(comms > COMM_TARGETS_MAX ? comms : COMM_TARGETS_MAX));
+	bpf_map__set_max_entries(skel->maps.free_slots, label_sets);
+	bpf_map__set_max_entries(skel->maps.starts, label_sets);
+	bpf_map__set_max_entries(skel->maps.slot_seen, label_sets);
+	bpf_map__set_max_entries(skel->maps.slot_tickets, label_sets);
+	if (!features->task_storage) {
+		/* A hash map keyed by thread id, preallocated: allocating in tracing
+		 * programs is unsafe on these kernels. */
+		bpf_map__set_type(skel->maps.task_state, BPF_MAP_TYPE_HASH);
+		bpf_map__set_map_flags(skel->maps.task_state, 0);
+		bpf_map__set_max_entries(skel->maps.task_state,
+					 (uint32_t)cfg->limits[CFG_LIMIT_THREADS]);
+	}
+	bpf_program__set_autoload(skel->progs.cs_task_free, !features->task_storage);
+}
+
+int targets_estimate(const struct config *cfg, const struct bpf_object_open_opts *opts,
+		     const struct features *features, unsigned int ncpus, uint64_t *bytes)
+{
+	struct targets_bpf *skel = targets_bpf__open_opts(opts);
+
+	if (!skel)
+		return -errno;
+	size_maps(skel, cfg, features);
+	*bytes += load_estimate_maps(skel->obj, ncpus);
+	targets_bpf__destroy(skel);
+	return 0;
+}
+
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
 		 const struct features *features, struct podjoin *join, struct attach_group *attach,
 		 struct pin_group *pin, struct targets **out)
@@ -603,33 +645,8 @@ int targets_open(const struct config *cfg, const struct bpf_object_open_opts *op
 	t->skel->rodata->self_tgid = t->self;
 	t->skel->rodata->ns_per_tick = 1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK);
 	t->skel->rodata->exec_events = t->process_selectors;
-	bpf_map__set_max_entries(t->skel->maps.label_sets,
-				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
-	bpf_map__set_max_entries(t->skel->maps.tgid_targets,
-				 (uint32_t)cfg->limits[CFG_LIMIT_PROCESSES]);
-	bpf_map__set_max_entries(t->skel->maps.cgroup_targets,
-				 (uint32_t)cfg->limits[CFG_LIMIT_CGROUPS]);
-	bpf_map__set_max_entries(t->skel->maps.comm_targets,
-				 (uint32_t)(kernel_comms(cfg, NULL, NULL) > COMM_TARGETS_MAX
-						    ? kernel_comms(cfg, NULL, NULL)
-						    : COMM_TARGETS_MAX));
-	bpf_map__set_max_entries(t->skel->maps.free_slots,
-				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
-	bpf_map__set_max_entries(t->skel->maps.starts, (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
-	bpf_map__set_max_entries(t->skel->maps.slot_seen,
-				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
-	if (!features->task_storage) {
-		/* A hash map keyed by thread id, preallocated: allocating in tracing
-		 * programs is unsafe on these kernels. */
-		bpf_map__set_type(t->skel->maps.task_state, BPF_MAP_TYPE_HASH);
-		bpf_map__set_map_flags(t->skel->maps.task_state, 0);
-		bpf_map__set_max_entries(t->skel->maps.task_state,
-					 (uint32_t)cfg->limits[CFG_LIMIT_THREADS]);
-	}
-	bpf_program__set_autoload(t->skel->progs.cs_task_free, !features->task_storage);
+	size_maps(t->skel, cfg, features);
 	t->task_hash = !features->task_storage;
-	bpf_map__set_max_entries(t->skel->maps.slot_tickets,
-				 (uint32_t)cfg->limits[CFG_LIMIT_LABEL_SETS]);
 	err = kfeatures_configure(features, t->skel->obj);
 	if (err) {
 		log_error("cannot configure the targets BPF object: %s", strerror(-err));

@@ -31,6 +31,11 @@ struct pin_group;
 int targets_open(const struct config *cfg, const struct bpf_object_open_opts *opts,
 		 const struct features *features, struct podjoin *join, struct attach_group *attach,
 		 struct pin_group *pin, struct targets **out);
+/* What the targets core's maps will take for cfg on a kernel with features, for ncpus
+ * CPUs (load_estimate_maps), added to *bytes: nothing is loaded, no privilege needed. 0 or
+ * -errno. */
+int targets_estimate(const struct config *cfg, const struct bpf_object_open_opts *opts,
+		     const struct features *features, unsigned int ncpus, uint64_t *bytes);
 /* The targets of the state pinned in dir (pin.h) as the agent that pinned it knew them,
  * removed ones whose label sets remain included: refs has room for CS_MAX_TARGETS, free
  * the names with targets_refs_free. 0 or -errno. */
