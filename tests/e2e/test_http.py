@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from harness import Agent, key, parse, promtool_check
+from harness import BUILD, Agent, key, parse, promtool_check
 
 CONFIG = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
 
@@ -172,3 +172,33 @@ def test_maps_memory_is_reported_and_warned_above_256_mib():
         assert "lower limits.* or the modules' max_entries" in log_text(agent)
     finally:
         agent.stop()
+
+
+def test_sigterm_stops_within_2s_while_starting_and_under_load():
+    """SIGTERM the moment the agent starts (it is loading its programs), and while clients
+    hold connections half-sent: each time it is gone within 2 s, exit status 0."""
+    import socket
+    import tempfile
+    path = os.path.join(tempfile.mkdtemp(prefix="ctrlscope-e2e-"), "config.yaml")
+    with open(path, "w") as f:
+        f.write(CONFIG)
+    cmd = [os.path.join(BUILD, "ctrlscope"), "--config.file=" + path,
+           "--web.listen-address=127.0.0.1:0"]
+    for delay in (0.05, 0.3):
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        start = time.time()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(5) == 0
+        assert time.time() - start < 2.0, "stopping took %.2fs" % (time.time() - start)
+    agent = Agent(CONFIG)
+    held = [socket.create_connection(("127.0.0.1", agent.port)) for _ in range(15)]
+    try:
+        for c in held:
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        start = time.time()
+        assert agent.stop() == 0
+        assert time.time() - start < 2.0, "stopping took %.2fs" % (time.time() - start)
+    finally:
+        for c in held:
+            c.close()

@@ -4,9 +4,11 @@ watching the pods of its node. Counts are exact."""
 
 import os
 import secrets
+import subprocess
 import time
 import uuid
 
+import harness
 from harness import PKI, Scene, key, series
 
 NODE = "node-1"
@@ -305,3 +307,47 @@ def test_api_server_restart_keeps_targets():
         got = series(m, "ctrlscope_syscalls_total", syscall="getppid")
         assert sorted(got.values()) == [31, 32], got
         assert m[("ctrlscope_kube_pods", (("state", "running"),))] == 2
+
+
+def test_reload_widens_a_selector_and_a_restart_keeps_the_containers_series():
+    """A reload adds the sidecar to the selector: selected within 2 s, the manager's series
+    untouched. Then a restart with the state pinned: both containers' series continue (their
+    ids are the same in every run)."""
+    pins = "/sys/fs/bpf/ctrlscope-e2e-kube-%d" % os.getpid()
+    wide = CONFIG.replace("containers: [manager]", "containers: [manager, sidecar]")
+    try:
+        with Scene() as s:
+            pki = PKI()
+            ca = pki.ca("ca")
+            api = s.fakeapi(pki, ca, API_CONFIG)
+            args = ["--kubeconfig=" + api.kubeconfig(), "--bpf.pin-path=" + pins]
+            agent = s.agent(CONFIG, args=args, env={"NODE_NAME": NODE})
+            uid, man, side = str(uuid.uuid4()), secrets.token_hex(32), secrets.token_hex(32)
+            api.put_pod(pod("ctl-7d4b9c-l", uid, {"manager": (man, 0), "sidecar": (side, 0)}))
+            man_cg = s.cgroup(layout("systemd-containerd", uid, man))
+            side_cg = s.cgroup(layout("systemd-containerd", uid, side))
+            manager = labels_of("cert-manager", "ctl-7d4b9c-l")
+            sidecar = labels_of("cert-manager", "ctl-7d4b9c-l", container="sidecar")
+            agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
+            run_fixture(s, man_cg, 10)
+            run_fixture(s, side_cg, 7)
+            assert getppid(agent, **manager) == 10 and getppid(agent, **sidecar) == 0
+
+            with open(agent.config, "w") as f:
+                f.write(wide)
+            agent.wait_for("ctrlscope_target_cgroups", 2, timeout=2, target="controllers")
+            run_fixture(s, side_cg, 7)
+            run_fixture(s, man_cg, 5)
+            assert (getppid(agent, **manager), getppid(agent, **sidecar)) == (15, 7)
+            assert agent.stop() == 0
+
+            agent = s.agent(wide, args=args, env={"NODE_NAME": NODE})
+            m = agent.metrics()
+            assert m[key("ctrlscope_state_adopted")] == 1
+            assert (getppid(agent, **manager), getppid(agent, **sidecar)) == (15, 7)
+            run_fixture(s, man_cg, 3)
+            run_fixture(s, side_cg, 1)
+            assert (getppid(agent, **manager), getppid(agent, **sidecar)) == (18, 8)
+    finally:
+        subprocess.run([os.path.join(harness.BUILD, "ctrlscope"), "--bpf.pin-path=" + pins,
+                        "--bpf.unpin"], capture_output=True, timeout=10)
