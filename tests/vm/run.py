@@ -215,7 +215,7 @@ def parse_log(path):
         "tk_lines": [], "tk_rc": None, "tk_seconds": None,  # the kernel-tier tests
         "smoke": [], "ready": None, "agent_rc": None, "metrics": [],
         "bpftool": [], "agent": [], "probe": [], "probe_rc": None,
-        "exact": [], "exact_before": [], "exact_notes": [],
+        "exact": [], "exact_before": [], "exact_notes": [], "restart": [],
     }
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
@@ -259,6 +259,14 @@ def parse_log(path):
                 try:
                     r["exact" if m.group(1) == "METRIC" else "exact_before"].append(
                         (m.group(2), parse_labels(m.group(3) or ""), float(m.group(4))))
+                except ValueError:
+                    pass
+        elif line.startswith("VMTEST-RESTART-METRIC "):
+            m = re.match(r"VMTEST-RESTART-METRIC (\w+)(?:\{(.*)\})? (\S+)$", line)
+            if m:
+                try:
+                    r["restart"].append((m.group(1), parse_labels(m.group(2) or ""),
+                                         float(m.group(3))))
                 except ValueError:
                     pass
         elif line.startswith("VMTEST-EXACT "):
@@ -534,6 +542,19 @@ def exact_checks(release, r, modules):
         if wrong:
             wrong.extend("  " + n for n in r["exact_notes"])
         checks.append((not wrong, "%s: exact counts of %s" % (release, module), wrong))
+    # A restarted agent adopts the pinned state: every count of the target is unchanged.
+    after = {(n, tuple(sorted(l.items()))): v for n, l, v in r["restart"] if n != "ctrlscope_state_adopted"}
+    counts = {(n, tuple(sorted(l.items()))): v for n, l, v in r["exact"]
+              if n.endswith(("_total", "_count", "_sum"))}
+    wrong = ["%s%s: %g before the restart, %s after" % (n, dict(l), v, after.get((n, l)))
+             for (n, l), v in sorted(counts.items()) if after.get((n, l)) != v]
+    adopted = [v for n, _, v in r["restart"] if n == "ctrlscope_state_adopted"]
+    if adopted != [1.0]:
+        wrong.insert(0, "ctrlscope_state_adopted: %s" % (adopted or "missing"))
+    if not counts:
+        wrong.insert(0, "no counts of the exact step")
+    checks.append((not wrong, "%s: a restart keeps every count (--bpf.pin-path)" % release,
+                   wrong))
     return checks
 
 
