@@ -227,6 +227,15 @@ int agent_start(struct agent *a)
 		return err;
 	err = targets_open(&a->cfg, &opts, &a->features, a->join, a->core_progs, &a->core_pin,
 			   &a->targets);
+	if (err && a->core_pin.adopted) {
+		log_warn("cannot adopt the kernel state pinned at %s (%s): discarding it, the "
+			 "counters start from zero",
+			 a->pin.dir, strerror(-err));
+		pin_discard(&a->pin);
+		a->core_pin = (struct pin_group){ .state = &a->pin, .prefix = "targets" };
+		err = targets_open(&a->cfg, &opts, &a->features, a->join, a->core_progs,
+				   &a->core_pin, &a->targets);
+	}
 	if (err) {
 		char why[128];
 
@@ -572,7 +581,7 @@ static int write_state(void *state, struct scrape *s)
 {
 	struct agent *a = state;
 	struct label l = { "reason", NULL };
-	static const char *const reasons[] = { "layout", "sizing", "partial" };
+	static const char *const reasons[] = { "layout", "sizing", "partial", "unusable" };
 
 	expo_family(s->e, "ctrlscope_state_adopted", "gauge",
 		    "1 when the agent continued the kernel state a previous agent pinned "
@@ -580,7 +589,8 @@ static int write_state(void *state, struct scrape *s)
 	expo_u64(s->e, NULL, 0, a->pin.found);
 	expo_family(s->e, "ctrlscope_state_discarded", "gauge",
 		    "1 for the reason this agent discarded a pinned state at start: another "
-		    "layout (binary), another sizing (limits, modules, kernel), or a partial one.");
+		    "layout (binary), another sizing (limits, modules, kernel), a partial one, or "
+		    "one its maps could not take (unusable).");
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
 		l.value = reasons[i];
 		expo_u64(s->e, &l, 1, a->pin.discarded && !strcmp(a->pin.discarded, reasons[i]));

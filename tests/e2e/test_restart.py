@@ -2,6 +2,7 @@
 maps its predecessor pinned, Prometheus sees no reset; a state of another layout or sizing
 is discarded, never misread; --bpf.unpin leaves nothing behind."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -113,14 +114,36 @@ def test_restart_continues_every_count_and_unpin_cleans_up():
             assert len(states(pins)) == 1
             assert agent.stop() == 0
 
+            # A pinned map the kernel will not reuse (another key size): the whole state
+            # goes, the agent starts afresh and counts.
+            state = os.path.join(pins, states(pins)[0])
+            os.unlink(os.path.join(state, "targets_label_sets"))
+            subprocess.run(["bpftool", "map", "create", os.path.join(state, "targets_label_sets"),
+                            "type", "hash", "key", "4", "value", "4", "entries", "16",
+                            "name", "label_sets"], check=True)
+            agent = s.agent(config(("pin", NAME), extra="limits:\n  label_sets: 300\n"),
+                            args=args)
+            m = agent.metrics()
+            assert m[key("ctrlscope_state_adopted")] == 0
+            assert m[key("ctrlscope_state_discarded", reason="unusable")] == 1
+            run(b.path[NAME], 2)
+            agent.wait_for("ctrlscope_syscalls_total", 2, target="pin", comm=NAME,
+                           syscall="getppid")
+            assert agent.stop() == 0
+
+        state = os.path.join(pins, states(pins)[0])
+        ids = [json.loads(subprocess.run(["bpftool", "-j", "map", "show", "pinned",
+                                          os.path.join(state, f)], capture_output=True,
+                                         text=True, check=True).stdout)["id"]
+               for f in os.listdir(state)]
         r = unpin(pins)
         assert r.returncode == 0, r.stderr
         assert not os.path.exists(pins)
         # No map of ours outlives its pins (the kernel frees them within moments).
         deadline = time.time() + 5
-        while "slot_tickets" in subprocess.run(["bpftool", "map", "show"], capture_output=True,
-                                               text=True).stdout:
-            assert time.time() < deadline, "the targets core's maps are still there"
+        while [i for i in ids if subprocess.run(["bpftool", "map", "show", "id", str(i)],
+                                                capture_output=True).returncode == 0]:
+            assert time.time() < deadline, "maps still there after --bpf.unpin"
             time.sleep(0.1)
     finally:
         unpin(pins)

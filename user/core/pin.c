@@ -251,6 +251,15 @@ int pin_maps(struct pin_group *g, struct bpf_object *obj)
 	return 0;
 }
 
+void pin_discard(struct pin_state *s)
+{
+	if (!s->dir[0])
+		return;
+	remove_files(s->dir, "");
+	s->found = false;
+	s->discarded = "unusable";
+}
+
 void pin_forget(struct pin_group *g)
 {
 	char prefix[sizeof(g->prefix) + 1];

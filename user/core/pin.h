@@ -21,7 +21,7 @@ struct pin_state {
 	bool found;
 	/* Why an earlier state was discarded: "layout" (another binary's), "sizing" (other
 	 * limits, modules or kernel features), "partial" (an agent stopped while pinning),
-	 * or NULL. */
+	 * "unusable" (the kernel refused to reuse its maps), or NULL. */
 	const char *discarded;
 };
 
@@ -47,6 +47,9 @@ int pin_prepare(const char *pin_path, const char *layout, const struct config *c
  * loading; a no-op when pinning is off. 0 or -errno. */
 struct bpf_object;
 int pin_maps(struct pin_group *g, struct bpf_object *obj);
+/* Remove every pin of the state (the targets core could not take it): the agent starts
+ * afresh; discarded becomes "unusable". */
+void pin_discard(struct pin_state *s);
 /* Remove the pins of g's object (a module whose pinned maps its load refused). */
 void pin_forget(struct pin_group *g);
 /* Remove every state directory under pin_path (--bpf.unpin): what the kernel holds for
