@@ -27,11 +27,14 @@
  * clients from taking every slot is the per-address limit and the header deadline, which a
  * client trickling bytes cannot extend (libmicrohttpd's own timeout is reset by every byte).
  * Each connection may hold at most MEMORY_PER_CONN of request. */
-#define CONNECTION_LIMIT	1024
-#define ADDRESS_LIMIT		16  /* connections from one client address */
-#define HEADER_DEADLINE		10  /* seconds from accept to a whole request header */
-#define KEEPALIVE_IDLE		120 /* seconds from a response to the next whole request header */
-#define CONNECTION_TIMEOUT	(KEEPALIVE_IDLE + 5) /* seconds of silence (a stalled reader) */
+#define CONNECTION_LIMIT 1024
+#define ADDRESS_LIMIT	 16 /* connections from one client address */
+#define HEADER_DEADLINE	 10 /* seconds from accept to a whole request header */
+/* A connection silent this long is closed by libmicrohttpd (not a drop: it is how an idle
+ * kept-alive connection ends); one that keeps sending without completing a header meets
+ * the agent's deadline a little later. */
+#define CONNECTION_TIMEOUT	120
+#define KEEPALIVE_IDLE		(CONNECTION_TIMEOUT + 5) /* from a response to the next header */
 #define MEMORY_PER_CONN		(32 * 1024)
 #define MAX_PENDING		256 /* decisions waiting for the API server or bcrypt */
 #define HEALTH_CONNECTION_LIMIT 64
