@@ -149,6 +149,22 @@ def wait_unselected(agent, target, timeout=30):
 PID_MAX = 6500  # while the test runs: pids wrap within it, and cycling through it is quick
 
 
+def settled(agent, target, quiet=12, timeout=60):
+    """The target's series once they stop moving: a process's CPU time and switches are
+    claimed when the kernel frees its task, an RCU grace period after it was reaped, which
+    lazy RCU may hold back some 10 s. Returns them after quiet seconds without a change."""
+    deadline = time.time() + timeout
+    last, since = None, time.time()
+    while True:
+        now = {k: v for k, v in agent.metrics().items() if ("target", target) in k[1]}
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return now
+        assert time.time() < deadline, "the series of %s kept moving" % target
+        time.sleep(1)
+
+
 def cycle_pids(unrelated):
     """Run short-lived processes of another name until the pid counter has gone once around
     the whole range: every pid a target had was handed out again."""
@@ -213,8 +229,8 @@ def test_thousands_at_once_and_at_a_4s_lifetime_then_pid_reuse_adds_nothing():
                                reason="exited", code="0", **LABELS)
             assert m[key("ctrlscope_process_starts_total", **LABELS)] == 4200
             assert m[key("ctrlscope_syscalls_total", syscall="getppid", **LABELS)] == 4200 * K
-            before = {k: v for k, v in wait_unselected(agent, "churn").items()
-                      if ("target", "churn") in k[1]}
+            wait_unselected(agent, "churn")
+            before = settled(agent, "churn")
 
             print("# lifetimes done at %.1fs" % (time.time() - t0))
             cycled = cycle_pids(unrelated)
