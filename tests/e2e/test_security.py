@@ -26,6 +26,14 @@ def tls_section(server, extra=""):
     return ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n%s" % (server[0], server[1], extra))
 
 
+def token_web(pki, server):
+    """A web config with TLS and one static token, prom-secret."""
+    tokens = pki.path("tokens.csv")
+    with open(tokens, "w") as f:
+        f.write("prom-secret,prometheus,uid-1\n")
+    return tls_section(server) + "authentication:\n  static_tokens_file: %s\n" % tokens
+
+
 def code(agent, path="/metrics", headers=None, cert=None):
     return agent.get(path, headers=headers, cert=cert)[0]
 
@@ -163,15 +171,12 @@ def timed(fn):
 
 
 def test_slowloris_clients_starve_neither_scrapes_nor_probes():
-    """2,000 TLS connections from 20 addresses, each sending one header byte every 3 s:
+    """2,000 TLS connections from 20 addresses, each sending a header byte every second:
     16 per address are let in, the rest refused at accept; the header deadline closes
     the admitted ones after 10 s however they trickle. Throughout, an authorized scrape and
     both listeners' /healthz answer within 1 s."""
     pki, ca, server = serving_pki()
-    tokens = pki.path("tokens.csv")
-    with open(tokens, "w") as f:
-        f.write("prom-secret,prometheus,uid-1\n")
-    web = tls_section(server) + "authentication:\n  static_tokens_file: %s\n" % tokens
+    web = token_web(pki, server)
     with Scene() as s:
         health_port = free_port()
         agent = s.agent(TARGETS, web_config=web, ca=ca[0],
@@ -249,10 +254,7 @@ def test_scrapes_reuse_one_tls_connection():
     """Keep-alive: 100 scrapes over one HTTPS connection take one TLS handshake."""
     import http.client
     pki, ca, server = serving_pki()
-    tokens = pki.path("tokens.csv")
-    with open(tokens, "w") as f:
-        f.write("prom-secret,prometheus,uid-1\n")
-    web = tls_section(server) + "authentication:\n  static_tokens_file: %s\n" % tokens
+    web = token_web(pki, server)
     with Scene() as s:
         agent = s.agent(TARGETS, web_config=web, ca=ca[0])
         connects = []

@@ -756,18 +756,21 @@ void targets_close(struct targets *t)
 	free(t);
 }
 
+static void note_id(const void *key, const void *value, void *ctx)
+{
+	const struct cs_slot_key *k = key;
+
+	(void)value;
+	if (k->target < CS_MAX_TARGETS)
+		*(uint64_t *)ctx |= 1ULL << k->target;
+}
+
 uint64_t targets_ids_in_use(const struct targets *t)
 {
-	int fd = bpf_map__fd(t->skel->maps.label_sets);
-	struct cs_slot_key key, next, *prev = NULL;
 	uint64_t ids = 0;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (key.target < CS_MAX_TARGETS)
-			ids |= 1ULL << key.target;
-	}
+	mapread_raw(bpf_map__fd(t->skel->maps.label_sets), sizeof(struct cs_slot_key),
+		    sizeof(uint32_t), note_id, &ids);
 	return ids;
 }
 
@@ -1148,17 +1151,19 @@ void targets_report_maps(const struct targets *t, struct scrape *c)
 			  __atomic_load_n(&t->skel->bss->threads_full, __ATOMIC_RELAXED));
 }
 
+static void count_one(const void *key, const void *value, void *ctx)
+{
+	(void)key;
+	(void)value;
+	(*(uint64_t *)ctx)++;
+}
+
 static uint64_t count_label_sets(const struct targets *t)
 {
-	int fd = bpf_map__fd(t->skel->maps.label_sets);
-	struct cs_slot_key key, next, *prev = NULL;
 	uint64_t n = 0;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		n++;
-	}
+	mapread_raw(bpf_map__fd(t->skel->maps.label_sets), sizeof(struct cs_slot_key),
+		    sizeof(uint32_t), count_one, &n);
 	return n;
 }
 
