@@ -57,7 +57,7 @@ FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
 	format clean vmlinux vmtest test-vm cross-arm64 cross-build test-arm64 \
-	test-soak soak
+	test-soak soak controlplane
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
 
@@ -198,8 +198,14 @@ test-bpf: $(BPF_TESTS) $(FIXTURES) $(BPF_OBJS) | $(BUILD)/results
 	@tests/run-unit.sh $(BPF_TESTS) > $(BUILD)/results/bpf.tap
 	@tests/bpf/no-fetch-atomics.sh $(BUILD) > $(BUILD)/results/atomics.tap
 
-test-e2e: all $(FIXTURES) | $(BUILD)/results
+test-e2e: all $(FIXTURES) controlplane | $(BUILD)/results
 	@$(PYTHON) tests/e2e/run.py --build $(BUILD) > $(BUILD)/results/e2e.tap
+
+# A real kube-apiserver and etcd for the e2e tests' control plane, from the Go module
+# proxy (tests/controlplane/build.sh): about 10 minutes cold (4 of them downloading), nothing
+# once built.
+controlplane:
+	@tests/controlplane/build.sh $(BUILD)/controlplane
 
 # The kernel matrix: Debian's own cloud kernels (tests/vm/kernels, downloaded once into
 # build/vm/cache) booted under QEMU without KVM, each running the kernel tier (tests/bpf)

@@ -466,6 +466,11 @@ class Scene:
         self.apis.append(api)
         return api
 
+    def control_plane(self, pki, ca, users=()):
+        cp = ControlPlane(pki, ca, users)
+        self.apis.append(cp)
+        return cp
+
     def prometheus(self, agent_port, token, ca_file, server_name, rule_files=()):
         p = Prometheus(agent_port, token, ca_file, server_name, rule_files)
         self.prometheuses.append(p)
@@ -610,6 +615,160 @@ class PKI:
         self._run("ca", "-batch", "-config", conf, "-cert", ca[0], "-keyfile", ca[1], "-in", csr,
                   "-out", crt, "-startdate", start, "-enddate", end, "-notext")
         return crt, key
+
+
+class ControlPlane:
+    """A real etcd and kube-apiserver (tests/controlplane/build.sh builds them into
+    BUILD/controlplane/bin) on loopback, with their own CA and serving certificate, a
+    service-account signing key, RBAC, and an admin token. No controller-manager runs:
+    a test creates the namespaces' ServiceAccounts it needs. stop() and start() again
+    simulate an outage; the data survives (etcd's directory is kept)."""
+
+    ADMIN = "admin-token"
+    ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+    def __init__(self, pki, ca, users=()):
+        """users: more (token, name, uid, groups) of the static token file."""
+        self.pki, self.ca = pki, ca
+        self.bin = os.path.join(BUILD, "controlplane", "bin")
+        self.cert = pki.cert("apiserver", ca, "kube-apiserver",
+                             sans=("IP:127.0.0.1", "DNS:localhost", "DNS:kubernetes.default.svc"),
+                             usage="serverAuth")
+        self.sa_key = pki.path("sa.key")
+        subprocess.run(["openssl", "genrsa", "-out", self.sa_key, "2048"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+        self.sa_pub = pki.path("sa.pub")
+        subprocess.run(["openssl", "rsa", "-in", self.sa_key, "-pubout", "-out", self.sa_pub],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       timeout=30)
+        self.tokens = pki.path("apiserver-tokens.csv")
+        with open(self.tokens, "w") as f:
+            f.write('%s,admin,uid-admin,"system:masters"\n' % self.ADMIN)
+            for token, name, uid, groups in users:
+                f.write('%s,%s,%s,"%s"\n' % (token, name, uid, ",".join(groups)))
+        self.data = pki.path("etcd")
+        self.etcd_port, self.peer_port, self.port = free_port(), free_port(), free_port()
+        self.url = "https://127.0.0.1:%d" % self.port
+        self.etcd = self.apiserver = None
+        self.start()
+
+    def start(self, timeout=60):
+        started = time.time()
+        etcd_url = "http://127.0.0.1:%d" % self.etcd_port
+        peer_url = "http://127.0.0.1:%d" % self.peer_port
+        self.etcd_log = open(self.pki.path("etcd.log"), "a")
+        self.etcd = subprocess.Popen(
+            [os.path.join(self.bin, "etcd"), "--name", "cs", "--data-dir", self.data,
+             "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+             "--initial-cluster", "cs=" + peer_url, "--log-level", "error",
+             "--quota-backend-bytes", str(256 << 20)],
+            stdout=self.etcd_log, stderr=self.etcd_log)
+        self.log = open(self.pki.path("kube-apiserver.log"), "a")
+        self.apiserver = subprocess.Popen(
+            [os.path.join(self.bin, "kube-apiserver"), "--etcd-servers=" + etcd_url,
+             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+             "--secure-port=%d" % self.port,
+             "--tls-cert-file=" + self.cert[0], "--tls-private-key-file=" + self.cert[1],
+             "--client-ca-file=" + self.ca[0],
+             "--service-account-key-file=" + self.sa_pub,
+             "--service-account-signing-key-file=" + self.sa_key,
+             "--service-account-issuer=" + self.ISSUER, "--api-audiences=" + self.ISSUER,
+             "--authorization-mode=RBAC", "--token-auth-file=" + self.tokens,
+             "--endpoint-reconciler-type=none", "--service-cluster-ip-range=10.96.0.0/16",
+             "--enable-priority-and-fairness=false", "--profiling=false",
+             "--cert-dir=" + self.pki.path("apiserver-certs")],
+            stdout=self.log, stderr=self.log)
+        deadline = started + timeout
+        while time.time() < deadline:
+            for p, name in ((self.etcd, "etcd"), (self.apiserver, "kube-apiserver")):
+                if p.poll() is not None:
+                    raise AssertionError("%s exited with %d:\n%s" % (
+                        name, p.returncode, self.logs()))
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    self.ready_seconds = time.time() - started
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError("kube-apiserver not ready within %ds:\n%s" % (timeout, self.logs()))
+
+    def logs(self):
+        with open(self.pki.path("kube-apiserver.log")) as f:
+            return f.read()[-4000:]
+
+    def stop(self):
+        for p in (self.apiserver, self.etcd):
+            if p and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        for f in ("log", "etcd_log"):
+            if getattr(self, f, None) and not getattr(self, f).closed:
+                getattr(self, f).close()
+
+    def request(self, method, path, body=None, token=None, content_type="application/json"):
+        """One API call as admin (or with token): (status, decoded JSON or text)."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca[0])
+        data = body if isinstance(body, (bytes, type(None))) else (
+            body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": "Bearer " + (token or self.ADMIN), "Content-Type": content_type,
+            "Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
+                status, text = resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            status, text = e.code, e.read()
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text.decode("utf-8", "replace")
+
+    def must(self, method, path, body=None, ok=(200, 201)):
+        status, out = self.request(method, path, body)
+        assert status in ok, "%s %s: %d %s" % (method, path, status, out)
+        return out
+
+    def create(self, path, obj):
+        """POST obj to the collection at path, or leave it if it exists already."""
+        status, out = self.request("POST", path, obj)
+        assert status in (200, 201, 409), "POST %s: %d %s" % (path, status, out)
+        return out
+
+    def service_account(self, namespace, name):
+        self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": namespace}})
+        self.create("/api/v1/namespaces/%s/serviceaccounts" % namespace,
+                    {"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": name, "namespace": namespace}})
+
+    def token(self, namespace, name, audiences=None, seconds=3600):
+        """A bound token of the ServiceAccount (TokenRequest)."""
+        spec = {"expirationSeconds": seconds}
+        if audiences is not None:
+            spec["audiences"] = audiences
+        out = self.must("POST", "/api/v1/namespaces/%s/serviceaccounts/%s/token" % (
+            namespace, name), {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                               "spec": spec})
+        return out["status"]["token"]
+
+    def kubeconfig(self, token=None, token_file=None):
+        path = self.pki.path("kubeconfig-%d" % len(os.listdir(self.pki.dir)))
+        cred = "tokenFile: %s" % token_file if token_file else "token: %s" % (token or self.ADMIN)
+        with open(path, "w") as f:
+            f.write("apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+                    "contexts:\n- name: test\n  context: {cluster: real, user: u}\n"
+                    "clusters:\n- name: real\n  cluster:\n    server: %s\n"
+                    "    certificate-authority: %s\n"
+                    "users:\n- name: u\n  user:\n    %s\n" % (self.url, self.ca[0], cred))
+        return path
 
 
 def https_get(url, ca=None, cert=None, headers=None, timeout=10, context=None):
