@@ -78,3 +78,61 @@ def test_real_tokens_and_the_charts_rbac_decide_who_scrapes():
         assert code("dash-token") == 200
         assert code("nobody-token") == 403
         print("control plane ready in %.1fs" % cp.ready_seconds)
+
+
+def test_the_charts_agent_rbac_is_enough_to_watch_pods():
+    """The agent, with a bound token of the chart's agent ServiceAccount and nothing else,
+    lists and watches its node's pods on the real API server: a pod created through the API
+    (spec.nodeName set, as a scheduler would; its status written as a kubelet would) is
+    measured exactly with its labels, a pod on another node is not, and a relabelled pod
+    leaves the selection."""
+    import secrets
+    import uuid
+    from harness import key
+    from test_kube_targets import layout
+    with Scene() as s:
+        pki = PKI()
+        ca = pki.ca("ca")
+        cp = s.control_plane(pki, ca)
+        cp.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": NS}})
+        apply(cp, helm_objects("serviceaccount.yaml", "rbac.yaml"))
+        cp.service_account("cert-manager", "default")
+        agent_token = cp.token(NS, "t-ctrlscope")
+
+        def pod(name, node, labels):
+            out = cp.must("POST", "/api/v1/namespaces/cert-manager/pods", {
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {"nodeName": node, "containers": [{"name": "manager", "image": "x"}]}})
+            cid = secrets.token_hex(32)
+            out["status"] = {"phase": "Running", "containerStatuses": [{
+                "name": "manager", "containerID": "containerd://" + cid, "ready": True,
+                "restartCount": 0, "image": "x", "imageID": "x",
+                "state": {"running": {"startedAt": "2026-12-07T00:00:00Z"}}}]}
+            cp.must("PUT", "/api/v1/namespaces/cert-manager/pods/%s/status" % name, out)
+            return out["metadata"]["uid"], cid
+
+        uid, cid = pod("ctl-7d4b9c-a", "node-1", {"app": "ctl"})
+        other_uid, other_cid = pod("ctl-7d4b9c-b", "node-2", {"app": "ctl"})
+        here = s.cgroup(layout("systemd-containerd", uid, cid))
+        s.cgroup(layout("systemd-containerd", other_uid, other_cid))
+        config = ("targets:\n  - name: controllers\n    kubernetes:\n"
+                  "      namespaces: [cert-manager]\n      pod_selector: \"app=ctl\"\n")
+        agent = s.agent(config, args=["--kubeconfig=" + cp.kubeconfig(token=agent_token)],
+                        env={"NODE_NAME": "node-1"})
+        agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
+        f = s.fixture(["--getppid", "42"], here)
+        f.go()
+        f.wait_done()
+        labels = dict(target="controllers", namespace="cert-manager", pod="ctl-7d4b9c-a",
+                      container="manager", workload="")  # a bare pod: no owner
+        m = agent.metrics()
+        assert m.get(key("ctrlscope_syscalls_total", syscall="getppid", **labels)) == 42, \
+            [k for k in m if k[0] == "ctrlscope_syscalls_total"]
+        # Relabelled through the API: the watch sees it, the container leaves the selection.
+        out = cp.must("GET", "/api/v1/namespaces/cert-manager/pods/ctl-7d4b9c-a")
+        out["metadata"]["labels"] = {"app": "other"}
+        cp.must("PUT", "/api/v1/namespaces/cert-manager/pods/ctl-7d4b9c-a", out)
+        agent.wait_for("ctrlscope_target_cgroups", 0, target="controllers")
+        assert "forbidden" not in agent.logs().lower(), agent.logs()
