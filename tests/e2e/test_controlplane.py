@@ -136,3 +136,76 @@ def test_the_charts_agent_rbac_is_enough_to_watch_pods():
         cp.must("PUT", "/api/v1/namespaces/cert-manager/pods/ctl-7d4b9c-a", out)
         agent.wait_for("ctrlscope_target_cgroups", 0, target="controllers")
         assert "forbidden" not in agent.logs().lower(), agent.logs()
+
+
+def test_revocations_on_the_real_api_server_take_effect_after_the_cache():
+    """What the API server revokes stops working once the agent's cache entry expires:
+    a deleted ServiceAccount's token -> 401; a deleted metrics-reader binding -> 403; the
+    agent's own ClusterRole without create on subjectaccessreviews -> 503 for a scraper it
+    has not decided on before (decided ones are honoured for outage_grace), a log line that
+    says what is missing, and the agent running on."""
+    import time
+    with Scene() as s:
+        pki = PKI()
+        ca = pki.ca("ca")
+        cp = s.control_plane(pki, ca)
+        cp.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": NS}})
+        objects = helm_objects("serviceaccount.yaml", "rbac.yaml")
+        apply(cp, objects)
+        agent_token = cp.token(NS, "t-ctrlscope")
+        server = pki.cert("server", ca, "ctrlscope", usage="serverAuth")
+        web = ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n"
+               "authentication:\n  kubernetes:\n    cache_ttl: 1s\n"
+               "authorization:\n  kubernetes:\n    allowed_ttl: 1s\n    denied_ttl: 1s\n"
+               % (server[0], server[1]))
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0],
+                        args=["--kubeconfig=" + cp.kubeconfig(token=agent_token)])
+
+        def code(token):
+            return agent.get("/metrics", headers={"Authorization": "Bearer " + token})[0]
+
+        def becomes(token, want, timeout=10):
+            deadline = time.time() + timeout
+            while True:
+                got = code(token)
+                if got == want:
+                    return
+                assert time.time() < deadline, "%d, not %d:\n%s" % (got, want, agent.logs())
+                time.sleep(0.3)
+
+        # A ServiceAccount of its own, bound like the scraper: deleted, its token stops.
+        cp.service_account(NS, "short-lived")
+        cp.create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "short-lived-reader"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                        "name": "t-ctrlscope-metrics-reader"},
+            "subjects": [{"kind": "ServiceAccount", "name": "short-lived", "namespace": NS}]})
+        short = cp.token(NS, "short-lived")
+        assert code(short) == 200
+        cp.must("DELETE", "/api/v1/namespaces/%s/serviceaccounts/short-lived" % NS)
+        # The API server caches a token's success for 10 s itself, then ours (1 s).
+        becomes(short, 401, timeout=25)
+
+        # The scraper's binding deleted: 403 once the decision's cache entry expires.
+        scraper = cp.token(NS, "t-ctrlscope-scraper")
+        assert code(scraper) == 200
+        cp.must("DELETE", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/"
+                "t-ctrlscope-metrics-reader")
+        becomes(scraper, 403)
+
+        # The agent may no longer ask: 503, said once in the log, and it serves on.
+        role = [o for o in objects if o["kind"] == "ClusterRole"
+                and o["metadata"]["name"] == "t-ctrlscope"][0]
+        role["rules"] = [r for r in role["rules"]
+                         if "subjectaccessreviews" not in r.get("resources", [])]
+        current = cp.must("GET", "/apis/rbac.authorization.k8s.io/v1/clusterroles/t-ctrlscope")
+        current["rules"] = role["rules"]
+        cp.must("PUT", "/apis/rbac.authorization.k8s.io/v1/clusterroles/t-ctrlscope", current)
+        cp.service_account(NS, "late")
+        late = cp.token(NS, "late")
+        becomes(late, 503)
+        assert agent.get("/healthz")[0] == 200
+        assert "refused this agent's create subjectaccessreviews (403): its ClusterRole lacks " \
+               "that permission" in agent.logs(), agent.logs()

@@ -300,6 +300,15 @@ static enum kube_result perform(struct kube *k, CURL *c, const struct request *r
 		snprintf(code_text, sizeof(code_text), "%ld", *code);
 		if (*code == 200 || *code == 201)
 			result = KUBE_OK;
+		else if (*code == 401 || *code == 403)
+			/* Not an outage: this agent's own credentials or RBAC. */
+			log_error("API server %s refused this agent's %s %s (%ld): %s",
+				  k->conn.server, calls[req->r].verb, calls[req->r].resource, *code,
+				  *code == 401
+					  ? "its token is not accepted (kubeconfig or the "
+					    "service account's token)"
+					  : "its ClusterRole lacks that permission (the chart's "
+					    "rbac.yaml grants it)");
 		else
 			log_warn("API server %s: %s %s answered %ld", k->conn.server,
 				 calls[req->r].verb, calls[req->r].resource, *code);
