@@ -80,14 +80,28 @@ def test_real_tokens_and_the_charts_rbac_decide_who_scrapes():
         print("control plane ready in %.1fs" % cp.ready_seconds)
 
 
+def make_pod(cp, name, node, labels):
+    """A pod created through the API, its status written as a kubelet would: (uid, its
+    container's id)."""
+    import secrets
+    out = cp.must("POST", "/api/v1/namespaces/cert-manager/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+        "spec": {"nodeName": node, "containers": [{"name": "manager", "image": "x"}]}})
+    cid = secrets.token_hex(32)
+    out["status"] = {"phase": "Running", "containerStatuses": [{
+        "name": "manager", "containerID": "containerd://" + cid, "ready": True,
+        "restartCount": 0, "image": "x", "imageID": "x",
+        "state": {"running": {"startedAt": "2026-12-07T00:00:00Z"}}}]}
+    cp.must("PUT", "/api/v1/namespaces/cert-manager/pods/%s/status" % name, out)
+    return out["metadata"]["uid"], cid
+
+
 def test_the_charts_agent_rbac_is_enough_to_watch_pods():
     """The agent, with a bound token of the chart's agent ServiceAccount and nothing else,
     lists and watches its node's pods on the real API server: a pod created through the API
     (spec.nodeName set, as a scheduler would; its status written as a kubelet would) is
     measured exactly with its labels, a pod on another node is not, and a relabelled pod
     leaves the selection."""
-    import secrets
-    import uuid
     from harness import key
     from test_kube_targets import layout
     with Scene() as s:
@@ -101,17 +115,7 @@ def test_the_charts_agent_rbac_is_enough_to_watch_pods():
         agent_token = cp.token(NS, "t-ctrlscope")
 
         def pod(name, node, labels):
-            out = cp.must("POST", "/api/v1/namespaces/cert-manager/pods", {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": labels},
-                "spec": {"nodeName": node, "containers": [{"name": "manager", "image": "x"}]}})
-            cid = secrets.token_hex(32)
-            out["status"] = {"phase": "Running", "containerStatuses": [{
-                "name": "manager", "containerID": "containerd://" + cid, "ready": True,
-                "restartCount": 0, "image": "x", "imageID": "x",
-                "state": {"running": {"startedAt": "2026-12-07T00:00:00Z"}}}]}
-            cp.must("PUT", "/api/v1/namespaces/cert-manager/pods/%s/status" % name, out)
-            return out["metadata"]["uid"], cid
+            return make_pod(cp, name, node, labels)
 
         uid, cid = pod("ctl-7d4b9c-a", "node-1", {"app": "ctl"})
         other_uid, other_cid = pod("ctl-7d4b9c-b", "node-2", {"app": "ctl"})
@@ -209,3 +213,43 @@ def test_revocations_on_the_real_api_server_take_effect_after_the_cache():
         assert agent.get("/healthz")[0] == 200
         assert "refused this agent's create subjectaccessreviews (403): its ClusterRole lacks " \
                "that permission" in agent.logs(), agent.logs()
+
+
+def test_the_pod_watch_survives_an_api_server_restart():
+    """kube-apiserver and etcd stopped and started again (their data kept): the agent's
+    watch comes back by itself, a pod created afterwards is selected and measured exactly,
+    and the pod measured before keeps its one series."""
+    from harness import key
+    from test_kube_targets import layout
+    with Scene() as s:
+        pki = PKI()
+        ca = pki.ca("ca")
+        cp = s.control_plane(pki, ca)
+        cp.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": NS}})
+        apply(cp, helm_objects("serviceaccount.yaml", "rbac.yaml"))
+        cp.service_account("cert-manager", "default")
+        token = cp.token(NS, "t-ctrlscope")
+        config = ("targets:\n  - name: controllers\n    kubernetes:\n"
+                  "      namespaces: [cert-manager]\n      pod_selector: \"app=ctl\"\n")
+        agent = s.agent(config, args=["--kubeconfig=" + cp.kubeconfig(token=token)],
+                        env={"NODE_NAME": "node-1"})
+        uid, cid = make_pod(cp, "first", "node-1", {"app": "ctl"})
+        first = s.cgroup(layout("systemd-containerd", uid, cid))
+        agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
+        f = s.fixture(["--getppid", "5"], first)
+        f.go()
+        f.wait_done()
+        cp.stop()
+        cp.start()
+        uid2, cid2 = make_pod(cp, "second", "node-1", {"app": "ctl"})
+        second = s.cgroup(layout("systemd-containerd", uid2, cid2))
+        agent.wait_for("ctrlscope_target_cgroups", 2, timeout=60, target="controllers")
+        f = s.fixture(["--getppid", "9"], second)
+        f.go()
+        f.wait_done()
+        m = agent.metrics()
+        got = {p: m.get(key("ctrlscope_syscalls_total", syscall="getppid", target="controllers",
+                            namespace="cert-manager", pod=p, container="manager", workload=""))
+               for p in ("first", "second")}
+        assert got == {"first": 5, "second": 9}, got
