@@ -253,3 +253,55 @@ def test_the_pod_watch_survives_an_api_server_restart():
                             namespace="cert-manager", pod=p, container="manager", workload=""))
                for p in ("first", "second")}
         assert got == {"first": 5, "second": 9}, got
+
+
+def resign(cp, token, **claims):
+    """token (a bound service-account token of cp) with claims changed, signed again with
+    cp's service-account key: what the API server would have issued with those claims."""
+    import base64
+    import json
+
+    def b64d(part):
+        return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+    def b64e(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header, payload, _ = token.split(".")
+    body = json.loads(b64d(payload))
+    body.update(claims)
+    signing_input = header + "." + b64e(json.dumps(body, separators=(",", ":")).encode())
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", cp.sa_key],
+                         input=signing_input.encode(), capture_output=True, check=True,
+                         timeout=30).stdout
+    return signing_input + "." + b64e(sig)
+
+
+def test_an_expired_bound_token_is_refused():
+    """The shortest token TokenRequest gives lives 10 minutes: the test signs its own with
+    the control plane's service-account key. Its twin, the same claims valid for an hour,
+    scrapes (so the signing is right); expired an hour ago, it gets 401."""
+    import time
+    with Scene() as s:
+        pki = PKI()
+        ca = pki.ca("ca")
+        cp = s.control_plane(pki, ca)
+        cp.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": NS}})
+        apply(cp, helm_objects("serviceaccount.yaml", "rbac.yaml"))
+        server = pki.cert("server", ca, "ctrlscope", usage="serverAuth")
+        web = ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n"
+               "authentication:\n  kubernetes: {}\nauthorization:\n  kubernetes: {}\n"
+               % (server[0], server[1]))
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0], args=[
+            "--kubeconfig=" + cp.kubeconfig(token=cp.token(NS, "t-ctrlscope"))])
+        real = cp.token(NS, "t-ctrlscope-scraper")
+        now = int(time.time())
+        valid = resign(cp, real, iat=now - 60, nbf=now - 60, exp=now + 3600)
+        expired = resign(cp, real, iat=now - 7200, nbf=now - 7200, exp=now - 3600)
+
+        def code(token):
+            return agent.get("/metrics", headers={"Authorization": "Bearer " + token})[0]
+
+        assert code(valid) == 200
+        assert code(expired) == 401
