@@ -676,6 +676,7 @@ class ControlPlane:
              "--service-account-issuer=" + self.ISSUER, "--api-audiences=" + self.ISSUER,
              "--authorization-mode=RBAC", "--token-auth-file=" + self.tokens,
              "--endpoint-reconciler-type=none", "--service-cluster-ip-range=10.96.0.0/16",
+             "--allow-privileged=true",  # as kubeadm and every managed cluster set it
              "--enable-priority-and-fairness=false", "--profiling=false",
              "--cert-dir=" + self.pki.path("apiserver-certs")],
             stdout=self.log, stderr=self.log)
