@@ -57,7 +57,7 @@ FUZZ_SECONDS ?= 10
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
 	format clean vmlinux vmtest test-vm cross-arm64 cross-build test-arm64 \
-	test-soak soak controlplane
+	test-soak soak controlplane dev-cluster
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
 
@@ -206,6 +206,10 @@ test-e2e: all $(FIXTURES) controlplane | $(BUILD)/results
 # once built.
 controlplane:
 	@tests/controlplane/build.sh $(BUILD)/controlplane
+
+# That control plane, for running the agent by hand against it: prints a kubeconfig.
+dev-cluster: controlplane
+	@$(PYTHON) tests/controlplane/dev_cluster.py --build $(BUILD)
 
 # The kernel matrix: Debian's own cloud kernels (tests/vm/kernels, downloaded once into
 # build/vm/cache) booted under QEMU without KVM, each running the kernel tier (tests/bpf)
