@@ -417,6 +417,7 @@ static void *watcher(void *arg)
 {
 	struct pods *p = arg;
 	long backoff = BACKOFF_FIRST_MS;
+	bool list_failed = false;
 
 	while (!atomic_load(&p->stop)) {
 		bool need_list, ok;
@@ -426,9 +427,18 @@ static void *watcher(void *arg)
 		p->relist = false;
 		pthread_mutex_unlock(&p->lock);
 		if (need_list) {
-			if (p->rv[0])
+			/* One relist per watch that could not resume, however many tries it takes:
+			 * a failed list is tried again as a list, never as a watch from the old
+			 * version (which a restarted API server would refuse once more). */
+			if (p->rv[0] && !list_failed)
 				atomic_fetch_add(&p->relists, 1);
 			ok = !list(p);
+			list_failed = !ok;
+			if (!ok) {
+				pthread_mutex_lock(&p->lock);
+				p->relist = true;
+				pthread_mutex_unlock(&p->lock);
+			}
 		} else {
 			ok = watch(p);
 		}
