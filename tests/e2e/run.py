@@ -7,8 +7,10 @@ import argparse
 import glob
 import importlib.util
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import traceback
 
@@ -52,11 +54,19 @@ def main():
     failed = 0
     for i, (name, fn) in enumerate(tests, 1):
         start = time.time()
+        # Everything a test puts in temporary directories (certificates, configs, an etcd
+        # data directory of 60 MiB...) goes under one of its own: removed when it passes,
+        # kept for a look when it fails.
+        tempfile.tempdir = None
+        tempfile.tempdir = tempfile.mkdtemp(prefix="ctrlscope-test-")
+        os.chmod(tempfile.tempdir, 0o755)  # as /tmp: tests that drop privileges look inside
         signal.alarm(TIMEOUT)
+        passed = False
         try:
             if os.geteuid() != 0:
                 raise AssertionError("end-to-end tests must run as root")
             fn()
+            passed = True
             print("ok %d - %s (%.1fs)" % (i, name, time.time() - start))
         except Exception as e:  # noqa: BLE001 - every failure is reported
             failed += 1
@@ -66,6 +76,10 @@ def main():
                 print("#   " + line)
         finally:
             signal.alarm(0)
+            if passed:
+                shutil.rmtree(tempfile.tempdir, ignore_errors=True)
+            else:
+                print("#   its files: %s" % tempfile.tempdir)
         sys.stdout.flush()
     return 1 if failed else 0
 
