@@ -13,8 +13,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 
 BUILD = os.environ.get("CTRLSCOPE_BUILD", "build")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def cgroup2_mount():
@@ -626,6 +628,14 @@ class ControlPlane:
 
     ADMIN = "admin-token"
     ISSUER = "https://kubernetes.default.svc.cluster.local"
+    CHART_NS = "monitoring"
+    # Where install_chart_rbac creates each kind.
+    COLLECTIONS = {
+        "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+        "Secret": "/api/v1/namespaces/{ns}/secrets",
+        "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    }
 
     def __init__(self, pki, ca, users=()):
         """users: more (token, name, uid, groups) of the static token file."""
@@ -646,6 +656,11 @@ class ControlPlane:
             f.write('%s,admin,uid-admin,"system:masters"\n' % self.ADMIN)
             for token, name, uid, groups in users:
                 f.write('%s,%s,%s,"%s"\n' % (token, name, uid, ",".join(groups)))
+        # Every request's metadata, so tests can count what the agent asked and as whom.
+        self.audit_policy, self.audit_log = pki.path("audit-policy.yaml"), pki.path("audit.log")
+        with open(self.audit_policy, "w") as f:
+            f.write("apiVersion: audit.k8s.io/v1\nkind: Policy\n"
+                    "omitStages: [RequestReceived]\nrules:\n- level: Metadata\n")
         self.data = pki.path("etcd")
         self.etcd_port, self.peer_port, self.port = free_port(), free_port(), free_port()
         self.url = "https://127.0.0.1:%d" % self.port
@@ -678,6 +693,10 @@ class ControlPlane:
              "--endpoint-reconciler-type=none", "--service-cluster-ip-range=10.96.0.0/16",
              "--allow-privileged=true",  # as kubeadm and every managed cluster set it
              "--enable-priority-and-fairness=false", "--profiling=false",
+             "--audit-policy-file=" + self.audit_policy, "--audit-log-path=" + self.audit_log,
+             "--audit-log-mode=blocking", "--audit-log-maxbackup=0",
+             # Watches are closed at a stop (not held open until a kill 60 s later).
+             "--shutdown-watch-termination-grace-period=1s",
              "--cert-dir=" + self.pki.path("apiserver-certs")],
             stdout=self.log, stderr=self.log)
         deadline = started + timeout
@@ -695,6 +714,34 @@ class ControlPlane:
             time.sleep(0.1)
         self.stop()
         raise AssertionError("kube-apiserver not ready within %ds:\n%s" % (timeout, self.logs()))
+
+    def audit(self, since=0, user=None, resource=None, verb=None):
+        """The requests the API server audited from byte offset since (see audit_mark), one
+        event per request, optionally only of this user (a name, or a service account as
+        system:serviceaccount:NS:NAME), resource and verb."""
+        events = {}
+        try:
+            with open(self.audit_log, "rb") as f:
+                f.seek(since)
+                for line in f.read().decode().splitlines():
+                    e = json.loads(line)
+                    if user and e["user"]["username"] != user:
+                        continue
+                    if resource and e.get("objectRef", {}).get("resource") != resource:
+                        continue
+                    if verb and e["verb"] != verb:
+                        continue
+                    events.setdefault(e["auditID"], e)
+        except FileNotFoundError:
+            pass
+        return list(events.values())
+
+    def audit_mark(self):
+        """Where the audit log ends now: audit(since=...) reads only what comes after."""
+        try:
+            return os.path.getsize(self.audit_log)
+        except FileNotFoundError:
+            return 0
 
     def logs(self):
         with open(self.pki.path("kube-apiserver.log")) as f:
@@ -760,6 +807,70 @@ class ControlPlane:
                                "spec": spec})
         return out["status"]["token"]
 
+    def namespace(self, name):
+        self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                           "metadata": {"name": name}})
+
+    def install_chart_rbac(self, values=()):
+        """The chart's ServiceAccounts, ClusterRoles and bindings (release t, namespace
+        CHART_NS), as helm template renders them with these --set values; the objects."""
+        self.namespace(self.CHART_NS)
+        objects = helm_objects("serviceaccount.yaml", "rbac.yaml", values=values)
+        for obj in objects:
+            path = self.COLLECTIONS[obj["kind"]].format(
+                ns=obj["metadata"].get("namespace", self.CHART_NS))
+            self.create(path, obj)
+        return objects
+
+    def agent_kubeconfig(self, token_file=None):
+        """A kubeconfig with a bound token of the chart's agent ServiceAccount (see
+        install_chart_rbac): what the DaemonSet's pods get, never an admin."""
+        if token_file:
+            return self.kubeconfig(token_file=token_file)
+        return self.kubeconfig(token=self.token(self.CHART_NS, "t-ctrlscope"))
+
+    def put_pod(self, name, containers, labels=None, namespace="cert-manager", node="node-1",
+                owner="ctl-7d4b9c"):
+        """A pod as the scheduler and kubelet leave it: created (or relabelled) with
+        spec.nodeName, then its status written with containers {name: (64-hex id,
+        restarts)} running. owner: its ReplicaSet's name (None: a bare pod). Its uid."""
+        base = "/api/v1/namespaces/%s/pods" % namespace
+        labels = dict(labels or {"app": "ctl"})
+        status, out = self.request("GET", "%s/%s" % (base, name))
+        if status == 404:
+            self.service_account(namespace, "default")  # no controller-manager makes it
+            meta = {"name": name, "labels": labels}
+            if owner:
+                meta["labels"]["pod-template-hash"] = owner.rsplit("-", 1)[-1]
+                meta["ownerReferences"] = [{
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner,
+                    "uid": str(uuid.uuid4()), "controller": True}]
+            out = self.must("POST", base, {
+                "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+                "spec": {"nodeName": node,
+                         "containers": [{"name": c, "image": "x"} for c in containers]}})
+        elif {k: v for k, v in out["metadata"].get("labels", {}).items()
+              if k != "pod-template-hash"} != labels:
+            out["metadata"]["labels"] = dict(
+                labels, **{k: v for k, v in out["metadata"]["labels"].items()
+                           if k == "pod-template-hash"})
+            out = self.must("PUT", "%s/%s" % (base, name), out)
+        out["status"] = {"phase": "Running", "containerStatuses": [{
+            "name": c, "containerID": "containerd://" + cid, "restartCount": restarts,
+            "ready": True, "image": "x", "imageID": "x",
+            "state": {"running": {"startedAt": "2026-12-07T00:00:00Z"}}}
+            for c, (cid, restarts) in containers.items()]}
+        self.must("PUT", "%s/%s/status" % (base, name), out)
+        return out["metadata"]["uid"]
+
+    def delete_pod(self, namespace, name):
+        """As the kubelet finishes a deletion: the graceful delete (deletionTimestamp set),
+        then the final one once the containers are gone."""
+        path = "/api/v1/namespaces/%s/pods/%s" % (namespace, name)
+        self.must("DELETE", path)
+        self.must("DELETE", path, {"apiVersion": "v1", "kind": "DeleteOptions",
+                                   "gracePeriodSeconds": 0})
+
     def kubeconfig(self, token=None, token_file=None):
         path = self.pki.path("kubeconfig-%d" % len(os.listdir(self.pki.dir)))
         cred = "tokenFile: %s" % token_file if token_file else "token: %s" % (token or self.ADMIN)
@@ -770,6 +881,23 @@ class ControlPlane:
                     "    certificate-authority: %s\n"
                     "users:\n- name: u\n  user:\n    %s\n" % (self.url, self.ca[0], cred))
         return path
+
+
+def helm_objects(*templates, values=(), values_file=None, namespace=ControlPlane.CHART_NS):
+    """The chart's objects from these templates (all if none), as helm template renders
+    them for release t with these --set values and values file."""
+    import yaml
+    args = [os.path.join(BUILD, "tools", "bin", "helm"), "template", "t",
+            os.path.join(ROOT, "helm", "ctrlscope"), "--namespace", namespace,
+            "--kube-version", "1.37.0"]
+    for t in templates:
+        args += ["--show-only", "templates/" + t]
+    for v in values:
+        args += ["--set", v]
+    if values_file:
+        args += ["-f", values_file]
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=60).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
 
 
 def https_get(url, ca=None, cert=None, headers=None, timeout=10, context=None):
@@ -793,8 +921,9 @@ def bcrypt_hash(password):
 
 
 class FakeAPI:
-    """tests/fixtures/fakeapi: a Kubernetes API server for TokenReview and
-    SubjectAccessReview, over TLS on loopback, with a plain-HTTP control port."""
+    """tests/fixtures/fakeapi: TokenReview and SubjectAccessReview over TLS on loopback,
+    with a plain-HTTP control port that injects faults. Only for what a real API server
+    (ControlPlane) cannot be made to do, such as hang."""
 
     def __init__(self, pki, ca, config):
         self.pki = pki
@@ -835,24 +964,6 @@ class FakeAPI:
             return json.loads(text) if text else None
         except ValueError:
             return None
-
-    def put_pod(self, pod):
-        return self._control("/pods", pod)
-
-    def delete_pod(self, namespace, name):
-        self._control("/pods/%s/%s" % (namespace, name), method="DELETE")
-
-    def expire(self):
-        self._control("/expire", {})
-
-    def close_watches(self):
-        self._control("/close-watches", {})
-
-    def counters(self):
-        return self._control("/counters")
-
-    def reset(self):
-        self._control("/reset", {})
 
     def fault(self, **spec):
         self._control("/fault", spec)

@@ -1,12 +1,12 @@
 """Kubernetes targets end to end: fixture processes in Kubernetes-shaped cgroup trees this
-test creates under the cgroup2 mount, pods announced by the fake API server, the agent
-watching the pods of its node. Counts are exact."""
+test creates under the cgroup2 mount, pods created through a real kube-apiserver and etcd
+(the harness's ControlPlane) as the scheduler and kubelet would leave them, the agent
+watching the pods of its node with the chart's own RBAC. Counts are exact."""
 
 import os
 import secrets
 import subprocess
 import time
-import uuid
 
 import harness
 from harness import PKI, Scene, key, series
@@ -21,23 +21,6 @@ CONFIG = """targets:
 kubernetes:
   deleted_pod_grace: 2s
 """
-API_CONFIG = {"callers": {"tokens": ["agent-token"], "commonNames": []}, "tokens": [], "rules": []}
-
-
-def pod(name, uid, containers, labels=None, namespace="cert-manager", node=NODE, template_hash="7d4b9c"):
-    """A Pod as the API server returns it; containers: {name: (64-hex id, restarts)}."""
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "uid": uid,
-                     "labels": dict({"pod-template-hash": template_hash}, **(labels or {"app": "ctl"})),
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                          "name": "ctl-" + template_hash, "uid": str(uuid.uuid4()),
-                                          "controller": True}]},
-        "spec": {"nodeName": node, "containers": [{"name": c, "image": "x"} for c in containers]},
-        "status": {"phase": "Running", "containerStatuses": [
-            {"name": c, "containerID": "containerd://" + cid, "restartCount": restarts, "ready": True,
-             "image": "x", "imageID": "x"} for c, (cid, restarts) in containers.items()]},
-    }
 
 
 def layout(kind, uid, cid, qos="burstable"):
@@ -53,12 +36,19 @@ def layout(kind, uid, cid, qos="burstable"):
     raise ValueError(kind)
 
 
-def start(scene, config=CONFIG):
+def control_plane(scene):
+    """A real control plane with the chart's RBAC installed."""
     pki = PKI()
-    ca = pki.ca("ca")
-    api = scene.fakeapi(pki, ca, API_CONFIG)
-    agent = scene.agent(config, args=["--kubeconfig=" + api.kubeconfig()], env={"NODE_NAME": NODE})
-    return api, agent
+    cp = scene.control_plane(pki, pki.ca("ca"))
+    cp.install_chart_rbac()
+    return cp
+
+
+def start(scene, config=CONFIG):
+    cp = control_plane(scene)
+    agent = scene.agent(config, args=["--kubeconfig=" + cp.agent_kubeconfig()],
+                        env={"NODE_NAME": NODE})
+    return cp, agent
 
 
 def labels_of(namespace, pod_name, container="manager", workload="ctl"):
@@ -81,9 +71,9 @@ def test_layouts_labels_and_exact_counts():
         api, agent = start(s)
         cases = []
         for i, kind in enumerate(["systemd-containerd", "cgroupfs", "systemd-crio"]):
-            uid, cid = str(uuid.uuid4()), secrets.token_hex(32)
+            cid = secrets.token_hex(32)
             name = "ctl-7d4b9c-%d" % i
-            api.put_pod(pod(name, uid, {"manager": (cid, 0), "sidecar": (secrets.token_hex(32), 0)}))
+            uid = api.put_pod(name, {"manager": (cid, 0), "sidecar": (secrets.token_hex(32), 0)})
             path = s.cgroup(layout(kind, uid, cid))
             if kind == "systemd-crio":  # the CRI-O monitor's sibling scope is never a container
                 s.cgroup(os.path.dirname(layout(kind, uid, cid)) + "/crio-conmon-%s.scope" % cid)
@@ -101,18 +91,18 @@ def test_layouts_labels_and_exact_counts():
 def test_selectors_exclude_other_pods_and_containers():
     with Scene() as s:
         api, agent = start(s)
-        good_uid, good_cid, side_cid = str(uuid.uuid4()), secrets.token_hex(32), secrets.token_hex(32)
-        api.put_pod(pod("ctl-7d4b9c-a", good_uid, {"manager": (good_cid, 0), "sidecar": (side_cid, 0)}))
+        good_cid, side_cid = secrets.token_hex(32), secrets.token_hex(32)
+        good_uid = api.put_pod("ctl-7d4b9c-a", {"manager": (good_cid, 0), "sidecar": (side_cid, 0)})
         other = []
         for name, labels, ns in [("web-1", {"app": "ctl", "tier": "web"}, "cert-manager"),
                                  ("ctl-elsewhere", {"app": "ctl"}, "kube-system"),
                                  ("unrelated", {"app": "nginx"}, "cert-manager")]:
-            uid, cid = str(uuid.uuid4()), secrets.token_hex(32)
-            api.put_pod(pod(name, uid, {"manager": (cid, 0)}, labels=labels, namespace=ns))
+            cid = secrets.token_hex(32)
+            uid = api.put_pod(name, {"manager": (cid, 0)}, labels=labels, namespace=ns)
             other.append(s.cgroup(layout("systemd-containerd", uid, cid)))
         # A pod on another node is not ours even if it matches.
-        uid, cid = str(uuid.uuid4()), secrets.token_hex(32)
-        api.put_pod(pod("ctl-other-node", uid, {"manager": (cid, 0)}, node="node-2"))
+        cid = secrets.token_hex(32)
+        uid = api.put_pod("ctl-other-node", {"manager": (cid, 0)}, node="node-2")
         other.append(s.cgroup(layout("systemd-containerd", uid, cid)))
         good = s.cgroup(layout("systemd-containerd", good_uid, good_cid))
         side = s.cgroup(layout("systemd-containerd", good_uid, side_cid))
@@ -126,13 +116,21 @@ def test_selectors_exclude_other_pods_and_containers():
         assert list(got.values()) == [250], got
         assert dict(list(got)[0])["pod"] == "ctl-7d4b9c-a"
         assert m[key("ctrlscope_target_cgroups", target="controllers")] == 1
+        # Relabelled through the API: the watch sees it, and the pod leaves the selection.
+        api.put_pod("ctl-7d4b9c-a", {"manager": (good_cid, 0), "sidecar": (side_cid, 0)},
+                    labels={"app": "ctl", "tier": "web"})
+        agent.wait_for("ctrlscope_target_cgroups", 0, target="controllers")
+        run_fixture(s, good, 5)
+        after = series(agent.metrics(), "ctrlscope_syscalls_total", syscall="getppid")
+        assert set(after.values()) <= {250}, after  # kept for the grace, or gone; never 255
+        assert "forbidden" not in agent.logs().lower(), agent.logs()
 
 
 def test_restart_continues_series_and_deletion_removes_it():
     with Scene() as s:
         api, agent = start(s)
-        uid, first = str(uuid.uuid4()), secrets.token_hex(32)
-        api.put_pod(pod("ctl-7d4b9c-r", uid, {"manager": (first, 0)}))
+        first = secrets.token_hex(32)
+        uid = api.put_pod("ctl-7d4b9c-r", {"manager": (first, 0)})
         path = s.cgroup(layout("systemd-containerd", uid, first))
         agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
         run_fixture(s, path, 300)
@@ -142,7 +140,7 @@ def test_restart_continues_series_and_deletion_removes_it():
         second = secrets.token_hex(32)
         new_path = s.cgroup(layout("systemd-containerd", uid, second))
         os.rmdir(s.cgroups.mount + path)
-        api.put_pod(pod("ctl-7d4b9c-r", uid, {"manager": (second, 1)}))
+        api.put_pod("ctl-7d4b9c-r", {"manager": (second, 1)})
         agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
         deadline = time.time() + 5
         while True:
@@ -181,8 +179,8 @@ def test_container_starts_and_exits_are_counted_per_container():
     init (kubectl exec) is neither a start nor an exit of the container."""
     with Scene() as s:
         api, agent = start(s)
-        uid, first = str(uuid.uuid4()), secrets.token_hex(32)
-        api.put_pod(pod("ctl-7d4b9c-s", uid, {"manager": (first, 0)}))
+        first = secrets.token_hex(32)
+        uid = api.put_pod("ctl-7d4b9c-s", {"manager": (first, 0)})
         path = s.cgroup(layout("systemd-containerd", uid, first))
         agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
         labels = labels_of("cert-manager", "ctl-7d4b9c-s")
@@ -194,7 +192,7 @@ def test_container_starts_and_exits_are_counted_per_container():
                 cid = secrets.token_hex(32)
                 cgroup = s.cgroup(layout("systemd-containerd", uid, cid))
                 f = init(s, cgroup)
-                api.put_pod(pod("ctl-7d4b9c-s", uid, {"manager": (cid, 1)}))
+                api.put_pod("ctl-7d4b9c-s", {"manager": (cid, 1)})
                 agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
             else:
                 f = init(s, cgroup)
@@ -216,38 +214,67 @@ def test_container_starts_and_exits_are_counted_per_container():
 
 
 def test_one_list_one_watch_and_recovery_without_loss_or_duplicates():
+    """One list and one watch, of the node's pods only, as the chart's agent ServiceAccount
+    (the API server's audit log says so). Then kube-apiserver and etcd are restarted twice.
+    The restarted server's watch cache starts at etcd's current revision, so the agent's
+    resumed watch is refused with 410 Gone (as every client-go informer's is): one relist per
+    restart, counted. A pod created after the first restart arrives; one deleted and one
+    created right after the second arrive too, whether through the relist or the new watch.
+    Every live pod keeps one series, its counts exact; the deleted one's goes."""
     with Scene() as s:
         api, agent = start(s)
-        uid, cid = str(uuid.uuid4()), secrets.token_hex(32)
-        api.put_pod(pod("ctl-7d4b9c-w", uid, {"manager": (cid, 0)}))
-        path = s.cgroup(layout("systemd-containerd", uid, cid))
+        user = "system:serviceaccount:%s:t-ctrlscope" % api.CHART_NS
+
+        def requests(verb):
+            return api.audit(user=user, resource="pods", verb=verb)
+
+        def relists():
+            return agent.metrics()[key("ctrlscope_kube_pods_relists_total")]
+
+        paths = {}
+
+        def pod(name):
+            cid = secrets.token_hex(32)
+            uid = api.put_pod(name, {"manager": (cid, 0)})
+            paths[name] = s.cgroup(layout("systemd-containerd", uid, cid))
+
+        pod("ctl-7d4b9c-w")
         agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
-        c = api.counters()
-        assert (c["pods_lists"], c["pods_watches"]) == (1, 1), c
-        for r in c["requests"]:
-            if "/pods" in r["path"]:
-                assert "fieldSelector=spec.nodeName%3Dnode-1" in r["query"], r
-        # 410 Gone: the agent lists again; nothing is lost or counted twice.
-        api.expire()
-        deadline = time.time() + 10
-        while agent.metrics().get(("ctrlscope_kube_pods_relists_total", ()), 0) < 1:
-            assert time.time() < deadline, "no relist after 410"
+        assert (len(requests("list")), len(requests("watch"))) == (1, 1), requests("list")
+        assert relists() == 0
+
+        api.stop()
+        api.start()
+        pod("ctl-7d4b9c-x")
+        agent.wait_for("ctrlscope_target_cgroups", 2, timeout=60, target="controllers")
+        agent.wait_for("ctrlscope_kube_pods_relists_total", 1, timeout=30)
+
+        api.stop()
+        api.start()
+        api.delete_pod("cert-manager", "ctl-7d4b9c-w")
+        os.rmdir(s.cgroups.mount + paths.pop("ctl-7d4b9c-w"))  # as the runtime would
+        pod("ctl-7d4b9c-y")
+        agent.wait_for("ctrlscope_kube_pods_relists_total", 2, timeout=60)
+        agent.wait_for("ctrlscope_target_cgroups", 2, timeout=30, target="controllers")
+        agent.wait_for("ctrlscope_kube_pods", 2, timeout=10, state="running")
+        for r in requests("list") + requests("watch"):
+            assert "fieldSelector=spec.nodeName%3Dnode-1" in r["requestURI"], r["requestURI"]
+
+        for calls, name in enumerate(sorted(paths), start=111):
+            run_fixture(s, paths[name], calls)
+        deadline = time.time() + 10  # the deleted pod's series goes after deleted_pod_grace
+        while True:
+            m = agent.metrics()
+            got = series(m, "ctrlscope_syscalls_total", syscall="getppid")
+            if len(got) == 2 or time.time() > deadline:
+                break
             time.sleep(0.2)
-        # A pod added while the watch is closed (an API server restart) arrives all the same.
-        api.close_watches()
-        uid2, cid2 = str(uuid.uuid4()), secrets.token_hex(32)
-        api.put_pod(pod("ctl-7d4b9c-x", uid2, {"manager": (cid2, 0)}))
-        path2 = s.cgroup(layout("systemd-containerd", uid2, cid2))
-        agent.wait_for("ctrlscope_target_cgroups", 2, target="controllers")
-        run_fixture(s, path, 111)
-        run_fixture(s, path2, 222)
-        m = agent.metrics()
-        assert m[key("ctrlscope_syscalls_total", syscall="getppid", **labels_of("cert-manager", "ctl-7d4b9c-w"))] == 111
-        assert m[key("ctrlscope_syscalls_total", syscall="getppid", **labels_of("cert-manager", "ctl-7d4b9c-x"))] == 222
-        assert m[("ctrlscope_kube_pods", (("state", "running"),))] == 2
-        for r in api.counters()["requests"]:
-            if "/pods" in r["path"]:
-                assert "fieldSelector=spec.nodeName%3Dnode-1" in r["query"], r
+        assert sorted(got.values()) == [111, 112], got
+        for calls, name in enumerate(sorted(paths), start=111):
+            assert m[key("ctrlscope_syscalls_total", syscall="getppid",
+                         **labels_of("cert-manager", name))] == calls
+        assert relists() == 2
+        assert len(requests("list")) >= 3  # the first and one per relist (a failed one retried)
 
 
 def test_readme_documents_the_kubernetes_metrics():
@@ -268,45 +295,19 @@ def test_agent_in_its_own_cgroup_namespace():
     """The agent resolves cgroups from the mount, not from /proc/<pid>/cgroup: in a private
     cgroup namespace (as containers run) it measures exactly the same."""
     with Scene() as s:
-        pki = PKI()
-        ca = pki.ca("ca")
-        api = s.fakeapi(pki, ca, API_CONFIG)
+        api = control_plane(s)
         home = s.cgroup("agent")
-        agent = s.agent(CONFIG, args=["--kubeconfig=" + api.kubeconfig()], env={"NODE_NAME": NODE},
+        agent = s.agent(CONFIG, args=["--kubeconfig=" + api.agent_kubeconfig()],
+                        env={"NODE_NAME": NODE},
                         wrap=["unshare", "--cgroup"], cgroup_procs=s.cgroups.procs_file(home))
         assert os.readlink("/proc/%d/ns/cgroup" % agent.proc.pid) != os.readlink("/proc/self/ns/cgroup"), \
             "the agent is not in its own cgroup namespace"
-        uid, cid = str(uuid.uuid4()), secrets.token_hex(32)
-        api.put_pod(pod("ctl-7d4b9c-ns", uid, {"manager": (cid, 0)}))
+        cid = secrets.token_hex(32)
+        uid = api.put_pod("ctl-7d4b9c-ns", {"manager": (cid, 0)})
         path = s.cgroup(layout("cgroupfs", uid, cid))
         agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
         run_fixture(s, path, 123)
         assert getppid(agent, **labels_of("cert-manager", "ctl-7d4b9c-ns")) == 123
-
-
-def test_api_server_restart_keeps_targets():
-    with Scene() as s:
-        uid, cid = str(uuid.uuid4()), secrets.token_hex(32)
-        first = pod("ctl-7d4b9c-p", uid, {"manager": (cid, 0)})
-        pki = PKI()
-        ca = pki.ca("ca")
-        # etcd keeps pods across an API server restart: the fake preloads them from its config.
-        api = s.fakeapi(pki, ca, dict(API_CONFIG, pods=[first]))
-        agent = s.agent(CONFIG, args=["--kubeconfig=" + api.kubeconfig()], env={"NODE_NAME": NODE})
-        path = s.cgroup(layout("systemd-containerd", uid, cid))
-        agent.wait_for("ctrlscope_target_cgroups", 1, target="controllers")
-        api.stop()
-        api.start()
-        uid2, cid2 = str(uuid.uuid4()), secrets.token_hex(32)
-        api.put_pod(pod("ctl-7d4b9c-q", uid2, {"manager": (cid2, 0)}))
-        path2 = s.cgroup(layout("systemd-containerd", uid2, cid2))
-        agent.wait_for("ctrlscope_target_cgroups", 2, target="controllers", timeout=20)
-        run_fixture(s, path, 31)
-        run_fixture(s, path2, 32)
-        m = agent.metrics()
-        got = series(m, "ctrlscope_syscalls_total", syscall="getppid")
-        assert sorted(got.values()) == [31, 32], got
-        assert m[("ctrlscope_kube_pods", (("state", "running"),))] == 2
 
 
 def test_reload_widens_a_selector_and_a_restart_keeps_the_containers_series():
@@ -317,13 +318,11 @@ def test_reload_widens_a_selector_and_a_restart_keeps_the_containers_series():
     wide = CONFIG.replace("containers: [manager]", "containers: [manager, sidecar]")
     try:
         with Scene() as s:
-            pki = PKI()
-            ca = pki.ca("ca")
-            api = s.fakeapi(pki, ca, API_CONFIG)
-            args = ["--kubeconfig=" + api.kubeconfig(), "--bpf.pin-path=" + pins]
+            api = control_plane(s)
+            args = ["--kubeconfig=" + api.agent_kubeconfig(), "--bpf.pin-path=" + pins]
             agent = s.agent(CONFIG, args=args, env={"NODE_NAME": NODE})
-            uid, man, side = str(uuid.uuid4()), secrets.token_hex(32), secrets.token_hex(32)
-            api.put_pod(pod("ctl-7d4b9c-l", uid, {"manager": (man, 0), "sidecar": (side, 0)}))
+            man, side = secrets.token_hex(32), secrets.token_hex(32)
+            uid = api.put_pod("ctl-7d4b9c-l", {"manager": (man, 0), "sidecar": (side, 0)})
             man_cg = s.cgroup(layout("systemd-containerd", uid, man))
             side_cg = s.cgroup(layout("systemd-containerd", uid, side))
             manager = labels_of("cert-manager", "ctl-7d4b9c-l")
