@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """make dev-cluster: the tests' control plane (a real kube-apiserver and etcd on loopback,
-tests/e2e/harness.py's ControlPlane) for running the agent by hand against it. Prints a
-kubeconfig for the admin and how to start the agent, then runs until Ctrl-C (or for
---seconds), and removes everything it made."""
+tests/e2e/harness.py's ControlPlane) with the chart's RBAC installed, for running the agent
+by hand against it. Prints kubeconfigs for the admin and for the chart's agent
+ServiceAccount, a scraper's token, and how to start the agent; then runs until Ctrl-C (or
+for --seconds), and removes everything it made."""
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import time
@@ -29,11 +31,21 @@ def main():
     try:
         print("kube-apiserver ready at %s in %.1fs (etcd on 127.0.0.1:%d)" % (
             cp.url, cp.ready_seconds, cp.etcd_port))
-        kubeconfig = cp.kubeconfig()
-        print("admin kubeconfig: %s" % kubeconfig)
+        cp.install_chart_rbac()
+        agent = cp.agent_kubeconfig()
+        scraper = pki.path("scraper.token")
+        with open(scraper, "w") as f:
+            f.write(cp.token(cp.CHART_NS, "t-ctrlscope-scraper", seconds=24 * 3600))
+        print("admin kubeconfig: %s" % cp.kubeconfig())
+        print("the chart's RBAC is installed (release t, namespace %s)" % cp.CHART_NS)
+        print("agent kubeconfig (ServiceAccount %s/t-ctrlscope): %s" % (cp.CHART_NS, agent))
+        print("a scraper's token (bound to the metrics-reader ClusterRole): %s" % scraper)
         print("the agent against it, with Kubernetes targets on a node called node-1:")
         print("  NODE_NAME=node-1 %s/ctrlscope --kubeconfig=%s --config.file=... "
-              "--web.listen-address=127.0.0.1:9464" % (harness.BUILD, kubeconfig))
+              "--web.config.file=... --web.listen-address=127.0.0.1:9464" % (
+                  harness.BUILD, agent))
+        print("  (a web config with authentication/authorization: kubernetes: {} makes it "
+              "review scrapers with this API server)")
         print("logs: %s" % pki.dir)
         sys.stdout.flush()
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -44,6 +56,7 @@ def main():
         pass
     finally:
         cp.stop()
+        shutil.rmtree(pki.dir, ignore_errors=True)
     return 0
 
 
