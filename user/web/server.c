@@ -37,6 +37,7 @@
 #define KEEPALIVE_IDLE		(CONNECTION_TIMEOUT + 5) /* from a response to the next header */
 #define MEMORY_PER_CONN		(32 * 1024)
 #define MAX_PENDING		256 /* decisions waiting for the API server or bcrypt */
+#define STOP_ANSWER_WAIT_MS	500 /* at a stop, for the answers of deferred requests */
 #define HEALTH_CONNECTION_LIMIT 64
 
 enum route { R_METRICS, R_HEALTHZ, R_READYZ, R_ROOT, R_OTHER, R_COUNT };
@@ -105,6 +106,7 @@ struct server {
 	pthread_cond_t cond;
 	struct job *head, *tail;
 	size_t pending;
+	size_t unanswered; /* deferred requests whose answer is not sent yet */
 	bool stopping;
 
 	double tokens; /* rate limit bucket */
@@ -383,6 +385,7 @@ static bool defer(struct server *s, struct MHD_Connection *conn, const char *pat
 		return false;
 	}
 	s->pending++;
+	s->unanswered++;
 	*req_cls = j;
 	MHD_suspend_connection(conn);
 	if (s->tail)
@@ -500,8 +503,13 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct listener *l = cls;
 
 	(void)code;
-	if (*req_cls != &header_read)
+	if (*req_cls && *req_cls != &header_read) {
+		pthread_mutex_lock(&l->s->lock);
+		l->s->unanswered--;
+		pthread_cond_broadcast(&l->s->cond);
+		pthread_mutex_unlock(&l->s->lock);
 		job_free(*req_cls);
+	}
 	*req_cls = NULL;
 	/* Kept alive: the next request's header has its own deadline. */
 	set_deadline(l->s, conn, clock_seconds(CLOCK_MONOTONIC) + KEEPALIVE_IDLE);
@@ -838,6 +846,21 @@ const char *server_scheme(const struct server *s)
 	return s->tls ? "https" : "http";
 }
 
+/* Wait until every deferred request is answered, or ms pass. */
+static void wait_answered(struct server *s, long ms)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_nsec += (ms % 1000) * 1000000L;
+	deadline.tv_sec += ms / 1000 + deadline.tv_nsec / 1000000000L;
+	deadline.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&s->lock);
+	while (s->unanswered && pthread_cond_timedwait(&s->cond, &s->lock, &deadline) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&s->lock);
+}
+
 void server_stop(struct server *s)
 {
 	if (!s)
@@ -850,6 +873,10 @@ void server_stop(struct server *s)
 		/* The worker finishes what is queued (answering 503) and resumes every
 		 * suspended connection, so the daemon can stop. */
 		pthread_join(s->worker, NULL);
+		/* The answers of resumed connections go out from libmicrohttpd's thread: give
+		 * them a moment before every connection is closed, so that a scrape in flight
+		 * gets its answer rather than a reset. */
+		wait_answered(s, STOP_ANSWER_WAIT_MS);
 	}
 	/* MHD_stop_daemon closes the listen socket it was given, and every connection. */
 	if (s->health.daemon)
