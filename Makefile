@@ -53,7 +53,7 @@ BPF_TEST_SKELS := $(patsubst tests/bpf/%.bpf.c,$(BUILD)/tests/bpf/%.skel.h,$(wil
 FIXTURES   := $(patsubst tests/fixtures/%.c,$(BUILD)/fixtures/%,$(wildcard tests/fixtures/*.c)) \
 	      $(BUILD)/fixtures/fakeapi
 FUZZERS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_SECONDS ?= 10
+FUZZ_SECONDS ?= 5
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
 	format clean vmlinux vmtest test-vm cross-arm64 cross-build test-arm64 \
