@@ -19,7 +19,7 @@ FROM debian:bookworm-slim
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends \
 		libelf1 zlib1g libmicrohttpd12 libgnutls30 libyaml-0-2 libcurl4 libjansson4 \
-		libssl3 libcrypt1 ca-certificates \
+		libssl3 libcrypt1 libcapstone4 ca-certificates \
 	&& rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/ctrlscope /usr/bin/ctrlscope
 USER 0:0

@@ -22,11 +22,11 @@ REVISION  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 WARNINGS  := -Wall -Wextra -Werror
 # user/ is in layers, one folder each (user/README.md); every folder is on the include
 # path, and tests/layers.sh checks that no include climbs a layer.
-LAYERS    := lib core kube web targets modules
+LAYERS    := lib gobin core kube web targets modules
 USER_INC  := -Iuser $(patsubst %,-Iuser/%,$(LAYERS))
 CFLAGS    := -g -O2 -std=gnu11 $(WARNINGS) -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	     -D_GNU_SOURCE -Iinclude $(USER_INC) -I$(BUILD)
-LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcurl -ljansson \
+LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lcapstone -lmicrohttpd -lgnutls -lyaml -lcurl -ljansson \
 	     -lssl -lcrypto -lcrypt -lpthread
 BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARNINGS) \
 	      -Wno-unused-parameter -Iinclude -Ibpf -Ivmlinux/$(ARCH)
@@ -187,7 +187,14 @@ test-format: | $(BUILD)/results
 	@tests/run-format.sh $(CLANG_FORMAT) > $(BUILD)/results/format.tap
 	@tests/layers.sh > $(BUILD)/results/layers.tap
 
-test-unit: $(UNIT_TESTS) | $(BUILD)/results
+# The Go binaries test_gobin reads, with what Go's own tools say about them.
+GOBIN_DATA := $(BUILD)/tests/gobin
+GOBIN_BINS := $(BUILD)/fixtures/fakeapi
+$(GOBIN_DATA)/.made: $(GOBIN_BINS) tests/unit/gobin-testdata.sh
+	tests/unit/gobin-testdata.sh $(GO) $(GOBIN_DATA) $(GOBIN_BINS) && touch $@
+$(BUILD)/tests/unit/test_gobin: private CFLAGS += -DGOBIN_TESTDATA='"$(abspath $(GOBIN_DATA))"'
+
+test-unit: $(UNIT_TESTS) $(GOBIN_DATA)/.made | $(BUILD)/results
 	@tests/run-unit.sh $(UNIT_TESTS) > $(BUILD)/results/unit.tap
 
 # The fake API server's own Go tests (vet, then go test).

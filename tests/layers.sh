@@ -9,13 +9,14 @@ set -u
 # What each layer may include besides itself, lowest first.
 declare -A may=(
 	[lib]=""
+	[gobin]="lib"
 	[core]="lib"
 	[kube]="lib core"
 	[web]="lib core kube"
 	[targets]="lib core kube"
-	[modules]="lib core targets"
+	[modules]="lib gobin core targets"
 )
-layers=(lib core kube web targets modules)
+layers=(lib gobin core kube web targets modules)
 
 # The layer of a header, by where it lives: a layer's folder, user/ itself (the wiring:
 # main.c, agent.c, modules.c), or elsewhere (generated, include/).

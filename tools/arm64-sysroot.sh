@@ -34,6 +34,7 @@ build_packages=(
 	libmicrohttpd-dev libyaml-dev
 	libgnutls28-dev libssl-dev libcrypt-dev
 	libcurl4-openssl-dev libjansson-dev
+	libcapstone-dev
 	libcmocka-dev
 )
 # What the arm64 guests of make vmtest run besides the build (tests/vm/initramfs.sh).
