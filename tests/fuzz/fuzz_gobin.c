@@ -3,7 +3,7 @@
  * run any file. Beyond "does not crash": errors are one line; functions come back in
  * address order with an end past their entry; the code of a function lies inside the
  * input, and so does the file offset of its entry, where the same bytes are; every return
- * found lies inside its function. */
+ * and call found lies inside its function. */
 #include "gobin.h"
 #include "returns.h"
 #include "check.h"
@@ -61,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (size_t i = 0; i < n && i < 200; i++) {
 		const uint8_t *code;
-		uint64_t off, *rets, len = f[i].end - f[i].entry;
-		size_t n_rets;
+		uint64_t off, len = f[i].end - f[i].entry;
+		struct go_code c;
 
 		CHECK(f[i].end > f[i].entry);
 		CHECK(!i || f[i - 1].entry <= f[i].entry);
@@ -73,15 +73,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!memcmp(data + off, code, len));
 		if (f[i].is_asm)
 			continue;
-		ret = go_returns(gobin_machine(b), code, len, f[i].entry, &rets, &n_rets, err,
-				 sizeof(err));
+		ret = go_scan_code(gobin_machine(b), code, len, f[i].entry, &c, err, sizeof(err));
 		if (ret) {
 			check_error(ret, err);
+			CHECK(!c.rets && !c.calls);
 			continue;
 		}
-		for (size_t r = 0; r < n_rets; r++)
-			CHECK(rets[r] >= f[i].entry && rets[r] < f[i].end);
-		free(rets);
+		for (size_t r = 0; r < c.n_rets; r++)
+			CHECK(c.rets[r].addr >= f[i].entry && c.rets[r].addr < f[i].end);
+		for (size_t r = 0; r < c.n_calls; r++)
+			CHECK(c.calls[r].addr >= f[i].entry && c.calls[r].next > c.calls[r].addr &&
+			      c.calls[r].next <= f[i].end);
+		go_code_free(&c);
 	}
 	gobin_funcs_free(f, n);
 	gobin_close(b);

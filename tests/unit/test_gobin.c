@@ -376,13 +376,33 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static bool entry_of_some(const struct gobin_func *f, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f[mid].entry == addr)
+			return true;
+		if (f[mid].entry < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* runtime.duffzero and duffcopy are entered in their middle, by design. */
+	return lo && (!strcmp(f[lo - 1].name, "runtime.duffzero") ||
+		      !strcmp(f[lo - 1].name, "runtime.duffcopy"));
+}
+
 static void test_returns_are_what_go_tool_objdump_shows(void **state)
 {
 	(void)state;
 	for (size_t k = 0; k < N_BINARIES; k++) {
-		size_t n_lines, n, asm_funcs = 0, compared = 0, j = 0;
+		size_t n_lines, n, asm_funcs = 0, compared = 0, calls = 0, after_deferreturn = 0;
+		size_t j = 0;
 		char **lines = lines_of(path_of(binaries[k], ".rets"), &n_lines);
-		uint64_t *want = calloc(n_lines + 1, sizeof(*want));
+		uint64_t *want = calloc(n_lines + 1, sizeof(*want)), deferreturn = 0;
 		struct gobin_func *f;
 		const char *from;
 		char err[256] = "";
@@ -393,10 +413,15 @@ static void test_returns_are_what_go_tool_objdump_shows(void **state)
 			want[i] = strtoull(lines[i], NULL, 16);
 		qsort(want, n_lines, sizeof(*want), cmp_u64);
 		assert_int_equal(gobin_funcs(b, all, NULL, &f, &n, &from, err, sizeof(err)), 0);
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(f[i].name, "runtime.deferreturn"))
+				deferreturn = f[i].entry;
+		assert_true(deferreturn);
 		for (size_t i = 0; i < n; i++) {
 			const uint8_t *code;
-			uint64_t *rets, size = f[i].end - f[i].entry;
-			size_t n_rets, w;
+			uint64_t size = f[i].end - f[i].entry;
+			struct go_code c;
+			size_t w;
 
 			assert_int_equal(gobin_code(b, f[i].entry, size, &code), 0);
 			while (j < n_lines && want[j] < f[i].entry)
@@ -407,22 +432,38 @@ static void test_returns_are_what_go_tool_objdump_shows(void **state)
 				asm_funcs++;
 				continue;
 			}
-			if (go_returns(gobin_machine(b), code, size, f[i].entry, &rets, &n_rets,
-				       err, sizeof(err)))
+			if (go_scan_code(gobin_machine(b), code, size, f[i].entry, &c, err,
+					 sizeof(err)))
 				fail_msg("%s: %s", f[i].name, err);
 			for (w = 0; j + w < n_lines && want[j + w] < f[i].end; w++)
-				;
-			if (w != n_rets || memcmp(rets, want + j, w * sizeof(*want)))
-				fail_msg("%s: %zu returns found, go tool objdump shows %zu",
-					 f[i].name, n_rets, w);
+				if (w >= c.n_rets || c.rets[w].addr != want[j + w])
+					break;
+			if (w != c.n_rets || (j + w < n_lines && want[j + w] < f[i].end))
+				fail_msg("%s: %zu returns found, go tool objdump shows others",
+					 f[i].name, c.n_rets);
+			for (size_t r = 0; r < c.n_rets; r++)
+				after_deferreturn += c.rets[r].after_call == deferreturn;
+			/* Every direct call lands on a function's entry. */
+			for (size_t r = 0; r < c.n_calls; r++) {
+				if (!entry_of_some(f, n, c.calls[r].target))
+					fail_msg(
+						"%s: a call at %#llx to %#llx, no function's entry",
+						f[i].name, (unsigned long long)c.calls[r].addr,
+						(unsigned long long)c.calls[r].target);
+				assert_true(c.calls[r].next > c.calls[r].addr &&
+					    c.calls[r].next <= f[i].end);
+			}
 			compared += w;
-			free(rets);
+			calls += c.n_calls;
+			go_code_free(&c);
 		}
-		print_message("# %s: %zu returns as objdump shows them, %zu assembly functions "
+		print_message("# %s: %zu returns as objdump shows them (%zu after a call of "
+			      "runtime.deferreturn), %zu direct calls, %zu assembly functions "
 			      "skipped\n",
-			      binaries[k], compared, asm_funcs);
+			      binaries[k], compared, after_deferreturn, calls, asm_funcs);
 		assert_true(asm_funcs > 0 && asm_funcs < n / 10);
 		assert_true(compared > n_lines * 9 / 10);
+		assert_true(after_deferreturn > 0 && calls > compared);
 		gobin_funcs_free(f, n);
 		close_bin(b, fd);
 		free(want);
@@ -596,35 +637,43 @@ static void test_pclntab_records_and_their_errors(void **state)
 			    "no Go 1.18+ function table for 64-bit pointers (.gopclntab header)");
 }
 
-static void test_returns_errors(void **state)
+static void test_scan_errors_calls_and_arm64(void **state)
 {
-	/* x86-64: mov eax, 1; ret; then padding, or push es (invalid in 64-bit mode) and ret. */
-	static const uint8_t good[] = { 0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3, 0xcc, 0xcc };
+	/* x86-64: call +0 (to 0x1005); mov eax, 1; ret; padding. Then the same with push es
+	 * (invalid in 64-bit mode) after the ret. */
+	static const uint8_t good[] = { 0xe8, 0x00, 0x00, 0x00, 0x00, 0xb8, 0x01,
+					0x00, 0x00, 0x00, 0xc3, 0xcc, 0xcc };
 	static const uint8_t bad[] = { 0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3, 0x06, 0xc3 };
-	/* arm64: mov x0, #1; ret; padding */
-	static const uint8_t arm[] = { 0x20, 0x00, 0x80, 0xd2, 0xc0, 0x03, 0x5f, 0xd6, 0, 0, 0, 0 };
-	uint64_t *rets;
-	size_t n;
+	/* arm64: bl -4 (to 0x1ffc); mov x0, #1; ret; padding */
+	static const uint8_t arm[] = { 0xff, 0xff, 0xff, 0x97, 0x20, 0x00, 0x80, 0xd2,
+				       0xc0, 0x03, 0x5f, 0xd6, 0,    0,	   0,	 0 };
+	struct go_code c;
 	char err[256];
 
 	(void)state;
-	assert_int_equal(
-		go_returns(EM_X86_64, good, sizeof(good), 0x1000, &rets, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(rets[0], 0x1005);
-	free(rets);
-	assert_int_equal(
-		go_returns(EM_X86_64, bad, sizeof(bad), 0x1000, &rets, &n, err, sizeof(err)),
-		-EINVAL);
+	assert_int_equal(go_scan_code(EM_X86_64, good, sizeof(good), 0x1000, &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.n_rets, 1);
+	assert_int_equal(c.rets[0].addr, 0x100a);
+	assert_int_equal(c.rets[0].after_call, 0x1005);
+	assert_int_equal(c.n_calls, 1);
+	assert_int_equal(c.calls[0].addr, 0x1000);
+	assert_int_equal(c.calls[0].next, 0x1005);
+	assert_int_equal(c.calls[0].target, 0x1005);
+	go_code_free(&c);
+	assert_int_equal(go_scan_code(EM_X86_64, bad, sizeof(bad), 0x1000, &c, err, sizeof(err)),
+			 -EINVAL);
 	assert_string_equal(err,
 			    "an instruction at 0x1006 (offset 6 of the function) does not decode");
-	assert_null(rets);
-	assert_int_equal(
-		go_returns(EM_AARCH64, arm, sizeof(arm), 0x2000, &rets, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 1);
-	assert_int_equal(rets[0], 0x2004);
-	free(rets);
-	assert_int_equal(go_returns(EM_RISCV, arm, sizeof(arm), 0, &rets, &n, err, sizeof(err)),
+	assert_null(c.rets);
+	assert_int_equal(go_scan_code(EM_AARCH64, arm, sizeof(arm), 0x2000, &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.n_rets, 1);
+	assert_int_equal(c.rets[0].addr, 0x2008);
+	assert_int_equal(c.rets[0].after_call, 0x1ffc);
+	assert_int_equal(c.calls[0].target, 0x1ffc);
+	go_code_free(&c);
+	assert_int_equal(go_scan_code(EM_RISCV, arm, sizeof(arm), 0, &c, err, sizeof(err)),
 			 -EINVAL);
 }
 
@@ -640,7 +689,7 @@ int main(void)
 		cmocka_unit_test(test_file_offsets_hold_the_code),
 		cmocka_unit_test(test_what_is_not_an_elf64_le_binary),
 		cmocka_unit_test(test_pclntab_records_and_their_errors),
-		cmocka_unit_test(test_returns_errors),
+		cmocka_unit_test(test_scan_errors_calls_and_arm64),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
-/* The return instructions of a function: see returns.h. A linear sweep is exact for Go's
- * code: the compiler puts no data among the instructions of a function (jump tables live
- * in read-only data), and pads between functions with INT3 (x86-64) or zero words
- * (arm64), neither of which returns. */
+/* A Go function's returns and calls: see returns.h. A linear sweep is exact for Go's
+ * compiled code: the compiler puts no data among the instructions of a function (jump
+ * tables live in read-only data), and pads between functions with INT3 (x86-64) or zero
+ * words (arm64), neither of which returns. Direct calls are decoded from their bytes:
+ * CALL rel32 (E8) on x86-64, BL imm26 on arm64. */
 #include "returns.h"
 
 #include <capstone/capstone.h>
@@ -11,6 +12,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "vec.h"
 
@@ -36,21 +38,57 @@ static bool padding(uint16_t machine, const uint8_t *p, size_t n)
 	return true;
 }
 
-int go_returns(uint16_t machine, const uint8_t *code, size_t size, uint64_t addr, uint64_t **rets,
-	       size_t *n_rets, char *err, size_t err_size)
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A direct call's target, or 0 when insn is not one. */
+static uint64_t call_target(uint16_t machine, const cs_insn *insn)
+{
+	if (machine == EM_X86_64)
+		return insn->size == 5 && insn->bytes[0] == 0xe8
+			       ? insn->address + 5 +
+					 (uint64_t)(int64_t)(int32_t)le32(insn->bytes + 1)
+			       : 0;
+	if (insn->size == 4 && (le32(insn->bytes) & 0xfc000000u) == 0x94000000u) {
+		int64_t imm = (int32_t)((le32(insn->bytes) & 0x03ffffffu) << 6) >> 6;
+
+		return insn->address + (uint64_t)(imm * 4);
+	}
+	return 0;
+}
+
+/* Whether control never falls through insn: a return or an unconditional jump. */
+static bool ends_path(uint16_t machine, const cs_insn *insn)
+{
+	if (machine == EM_X86_64)
+		return insn->id == X86_INS_RET || insn->id == X86_INS_JMP;
+	return insn->id == ARM64_INS_RET || insn->id == ARM64_INS_BR ||
+	       (insn->size == 4 && (le32(insn->bytes) & 0xfc000000u) == 0x14000000u);
+}
+
+void go_code_free(struct go_code *c)
+{
+	free(c->rets);
+	free(c->calls);
+	memset(c, 0, sizeof(*c));
+}
+
+int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t addr,
+		 struct go_code *out, char *err, size_t err_size)
 {
 	cs_arch arch = machine == EM_X86_64 ? CS_ARCH_X86 : CS_ARCH_ARM64;
 	cs_mode mode = machine == EM_X86_64 ? CS_MODE_64 : CS_MODE_ARM;
 	unsigned ret_id = machine == EM_X86_64 ? X86_INS_RET : ARM64_INS_RET;
 	const uint8_t *p = code;
-	uint64_t pc = addr;
+	uint64_t pc = addr, last_call = 0;
 	size_t left = size;
 	cs_insn *insn;
 	csh h;
 	int ret = 0;
 
-	*rets = NULL;
-	*n_rets = 0;
+	memset(out, 0, sizeof(*out));
 	if (machine != EM_X86_64 && machine != EM_AARCH64)
 		return fail(err, err_size, "no disassembler for machine %u", machine);
 	if (cs_open(arch, mode, &h) != CS_ERR_OK)
@@ -61,8 +99,8 @@ int go_returns(uint16_t machine, const uint8_t *code, size_t size, uint64_t addr
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
-	while (left) {
-		uint64_t at = pc;
+	while (left && !ret) {
+		uint64_t at = pc, target;
 
 		if (!cs_disasm_iter(h, &p, &left, &pc, insn)) {
 			if (!padding(machine, p, left))
@@ -73,24 +111,35 @@ int go_returns(uint16_t machine, const uint8_t *code, size_t size, uint64_t addr
 					   (unsigned long long)at, (unsigned long long)(at - addr));
 			break;
 		}
-		if (insn->id == ret_id) {
-			uint64_t *slot = ARRAY_PUSH(*rets, *n_rets);
+		if ((target = call_target(machine, insn))) {
+			struct go_call *c = ARRAY_PUSH(out->calls, out->n_calls);
 
-			if (!slot) {
-				snprintf(err, err_size, "out of memory");
+			if (!c) {
 				ret = -ENOMEM;
 				break;
 			}
-			*slot = at;
-			(*n_rets)++;
+			*c = (struct go_call){ .addr = at, .next = pc, .target = target };
+			out->n_calls++;
+			last_call = target;
 		}
+		if (insn->id == ret_id) {
+			struct go_ret *r = ARRAY_PUSH(out->rets, out->n_rets);
+
+			if (!r) {
+				ret = -ENOMEM;
+				break;
+			}
+			*r = (struct go_ret){ .addr = at, .after_call = last_call };
+			out->n_rets++;
+		}
+		if (ends_path(machine, insn))
+			last_call = 0;
 	}
 	cs_free(insn, 1);
 	cs_close(&h);
-	if (ret) {
-		free(*rets);
-		*rets = NULL;
-		*n_rets = 0;
-	}
+	if (ret == -ENOMEM)
+		snprintf(err, err_size, "out of memory");
+	if (ret)
+		go_code_free(out);
 	return ret;
 }
