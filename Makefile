@@ -40,7 +40,7 @@ CFLAGS    += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recove
 LDFLAGS   += -fsanitize=$(SANITIZE)
 endif
 
-MODULES   := kfeatures targets syscalls net sched proc
+MODULES   := kfeatures targets syscalls net sched proc reconcile
 BPF_OBJS  := $(patsubst %,$(BUILD)/bpf/%.bpf.o,$(MODULES))
 SKELS     := $(patsubst %,$(BUILD)/%.skel.h,$(MODULES))
 LIB_SRCS  := $(filter-out user/main.c,$(wildcard user/*.c user/*/*.c))

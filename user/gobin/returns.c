@@ -59,6 +59,25 @@ static uint64_t call_target(uint16_t machine, const cs_insn *insn)
 	return 0;
 }
 
+/* Whether insn compares the stack pointer (or a register holding a lower one, for a big
+ * frame) with g.stackguard0: CMPQ SP|R12, 16(R14) on x86-64, MOVD 16(R28), R16 on arm64
+ * (the comparison follows). */
+static bool stack_check(uint16_t machine, const cs_insn *insn)
+{
+	if (machine == EM_X86_64)
+		return insn->size == 4 && (insn->bytes[0] == 0x49 || insn->bytes[0] == 0x4d) &&
+		       insn->bytes[1] == 0x3b && insn->bytes[2] == 0x66 && insn->bytes[3] == 0x10;
+	return insn->size == 4 && le32(insn->bytes) == 0xf9400b90u; /* ldr x16, [x28, #16] */
+}
+
+/* Whether insn is the prologue's branch to its morestack call: JBE, or B.LS. */
+static bool below_or_same(uint16_t machine, const cs_insn *insn)
+{
+	if (machine == EM_X86_64)
+		return insn->id == X86_INS_JBE;
+	return insn->size == 4 && (le32(insn->bytes) & 0xff00001fu) == 0x54000009u;
+}
+
 /* Whether control never falls through insn: a return or an unconditional jump. */
 static bool ends_path(uint16_t machine, const cs_insn *insn)
 {
@@ -83,12 +102,14 @@ int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t ad
 	unsigned ret_id = machine == EM_X86_64 ? X86_INS_RET : ARM64_INS_RET;
 	const uint8_t *p = code;
 	uint64_t pc = addr, last_call = 0;
-	size_t left = size;
+	size_t left = size, index = 0;
+	bool checked = false;
 	cs_insn *insn;
 	csh h;
 	int ret = 0;
 
 	memset(out, 0, sizeof(*out));
+	out->body = addr;
 	if (machine != EM_X86_64 && machine != EM_AARCH64)
 		return fail(err, err_size, "no disassembler for machine %u", machine);
 	if (cs_open(arch, mode, &h) != CS_ERR_OK)
@@ -111,6 +132,12 @@ int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t ad
 					   (unsigned long long)at, (unsigned long long)(at - addr));
 			break;
 		}
+		/* The prologue is the first three or four instructions. */
+		if (index < 4 && stack_check(machine, insn))
+			checked = true;
+		else if (index < 5 && checked && out->body == addr && below_or_same(machine, insn))
+			out->body = pc;
+		index++;
 		if ((target = call_target(machine, insn))) {
 			struct go_call *c = ARRAY_PUSH(out->calls, out->n_calls);
 

@@ -23,6 +23,10 @@ struct go_call {
 };
 
 struct go_code {
+	/* Where the body starts: past the stack-check prologue, whose branch to
+	 * runtime.morestack comes back to the entry (a stack growth or a preemption request
+	 * runs the entry again, the body once). The entry when there is no such check. */
+	uint64_t body;
 	struct go_ret *rets;
 	size_t n_rets;
 	struct go_call *calls; /* direct calls only */

@@ -36,10 +36,10 @@ static const struct {
 	{ CAP_BPF, "cap_bpf" },
 };
 
-static bool is_kept(int cap)
+static bool is_kept(const int *keep, size_t n, int cap)
 {
-	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
-		if (kept[i] == cap)
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] == cap)
 			return true;
 	}
 	return false;
@@ -67,6 +67,11 @@ static int get_caps(struct __user_cap_data_struct data[2])
 
 int caps_drop_after_attach(void)
 {
+	return caps_drop_except(kept, sizeof(kept) / sizeof(kept[0]));
+}
+
+int caps_drop_except(const int *keep, size_t n)
+{
 	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
 	int last = last_cap(), err;
@@ -75,7 +80,7 @@ int caps_drop_after_attach(void)
 		return err;
 	/* The bounding set first: dropping from it needs CAP_SETPCAP, dropped below. */
 	for (int cap = 0; cap <= last; cap++) {
-		if (!is_kept(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL &&
+		if (!is_kept(keep, n, cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL &&
 		    errno != EPERM)
 			return -errno;
 	}
@@ -83,7 +88,7 @@ int caps_drop_after_attach(void)
 	for (int cap = 0; cap < 64; cap++) {
 		__u32 bit = 1u << (cap % 32);
 
-		if (is_kept(cap))
+		if (is_kept(keep, n, cap))
 			continue;
 		data[cap / 32].effective &= ~bit;
 		data[cap / 32].permitted &= ~bit;

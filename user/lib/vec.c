@@ -53,3 +53,11 @@ void vec_free(struct vec *v)
 	v->n = v->cap = 0;
 	v->failed = false;
 }
+
+void vec_remove(struct vec *v, size_t i)
+{
+	char *at = vec_at(v, i);
+
+	memmove(at, at + v->size, (v->n - i - 1) * v->size);
+	v->n--;
+}

@@ -25,6 +25,8 @@ static inline void *vec_at(const struct vec *v, size_t i)
 {
 	return (char *)v->items + i * v->size;
 }
+/* Take element i (i < v->n) out, the ones after it moving down. */
+void vec_remove(struct vec *v, size_t i);
 /* Free the elements; the array is empty (and not failed) again. */
 void vec_free(struct vec *v);
 

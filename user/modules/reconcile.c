@@ -1,0 +1,712 @@
+/* reconcile module, user side: controller-runtime's reconcile metrics for every target
+ * process that runs a controller-runtime binary, read from the outside with uprobes.
+ *
+ * Once a second an iterator lists the target processes; the executable of each new one is
+ * inspected (reconcile_plan.c) unless a binary with the same device, inode, size and times
+ * was, and probed: one uprobe per probe point, on the file for every process that runs
+ * it, through a descriptor of the very file that was read, so that the offsets are those
+ * of the file as it is now. A binary replaced at the same path is a new inode (or, written
+ * in place, new times): it is inspected again and the old probes go. Binaries no target
+ * ran for a minute lose their probes. The counting is in bpf/reconcile.bpf.c. */
+#include <ctrlscope/reconcile.h> /* before the skeleton, which uses its types */
+
+#include "attach.h"
+#include "clock.h"
+#include "load.h"
+#include "log.h"
+#include "mapread.h"
+#include "module.h"
+#include "reconcile.skel.h"
+#include "reconcile_plan.h"
+#include "rowset.h"
+#include "uprobes.h"
+#include "vec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define MODULE_NAME "reconcile"
+
+/* A binary no target ran for this long loses its probes (and is inspected again if one
+ * runs it later). */
+#define BINARY_IDLE_SECONDS 60.0
+/* Binaries remembered at most, probed or skipped: the oldest idle one goes first. */
+#define MAX_BINARIES 256
+
+enum { OPT_MAX_CONTROLLERS, OPT_MAX_IN_FLIGHT, OPT_CR_NAMES };
+
+static const struct cfg_option options[] = {
+	[OPT_MAX_CONTROLLERS] = { "max_controllers", 16, 1 << 20, 1024,
+				  "(label set, controller) pairs counted" },
+	[OPT_MAX_IN_FLIGHT] = { "max_in_flight", 64, 1 << 20, 16384,
+				"reconciles in flight followed at once, over all processes" },
+	[OPT_CR_NAMES] = { "controller_runtime_names", 0, 1, 0,
+			   "1: publish under controller-runtime's own metric names" },
+	{ 0 },
+};
+
+static const char *const required_programs[] = { "cs_rec_begin", "cs_rec_end", NULL };
+
+struct binary {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime, ctime;
+	int skip; /* enum rec_skip */
+	struct rec_plan plan;
+	struct bpf_link **links;
+	size_t n_links;
+	double last_used;
+};
+
+struct proc {
+	uint32_t tgid;
+	uint64_t start_ns;
+	struct binary *bin; /* NULL: not inspected (it could not be opened) */
+};
+
+/* Reconciles whose process died in flight, per key: they count as ended. */
+struct abandoned {
+	struct cs_rec_key key;
+	uint64_t n;
+};
+
+struct state {
+	struct attach_group *attach;
+	struct reconcile_bpf *skel;
+	const struct module_env *env; /* during open only */
+	uint32_t max_controllers, max_in_flight;
+	bool cr_names;
+	struct bpf_link *walk; /* owned by the attach registry */
+	struct uprobe_opener *uprobes;
+	bool told_eacces; /* the helper's missing CAP_SYS_ADMIN was logged */
+	struct vec bins;       /* of struct binary * */
+	struct vec procs;      /* of struct proc, by tgid */
+	struct vec abandoned;  /* of struct abandoned */
+	uint64_t inspected;
+	uint64_t skipped[REC_SKIPS];
+	char le_text[CS_REC_BOUNDS][16];
+	const char *le[CS_REC_BOUNDS];
+};
+
+struct stats_row {
+	struct cs_rec_key key;
+	struct cs_rec_stats v;
+};
+
+static int open_skel(void *ctx, const struct load_refusals *refused,
+		     struct bpf_object_skeleton **skel)
+{
+	struct state *st = ctx;
+	struct bpf_program *p;
+
+	(void)refused;
+	st->skel = reconcile_bpf__open_opts(st->env->open_opts);
+	if (!st->skel)
+		return -errno;
+	bpf_map__set_max_entries(st->skel->maps.rec_stats, st->max_controllers);
+	bpf_map__set_max_entries(st->skel->maps.rec_calls, st->max_in_flight);
+	bpf_object__for_each_program(p, st->skel->obj)
+		bpf_program__set_autoattach(p, false);
+	*skel = st->skel->skeleton;
+	return module_reuse_shared_maps(st->env, st->skel->obj);
+}
+
+static void destroy_skel(void *ctx)
+{
+	struct state *st = ctx;
+
+	reconcile_bpf__destroy(st->skel);
+	st->skel = NULL;
+}
+
+static const struct load_ops load_ops = { open_skel, destroy_skel };
+
+static int rec_open(const struct module_env *env, void **out)
+{
+	static const unsigned bounds_ms[CS_REC_BOUNDS] = { CS_REC_BOUNDS_MS };
+	struct state *st = calloc(1, sizeof(*st));
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	st->attach = env->attach;
+	*out = st;
+	st->bins = VEC_INIT(struct binary *);
+	st->procs = VEC_INIT(struct proc);
+	st->abandoned = VEC_INIT(struct abandoned);
+	st->max_controllers = (uint32_t)env->options[OPT_MAX_CONTROLLERS];
+	st->max_in_flight = (uint32_t)env->options[OPT_MAX_IN_FLIGHT];
+	st->cr_names = env->options[OPT_CR_NAMES] != 0;
+	for (size_t i = 0; i < CS_REC_BOUNDS; i++) {
+		unsigned ms = bounds_ms[i];
+
+		if (ms % 1000)
+			snprintf(st->le_text[i], sizeof(st->le_text[i]), "%u.%03u", ms / 1000,
+				 ms % 1000);
+		else
+			snprintf(st->le_text[i], sizeof(st->le_text[i]), "%u", ms / 1000);
+		/* 0.005, 0.25, 1.25: no trailing zeros, as client_golang prints them. */
+		for (char *e = st->le_text[i] + strlen(st->le_text[i]) - 1;
+		     strchr(st->le_text[i], '.') && *e == '0'; e--)
+			*e = '\0';
+		st->le[i] = st->le_text[i];
+	}
+	st->env = env;
+	err = load_module(st->attach, &load_ops, st, required_programs);
+	st->env = NULL;
+	if (err)
+		return err;
+	/* Before the agent drops its capabilities: the helper keeps CAP_SYS_ADMIN. */
+	err = uprobe_opener_start(&st->uprobes);
+	if (err)
+		log_warn("reconcile: the uprobe helper did not start (%s)", strerror(-err));
+	return err;
+}
+
+static int rec_attach(void *state)
+{
+	struct state *st = state;
+
+	st->walk = attach_iter(st->attach, st->skel->progs.cs_rec_walk);
+	return st->walk ? 0 : -ENOTSUP;
+}
+
+/* The program of a probe, for a binary whose reconcile.Result is 24 bytes or not. */
+static struct bpf_program *program_of(struct state *st, enum rec_probe_kind kind, bool result24)
+{
+	struct reconcile_bpf *s = st->skel;
+
+	switch (kind) {
+	case REC_PROBE_BEGIN:
+		return s->progs.cs_rec_begin;
+	case REC_PROBE_RETURN:
+		return result24 ? s->progs.cs_rec_return24 : s->progs.cs_rec_return16;
+	case REC_PROBE_PANIC:
+		return result24 ? s->progs.cs_rec_panic24 : s->progs.cs_rec_panic16;
+	case REC_PROBE_TERMINAL:
+		return s->progs.cs_rec_terminal;
+	case REC_PROBE_END:
+		return s->progs.cs_rec_end;
+	}
+	return NULL;
+}
+
+static void detach_binary(struct binary *b)
+{
+	for (size_t i = 0; i < b->n_links; i++)
+		bpf_link__destroy(b->links[i]);
+	free(b->links);
+	b->links = NULL;
+	b->n_links = 0;
+}
+
+static void free_binary(struct binary *b)
+{
+	if (!b)
+		return;
+	detach_binary(b);
+	rec_plan_free(&b->plan);
+	free(b);
+}
+
+static bool same_file(const struct binary *b, const struct stat *s)
+{
+	return b->dev == s->st_dev && b->ino == s->st_ino;
+}
+
+static bool unchanged(const struct binary *b, const struct stat *s)
+{
+	return same_file(b, s) && b->size == s->st_size &&
+	       b->mtime.tv_sec == s->st_mtim.tv_sec && b->mtime.tv_nsec == s->st_mtim.tv_nsec &&
+	       b->ctime.tv_sec == s->st_ctim.tv_sec && b->ctime.tv_nsec == s->st_ctim.tv_nsec;
+}
+
+/* Attach b's probes to the file open on fd, the body of Reconcile last, so that a
+ * reconcile whose start is seen has its return and its end seen too. 0 or -errno. */
+static int attach_binary(struct state *st, struct binary *b, int fd)
+{
+	static const enum rec_probe_kind order[] = { REC_PROBE_END, REC_PROBE_TERMINAL,
+						     REC_PROBE_PANIC, REC_PROBE_RETURN,
+						     REC_PROBE_BEGIN };
+	b->links = calloc(b->plan.n_probes, sizeof(*b->links));
+	if (!b->links)
+		return -ENOMEM;
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		for (size_t i = 0; i < b->plan.n_probes; i++) {
+			const struct rec_probe *p = &b->plan.probes[i];
+			struct bpf_link *l;
+
+			if (p->kind != order[k])
+				continue;
+			int pfd = uprobe_opener_open(st->uprobes, fd, p->offset);
+
+			if (pfd < 0) {
+				detach_binary(b);
+				return pfd;
+			}
+			l = bpf_program__attach_perf_event(program_of(st, p->kind, b->plan.result24),
+							   pfd);
+			if (!l) {
+				int err = -errno;
+
+				close(pfd);
+				detach_binary(b);
+				return err ? err : -EINVAL;
+			}
+			b->links[b->n_links++] = l;
+		}
+	}
+	return 0;
+}
+
+static void describe_plan(const struct binary *b, char *out, size_t size)
+{
+	snprintf(out, size,
+		 "controller-runtime %s, %s, %zu probes from its %s%s%s",
+		 b->plan.cr_version, b->plan.go_version, b->plan.n_probes,
+		 b->plan.pclntab ? "function table (stripped)" : "symbol table",
+		 b->plan.terminal ? "" : "; terminal errors not told apart",
+		 b->plan.panics ? "" : "; panics not told apart");
+}
+
+/* Inspect and probe the executable open on fd (s: its stat), run by process tgid. */
+static struct binary *inspect(struct state *st, int fd, const struct stat *s, uint32_t tgid)
+{
+	struct binary *b = calloc(1, sizeof(*b));
+	char why[512], exe[PATH_MAX] = "", link[64];
+	struct stat after;
+	ssize_t n;
+	int err;
+
+	if (!b)
+		return NULL;
+	snprintf(link, sizeof(link), "/proc/%u/exe", tgid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	*b = (struct binary){ .dev = s->st_dev, .ino = s->st_ino, .size = s->st_size,
+			      .mtime = s->st_mtim, .ctime = s->st_ctim };
+	st->inspected++;
+	err = rec_plan_binary(fd, &b->plan, why, sizeof(why));
+	if (err < 0) {
+		free(b);
+		return NULL;
+	}
+	b->skip = err;
+	if (b->skip) {
+		st->skipped[b->skip]++;
+		log_info("reconcile: %s (pid %u) is not probed (%s): %s", exe, tgid,
+			 rec_skip_names[b->skip], why);
+		return b;
+	}
+	err = attach_binary(st, b, fd);
+	/* Written in place while it was read: its offsets may be another file's. */
+	if (!err && (fstat(fd, &after) || !unchanged(b, &after)))
+		err = -ESTALE;
+	if (err == -EACCES && !st->told_eacces) {
+		st->told_eacces = true;
+		log_error("reconcile: this kernel lets only CAP_SYS_ADMIN create uprobes, which the "
+			  "agent's uprobe helper lacks: add SYS_ADMIN to the container's "
+			  "capabilities (the chart's `capabilities`), or disable the module");
+	}
+	if (err) {
+		detach_binary(b);
+		log_warn("reconcile: %s (pid %u): attaching its probes failed (%s)%s", exe, tgid,
+			 strerror(-err), err == -ESTALE ? ": the file changed while read" : "");
+		rec_plan_free(&b->plan);
+		free(b);
+		return NULL;
+	}
+	describe_plan(b, why, sizeof(why));
+	log_info("reconcile: probing %s (pid %u): %s", exe, tgid, why);
+	return b;
+}
+
+/* The binary process tgid runs, inspected if it is new; NULL when it cannot be read. */
+static struct binary *binary_of(struct state *st, uint32_t tgid, double now)
+{
+	struct binary *found = NULL;
+	char path[64];
+	struct stat s;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL; /* gone already, or no executable (a kernel thread) */
+	if (fstat(fd, &s)) {
+		close(fd);
+		return NULL;
+	}
+	for (size_t i = 0; i < st->bins.n; i++) {
+		struct binary **b = vec_at(&st->bins, i);
+
+		if (!same_file(*b, &s))
+			continue;
+		if (unchanged(*b, &s)) {
+			found = *b;
+			break;
+		}
+		/* The same inode written again: its probes may sit inside instructions now. */
+		log_info("reconcile: the binary of pid %u changed in place: inspecting it again",
+			 tgid);
+		free_binary(*b);
+		vec_remove(&st->bins, i);
+		break;
+	}
+	if (!found && st->bins.n >= MAX_BINARIES) {
+		size_t oldest = 0;
+
+		for (size_t i = 1; i < st->bins.n; i++) {
+			if ((*(struct binary **)vec_at(&st->bins, i))->last_used <
+			    (*(struct binary **)vec_at(&st->bins, oldest))->last_used)
+				oldest = i;
+		}
+		free_binary(*(struct binary **)vec_at(&st->bins, oldest));
+		vec_remove(&st->bins, oldest);
+	}
+	if (!found && (found = inspect(st, fd, &s, tgid))) {
+		struct binary **slot = vec_push(&st->bins);
+
+		if (!slot) {
+			free_binary(found);
+			found = NULL;
+		} else {
+			*slot = found;
+		}
+	}
+	close(fd);
+	if (found)
+		found->last_used = now;
+	return found;
+}
+
+static void add_proc(const void *rec, void *ctx)
+{
+	struct proc *p = vec_push(ctx);
+
+	if (p) {
+		struct cs_rec_proc r;
+
+		memcpy(&r, rec, sizeof(r));
+		*p = (struct proc){ .tgid = r.tgid, .start_ns = r.start_ns };
+	}
+}
+
+static int cmp_proc(const void *a, const void *b)
+{
+	uint32_t x = ((const struct proc *)a)->tgid, y = ((const struct proc *)b)->tgid;
+
+	return x < y ? -1 : x > y;
+}
+
+static const struct proc *find_proc(const struct vec *procs, uint32_t tgid)
+{
+	struct proc key = { .tgid = tgid };
+
+	return procs->n ? bsearch(&key, procs->items, procs->n, sizeof(key), cmp_proc) : NULL;
+}
+
+static void count_abandoned(struct state *st, const struct cs_rec_key *key)
+{
+	struct abandoned *a;
+
+	for (size_t i = 0; i < st->abandoned.n; i++) {
+		a = vec_at(&st->abandoned, i);
+		if (!memcmp(&a->key, key, sizeof(*key))) {
+			a->n++;
+			return;
+		}
+	}
+	a = vec_push(&st->abandoned);
+	if (a)
+		*a = (struct abandoned){ .key = *key, .n = 1 };
+}
+
+/* Free the reconciles in flight of processes that are no longer live targets (they died
+ * in one): their workers are not active any more. */
+static void sweep_calls(struct state *st, const struct vec *live)
+{
+	int fd = bpf_map__fd(st->skel->maps.rec_calls);
+	struct cs_rec_goroutine key, next, *prev = NULL;
+	struct cs_rec_call call;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (find_proc(live, key.tgid))
+			continue;
+		/* Only a delete that succeeded is ours: else updateMetrics ended it. */
+		if (!bpf_map_lookup_elem(fd, &key, &call) && !bpf_map_delete_elem(fd, &key))
+			count_abandoned(st, &call.key);
+	}
+}
+
+static void rec_tick(void *state)
+{
+	struct state *st = state;
+	struct vec live = VEC_INIT(struct proc);
+	double now = clock_seconds(CLOCK_MONOTONIC);
+
+	if (attach_read_iter(st->walk, sizeof(struct cs_rec_proc), add_proc, &live) ||
+	    live.failed) {
+		vec_free(&live);
+		return;
+	}
+	qsort(live.items, live.n, sizeof(struct proc), cmp_proc);
+	for (size_t i = 0; i < live.n; i++) {
+		struct proc *p = vec_at(&live, i);
+		const struct proc *old = find_proc(&st->procs, p->tgid);
+
+		if (old && old->start_ns == p->start_ns && old->bin) {
+			p->bin = old->bin;
+			p->bin->last_used = now;
+		} else {
+			p->bin = binary_of(st, p->tgid, now);
+		}
+	}
+	vec_free(&st->procs);
+	st->procs = live;
+	sweep_calls(st, &st->procs);
+	for (size_t i = 0; i < st->bins.n;) {
+		struct binary *b = *(struct binary **)vec_at(&st->bins, i);
+
+		if (now - b->last_used < BINARY_IDLE_SECONDS) {
+			i++;
+			continue;
+		}
+		/* Processes that still point at it are gone: none is live. */
+		free_binary(b);
+		vec_remove(&st->bins, i);
+	}
+}
+
+static void add_stats(const void *key, const void *value, void *ctx)
+{
+	struct stats_row *row = vec_push(ctx);
+
+	if (!row)
+		return;
+	memcpy(&row->key, key, sizeof(row->key));
+	memcpy(&row->v, value, sizeof(row->v));
+}
+
+static int cmp_stats(const void *a, const void *b)
+{
+	const struct cs_rec_key *x = a, *y = b;
+
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	return memcmp(x->name, y->name, sizeof(x->name));
+}
+
+static const struct row_shape stats_shape = { sizeof(struct cs_rec_key),
+					      offsetof(struct stats_row, v), cmp_stats };
+
+/* The series' names: ctrlscope's own, or controller-runtime's. */
+enum family {
+	F_TOTAL,
+	F_ERRORS,
+	F_TERMINAL,
+	F_PANICS,
+	F_TIME,
+	F_ACTIVE,
+	F_COUNT,
+};
+
+static const char *const family_names[2][F_COUNT] = {
+	{ "ctrlscope_reconcile_total", "ctrlscope_reconcile_errors_total",
+	  "ctrlscope_reconcile_terminal_errors_total", "ctrlscope_reconcile_panics_total",
+	  "ctrlscope_reconcile_duration_seconds", "ctrlscope_reconcile_active_workers" },
+	{ "controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total",
+	  "controller_runtime_terminal_reconcile_errors_total",
+	  "controller_runtime_reconcile_panics_total", "controller_runtime_reconcile_time_seconds",
+	  "controller_runtime_active_workers" },
+};
+
+static const char *const family_help[F_COUNT] = {
+	"Reconciles of a controller, by result (error, requeue_after, requeue, success: "
+	"controller-runtime's precedence).",
+	"Reconciles of a controller that returned an error (panics included).",
+	"Reconciles of a controller that returned a reconcile.TerminalError.",
+	"Panics in a controller's Reconcile that controller-runtime recovered.",
+	"Time of a controller's reconciles (reconcileHandler, as controller-runtime times it).",
+	"Reconciles of a controller running now.",
+};
+
+static const char *const result_names[CS_REC_RESULTS] = {
+	[CS_REC_SUCCESS] = "success",
+	[CS_REC_ERROR] = "error",
+	[CS_REC_REQUEUE_AFTER] = "requeue_after",
+	[CS_REC_REQUEUE] = "requeue",
+};
+
+static void write_family(struct state *st, struct scrape *c, const struct vec *rows, enum family f)
+{
+	const char *type = f == F_TIME ? "histogram" : f == F_ACTIVE ? "gauge" : "counter";
+	struct label labels[SLOT_MAX_LABELS + 2];
+	char name[CS_CTRL_NAME_LEN + 1];
+
+	expo_family(c->e, family_names[st->cr_names][f], type, family_help[f]);
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct stats_row *r = vec_at(rows, i);
+		size_t n = slot_labels(c->slots, r->key.slot, labels);
+		const struct cs_rec_stats *v = &r->v;
+
+		if (!n)
+			continue;
+		memcpy(name, r->key.name, CS_CTRL_NAME_LEN);
+		name[CS_CTRL_NAME_LEN] = '\0';
+		labels[n++] = (struct label){ "controller", name };
+		switch (f) {
+		case F_TOTAL:
+			for (int res = 0; res < CS_REC_RESULTS; res++) {
+				labels[n] = (struct label){ "result", result_names[res] };
+				expo_u64(c->e, labels, n + 1, v->results[res]);
+			}
+			break;
+		case F_ERRORS:
+			expo_u64(c->e, labels, n, v->results[CS_REC_ERROR]);
+			break;
+		case F_TERMINAL:
+			expo_u64(c->e, labels, n, v->terminal);
+			break;
+		case F_PANICS:
+			expo_u64(c->e, labels, n, v->panics);
+			break;
+		case F_TIME: {
+			struct expo_hist h = { st->le, (const uint64_t *)v->buckets, CS_REC_BOUNDS + 1,
+					       (double)v->sum_ns / 1e9 };
+
+			expo_histogram(c->e, labels, n, &h);
+			break;
+		}
+		case F_ACTIVE:
+			expo_u64(c->e, labels, n, v->begun > v->ended ? v->begun - v->ended : 0);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void write_self(struct state *st, struct scrape *c)
+{
+	size_t probed = 0, probes = 0;
+
+	for (size_t i = 0; i < st->bins.n; i++) {
+		const struct binary *b = *(struct binary **)vec_at(&st->bins, i);
+
+		probed += b->n_links > 0;
+		probes += b->n_links;
+	}
+	expo_family(c->e, "ctrlscope_go_binaries_inspected_total", "counter",
+		    "Executables of target processes the reconcile module read.");
+	expo_u64(c->e, NULL, 0, st->inspected);
+	expo_family(c->e, "ctrlscope_go_binaries_skipped_total", "counter",
+		    "Executables of target processes given no reconcile probes, by reason.");
+	for (int r = REC_SKIP_UNREADABLE; r < REC_SKIPS; r++) {
+		struct label l = { "reason", rec_skip_names[r] };
+
+		expo_u64(c->e, &l, 1, st->skipped[r]);
+	}
+	expo_family(c->e, "ctrlscope_reconcile_binaries_probed", "gauge",
+		    "controller-runtime executables with reconcile probes now.");
+	expo_u64(c->e, NULL, 0, probed);
+	expo_family(c->e, "ctrlscope_reconcile_probes_attached", "gauge",
+		    "Reconcile uprobes attached now, over every probed executable.");
+	expo_u64(c->e, NULL, 0, probes);
+}
+
+static int rec_collect(void *state, struct scrape *c)
+{
+	struct state *st = state;
+	struct vec rows = VEC_INIT(struct stats_row);
+	int n = mapread_raw(bpf_map__fd(st->skel->maps.rec_stats), sizeof(struct cs_rec_key),
+			    sizeof(struct cs_rec_stats), add_stats, &rows);
+	int calls = 0;
+	struct cs_rec_goroutine k, next, *prev = NULL;
+	int fd = bpf_map__fd(st->skel->maps.rec_calls);
+
+	if (n < 0 || rows.failed) {
+		vec_free(&rows);
+		return n < 0 ? n : -ENOMEM;
+	}
+	/* Reconciles abandoned by a dying process ended there. */
+	for (size_t i = 0; i < rows.n; i++) {
+		struct stats_row *r = vec_at(&rows, i);
+
+		for (size_t j = 0; j < st->abandoned.n; j++) {
+			const struct abandoned *a = vec_at(&st->abandoned, j);
+
+			if (!memcmp(&a->key, &r->key, sizeof(a->key)))
+				r->v.ended += a->n;
+		}
+	}
+	rows_merge_aliases(&rows, &stats_shape, c->slots);
+	for (int f = 0; f < F_COUNT; f++)
+		write_family(st, c, &rows, f);
+	write_self(st, c);
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		k = next;
+		prev = &k;
+		calls++;
+	}
+	scrape_report_map(c, "rec_stats", (uint64_t)n, st->max_controllers,
+			  __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
+	scrape_report_map(c, "rec_calls", (uint64_t)calls, st->max_in_flight,
+			  __atomic_load_n(&st->skel->bss->calls_full, __ATOMIC_RELAXED));
+	vec_free(&rows);
+	return 0;
+}
+
+static void rec_forget_slot(void *state, uint32_t slot)
+{
+	struct state *st = state;
+
+	map_delete_slot_keys(bpf_map__fd(st->skel->maps.rec_stats), sizeof(struct cs_rec_key),
+			     slot);
+	for (size_t i = 0; i < st->abandoned.n;) {
+		if (((struct abandoned *)vec_at(&st->abandoned, i))->key.slot == slot)
+			vec_remove(&st->abandoned, i);
+		else
+			i++;
+	}
+}
+
+static void rec_close(void *state)
+{
+	struct state *st = state;
+
+	if (!st)
+		return;
+	for (size_t i = 0; i < st->bins.n; i++)
+		free_binary(*(struct binary **)vec_at(&st->bins, i));
+	vec_free(&st->bins);
+	vec_free(&st->procs);
+	vec_free(&st->abandoned);
+	attach_detach(st->attach);
+	reconcile_bpf__destroy(st->skel);
+	uprobe_opener_stop(st->uprobes);
+	free(st);
+}
+
+const struct module reconcile_module = {
+	.name = MODULE_NAME,
+	.options = options,
+	.open = rec_open,
+	.attach = rec_attach,
+	.collect = rec_collect,
+	.forget_slot = rec_forget_slot,
+	.tick = rec_tick,
+	.close = rec_close,
+};
