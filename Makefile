@@ -57,7 +57,7 @@ FUZZ_SECONDS ?= 5
 
 .PHONY: all deps check test-unit test-go test-bpf test-e2e test-fuzz test-format test-chart demo bench fuzz \
 	format clean vmlinux vmtest test-vm cross-arm64 cross-build test-arm64 \
-	test-soak soak controlplane dev-cluster
+	test-soak soak controlplane dev-cluster reconciler
 
 all: $(BUILD)/ctrlscope $(BUILD)/demo-workload
 
@@ -205,7 +205,15 @@ test-bpf: $(BPF_TESTS) $(FIXTURES) $(BPF_OBJS) | $(BUILD)/results
 	@tests/run-unit.sh $(BPF_TESTS) > $(BUILD)/results/bpf.tap
 	@tests/bpf/no-fetch-atomics.sh $(BUILD) > $(BUILD)/results/atomics.tap
 
-test-e2e: all $(FIXTURES) controlplane | $(BUILD)/results
+# The controller-runtime fixture in every variant the reconcile tests read (two
+# controller-runtime versions, two Go toolchains, stripped and not): about 3 minutes cold.
+RECONCILER := $(BUILD)/fixtures/reconciler/.made
+$(RECONCILER): tests/fixtures/reconciler/build.sh tests/fixtures/reconciler/main.go \
+		$(wildcard tests/fixtures/reconciler/go*.mod tests/fixtures/reconciler/go*.sum)
+	@tests/fixtures/reconciler/build.sh $(GO) $(BUILD)/fixtures/reconciler && touch $@
+reconciler: $(RECONCILER)
+
+test-e2e: all $(FIXTURES) $(RECONCILER) controlplane | $(BUILD)/results
 	@$(PYTHON) tests/e2e/run.py --build $(BUILD) > $(BUILD)/results/e2e.tap
 
 # A real kube-apiserver and etcd for the e2e tests' control plane, from the Go module

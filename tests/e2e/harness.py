@@ -311,22 +311,29 @@ class Prometheus:
     """Debian's Prometheus scraping one agent over HTTPS with a bearer token every second
     (job "ctrlscope"), on a free loopback port, with optional rule files."""
 
-    def __init__(self, agent_port, token, ca_file, server_name, rule_files=()):
+    def __init__(self, agent_port, token, ca_file, server_name, rule_files=(), jobs=()):
+        """token None: the agent is scraped over plain HTTP. jobs: more (name, port) plain
+        HTTP jobs on loopback."""
         self.dir = tempfile.mkdtemp(prefix="ctrlscope-prometheus-")
         token_file = os.path.join(self.dir, "token")
         with open(token_file, "w") as f:
-            f.write(token + "\n")
+            f.write((token or "") + "\n")
         config = os.path.join(self.dir, "prometheus.yml")
+        secure = """    scheme: https
+    authorization: {credentials_file: %s}
+    tls_config: {ca_file: %s, server_name: %s}
+""" % (token_file, ca_file, server_name) if token is not None else ""
         with open(config, "w") as f:
             f.write("""global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
 rule_files: [%s]
 scrape_configs:
   - job_name: ctrlscope
-    scheme: https
-    authorization: {credentials_file: %s}
-    tls_config: {ca_file: %s, server_name: %s}
+%s    static_configs: [{targets: ["127.0.0.1:%d"]}]
+""" % (", ".join(rule_files), secure, agent_port))
+            for name, port in jobs:
+                f.write("""  - job_name: %s
     static_configs: [{targets: ["127.0.0.1:%d"]}]
-""" % (", ".join(rule_files), token_file, ca_file, server_name, agent_port))
+""" % (name, port))
         port = free_port()
         self.base = "http://127.0.0.1:%d" % port
         self.log = open(os.path.join(self.dir, "log"), "w")
@@ -473,8 +480,8 @@ class Scene:
         self.apis.append(cp)
         return cp
 
-    def prometheus(self, agent_port, token, ca_file, server_name, rule_files=()):
-        p = Prometheus(agent_port, token, ca_file, server_name, rule_files)
+    def prometheus(self, agent_port, token, ca_file, server_name, rule_files=(), jobs=()):
+        p = Prometheus(agent_port, token, ca_file, server_name, rule_files, jobs)
         self.prometheuses.append(p)
         return p
 

@@ -7,8 +7,10 @@ the outside, must publish the same numbers, exactly."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -19,21 +21,24 @@ FIXTURES = os.path.join(harness.BUILD, "fixtures", "reconciler")
 NS = "reconciles"
 LABEL = "ctrlscope.test/controller"
 
-CONFIG = """targets:
+def config(exe_glob="%s/reconciler-*" % FIXTURES, modules=""):
+    globs = [exe_glob] if isinstance(exe_glob, str) else exe_glob
+    return """targets:
   - name: ctl
     process:
-      exe: ["%s/reconciler-*"]
-""" % FIXTURES
+      exe: [%s]
+%s""" % (", ".join('"%s"' % g for g in globs), modules)
 
 
 class Reconciler:
     """One run of the fixture; its own controller-runtime metrics at metrics()."""
 
-    def __init__(self, variant, kubeconfig, controllers="alpha,beta", workers=2, binary=None):
+    def __init__(self, variant, kubeconfig, controllers="alpha,beta", workers=2, binary=None,
+                 namespace=NS):
         self.port = free_port()
         self.binary = binary or os.path.join(FIXTURES, "reconciler-" + variant)
         self.proc = subprocess.Popen(
-            [self.binary, "--kubeconfig", kubeconfig, "--namespace", NS,
+            [self.binary, "--kubeconfig", kubeconfig, "--namespace", namespace,
              "--controllers", controllers, "--workers", str(workers),
              "--metrics-address", "127.0.0.1:%d" % self.port],
             stdout=subprocess.PIPE, stderr=open(os.path.join(kubeconfig + ".reconciler.log"), "a"))
@@ -59,8 +64,8 @@ class Reconciler:
             self.proc.wait()
 
 
-def configmap(cp, name, controller, script):
-    cp.must("POST", "/api/v1/namespaces/%s/configmaps" % NS, {
+def configmap(cp, name, controller, script, namespace=NS):
+    cp.must("POST", "/api/v1/namespaces/%s/configmaps" % namespace, {
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name, "labels": {LABEL: controller}},
         "data": {"script": script}})
@@ -77,6 +82,7 @@ SCRIPTS = {
         (2, "wrapped-terminal"),
         (4, "requeue,success"),
         (4, "requeue-after=20ms,success"),
+        (3, "requeue-both=15ms,success"),
         (2, "requeue-after-error,success"),
         (3, "sleep=30ms+success"),
         (2, "sleep=120ms+requeue,success"),
@@ -89,17 +95,18 @@ SCRIPTS = {
 }
 
 
-def expected():
-    """{controller: {result: count}} as controller-runtime labels them, and panics."""
+def expected(scripts_of=None):
+    """{controller: ({result: count}, panics, terminal errors)} as controller-runtime
+    counts them."""
     out = {}
-    for ctl, scripts in SCRIPTS.items():
+    for ctl, scripts in (scripts_of or SCRIPTS).items():
         results = dict(success=0, error=0, requeue=0, requeue_after=0)
         panics = terminal = 0
         for n, script in scripts:
             for step in script.split(","):
                 outcome = step.split("+")[-1]
                 label = {"success": "success", "requeue": "requeue"}.get(outcome)
-                if outcome.startswith("requeue-after="):
+                if outcome.startswith(("requeue-after=", "requeue-both=")):
                     label = "requeue_after"
                 if outcome in ("error", "panic", "terminal", "wrapped-terminal",
                                "requeue-after-error"):
@@ -111,13 +118,13 @@ def expected():
     return out
 
 
-def run_scripts(cp, r):
+def run_scripts(cp, r, scripts_of=None, namespace=NS):
     """Create every ConfigMap, and wait until the controller's own counts are final."""
-    want = expected()
-    for ctl, scripts in SCRIPTS.items():
+    want = expected(scripts_of)
+    for ctl, scripts in (scripts_of or SCRIPTS).items():
         for i, (n, script) in enumerate(scripts):
             for j in range(n):
-                configmap(cp, "%s-%d-%d" % (ctl, i, j), ctl, script)
+                configmap(cp, "%s-%d-%d" % (ctl, i, j), ctl, script, namespace)
     deadline = time.time() + 60
     while True:
         m = r.metrics()
@@ -169,11 +176,11 @@ def compare(own, mine, prefix="ctrlscope_reconcile_"):
         assert len(b) == 1 and abs(b[0] - a) <= 0.02 * a, "%s: %r, want %r" % (my_sum, b, a)
 
 
-def start(s, args=()):
+def start(s, args=(), cfg=None):
     pki = PKI()
     cp = s.control_plane(pki, pki.ca("ca"))
     cp.namespace(NS)
-    agent = s.agent(CONFIG, args=args)
+    agent = s.agent(cfg or config(), args=args)
     return cp, agent
 
 
@@ -216,3 +223,195 @@ def test_v0_22_go1_27_exact():
 
 def test_v0_25_stripped_exact():
     check_variant("cr0.25-go1.26-stripped")
+
+
+def summed(m, name, **labels):
+    """The sum of the series of name whose labels include these."""
+    return sum(series(m, name, **labels).values())
+
+
+def wait_summed(agent, name, value, timeout=15, **labels):
+    deadline = time.time() + timeout
+    while True:
+        m = agent.metrics()
+        got = summed(m, name, **labels)
+        if got == value:
+            return m
+        assert time.time() < deadline, "%s%r: %r, want %r" % (name, labels, got, value)
+        time.sleep(0.1)
+
+
+SHORT = {
+    "alpha": [(5, "success"), (2, "error,success"), (1, "panic,success"), (1, "terminal"),
+              (2, "sleep=30ms+success")],
+    "beta": [(3, "requeue,requeue-after=10ms,success")],
+}
+RESULTS = ("success", "error", "requeue", "requeue_after")
+
+
+def test_replaced_binary_is_inspected_again():
+    """The binary at a target's path replaced by another build, first by a rename (a new
+    inode), then written in place (the same inode) right after its process exited: every
+    process is counted with the probes of its own file, and the counts add up."""
+    with Scene() as s:
+        path = os.path.join(tempfile.mkdtemp(prefix="replaced-"), "manager")
+        cp, agent = start(s, cfg=config(path))
+        want = {}
+
+        def run(namespace, inspected, probes):
+            cp.namespace(namespace)
+            r = Reconciler(None, cp.kubeconfig(), binary=path, namespace=namespace)
+            try:
+                agent.wait_for("ctrlscope_go_binaries_inspected_total", inspected)
+                agent.wait_for("ctrlscope_reconcile_probes_attached", probes)
+                own = run_scripts(cp, r, SHORT, namespace)
+            finally:
+                r.stop()
+            for (name, labels), v in own.items():
+                if name.startswith("controller_runtime_reconcile"):
+                    want[(name, labels)] = want.get((name, labels), 0) + v
+
+        shutil.copy(os.path.join(FIXTURES, "reconciler-cr0.25-go1.26"), path)
+        run("first", 1, 5)
+        shutil.copy(os.path.join(FIXTURES, "reconciler-cr0.22-go1.27"), path + ".new")
+        os.rename(path + ".new", path)
+        run("renamed", 2, 10)  # the first file's probes stay while it was used lately
+        inode = os.stat(path).st_ino
+        with open(os.path.join(FIXTURES, "reconciler-cr0.25-go1.26-stripped"), "rb") as src, \
+                open(path, "r+b") as dst:
+            dst.truncate(0)
+            shutil.copyfileobj(src, dst)
+        assert os.stat(path).st_ino == inode
+        # Gone as the file was written, not at the next inspection.
+        agent.wait_for("ctrlscope_reconcile_probes_attached", 5, timeout=2)
+        run("in-place", 3, 10)  # the rewritten file lost its old probes, got new ones
+        m = agent.metrics()
+        for ctl in SHORT:
+            for res in RESULTS:
+                own = want.get(key("controller_runtime_reconcile_total", controller=ctl,
+                                   result=res), 0)
+                mine = summed(m, "ctrlscope_reconcile_total", controller=ctl, result=res)
+                assert mine == own, (ctl, res, mine, own)
+            for theirs, ours in (("controller_runtime_reconcile_panics_total",
+                                  "ctrlscope_reconcile_panics_total"),
+                                 ("controller_runtime_reconcile_time_seconds_count",
+                                  "ctrlscope_reconcile_duration_seconds_count")):
+                own = want[key(theirs, controller=ctl)]
+                assert summed(m, ours, controller=ctl) == own, (ours, ctl)
+        assert "probes are removed" in agent.logs()
+
+
+def test_go_and_c_programs_without_controller_runtime_are_skipped():
+    """A Go program without controller-runtime and a C program, both targets: inspected,
+    skipped with their reasons, one log line each; nothing probed."""
+    with Scene() as s:
+        agent = s.agent(config([os.path.join(harness.BUILD, "fixtures", f)
+                                 for f in ("fakeapi", "sysload")]))
+        pki = PKI()
+        s.fakeapi(pki, pki.ca("ca"), {"callers": {"tokens": ["t"]}, "tokens": [], "rules": []})
+        s.fixture(["--hold"])
+        m = agent.wait_for("ctrlscope_go_binaries_inspected_total", 2)
+        skipped = {dict(k)["reason"]: v
+                   for k, v in series(m, "ctrlscope_go_binaries_skipped_total").items()}
+        assert skipped == {"unreadable": 0, "not_go": 1, "no_controller_runtime": 1,
+                           "unsupported_version": 0, "symbols_not_found": 0}, skipped
+        assert m[key("ctrlscope_reconcile_probes_attached")] == 0
+        assert m[key("ctrlscope_reconcile_binaries_probed")] == 0
+        logs = agent.logs()
+        assert "fakeapi (pid" in logs and "(no_controller_runtime): a Go program" in logs, logs
+        assert "sysload (pid" in logs and "(not_go): not a Go binary" in logs, logs
+
+
+def test_the_controller_runs_the_same_with_and_without_probes():
+    """The same scripted run without the agent and with it: the controller's own counts,
+    the outcomes it tallied and the checksum of its work are the same."""
+    with Scene() as s:
+        pki = PKI()
+        cp = s.control_plane(pki, pki.ca("ca"))
+        cp.namespace(NS)
+        runs = []
+        for probed in (False, True):
+            agent = s.agent(config()) if probed else None
+            r = Reconciler("cr0.25-go1.26", cp.kubeconfig())
+            try:
+                if agent:
+                    probes_attached(agent, 5)
+                own = run_scripts(cp, r)
+            finally:
+                tally = r.stop()
+            totals = {k: v for k, v in own.items()
+                      if k[0] in ("controller_runtime_reconcile_total",
+                                  "controller_runtime_reconcile_panics_total",
+                                  "controller_runtime_terminal_reconcile_errors_total")}
+            runs.append((tally, totals))
+            cp.must("DELETE", "/api/v1/namespaces/%s/configmaps" % NS)
+            if agent:
+                compare(own, agent.metrics())
+        assert runs[0] == runs[1], runs
+        assert runs[0][0]["alpha"]["outcomes"]["panic"] == 3
+
+
+def test_a_process_killed_mid_reconcile_frees_its_state():
+    """Two reconciles sleeping when their process is killed: the active workers go back to
+    0, their in-flight entries are freed, and nothing is counted as done."""
+    with Scene() as s:
+        cp, agent = start(s)
+        r = Reconciler("cr0.25-go1.26", cp.kubeconfig(), controllers="alpha")
+        try:
+            probes_attached(agent, 5)
+            for i in range(2):
+                configmap(cp, "slow-%d" % i, "alpha", "sleep=60s+success")
+            wait_summed(agent, "ctrlscope_reconcile_active_workers", 2, controller="alpha")
+            m = agent.metrics()
+            assert m[key("ctrlscope_bpf_map_entries", map="rec_calls")] == 2
+        finally:
+            r.kill()
+        m = wait_summed(agent, "ctrlscope_reconcile_active_workers", 0, controller="alpha")
+        m = agent.wait_for("ctrlscope_bpf_map_entries", 0, map="rec_calls")
+        assert summed(m, "ctrlscope_reconcile_total", controller="alpha") == 0
+        assert summed(m, "ctrlscope_reconcile_duration_seconds_count", controller="alpha") == 0
+
+
+def test_controller_runtime_names_answer_the_same_queries():
+    """With controller_runtime_names, a real Prometheus scraping the controller's own
+    endpoint (job manager) and ctrlscope (job ctrlscope) gets the same answers to the same
+    queries; ctrlscope's own names are not published."""
+    with Scene() as s:
+        cp, agent = start(s, cfg=config(modules="modules:\n  reconcile:\n"
+                                         "    controller_runtime_names: true\n"))
+        r = Reconciler("cr0.25-go1.26", cp.kubeconfig())
+        try:
+            probes_attached(agent, 5)
+            run_scripts(cp, r)
+            mine = agent.metrics()
+            assert not series(mine, "ctrlscope_reconcile_total")
+            prom = s.prometheus(agent.port, None, None, None, jobs=[("manager", r.port)])
+            queries = [
+                "sum by (controller, result) (controller_runtime_reconcile_total{job=\"%s\"})",
+                "sum by (controller) (controller_runtime_reconcile_errors_total{job=\"%s\"})",
+                "sum by (controller) (controller_runtime_reconcile_panics_total{job=\"%s\"})",
+                "sum by (controller) (controller_runtime_terminal_reconcile_errors_total"
+                "{job=\"%s\"})",
+                "sum by (controller, le) (controller_runtime_reconcile_time_seconds_bucket"
+                "{job=\"%s\"})",
+                "sum by (controller) (controller_runtime_active_workers{job=\"%s\"})",
+                "histogram_quantile(0.9, sum by (controller, le) "
+                "(controller_runtime_reconcile_time_seconds_bucket{job=\"%s\"}))",
+            ]
+
+            def answer(q, job):
+                try:
+                    res = prom.query(q % job)
+                except OSError:
+                    return None
+                return sorted((tuple(sorted(x["metric"].items())), x["value"][1]) for x in res)
+
+            deadline = time.time() + 60
+            while True:
+                got = [(answer(q, "ctrlscope"), answer(q, "manager")) for q in queries]
+                if all(a and a == b for a, b in got):
+                    break
+                assert time.time() < deadline, got
+                time.sleep(0.5)
+        finally:
+            r.stop()

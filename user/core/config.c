@@ -210,8 +210,17 @@ static int parse_options(struct parser *ps, const yaml_node_t *node, const struc
 			if (strcmp(opts[i].name, kp.key))
 				continue;
 			found = true;
-			if ((err = y_int(&ps->y, val, &kp, opts[i].min, opts[i].max, &values[i])))
+			/* An option from 0 to 1 is a switch: true or false. */
+			if (opts[i].min == 0 && opts[i].max == 1) {
+				bool on;
+
+				if ((err = y_bool(&ps->y, val, &kp, &on)))
+					return err;
+				values[i] = on;
+			} else if ((err = y_int(&ps->y, val, &kp, opts[i].min, opts[i].max,
+						&values[i]))) {
 				return err;
+			}
 		}
 		if (!found) {
 			struct buf known;

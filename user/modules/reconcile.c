@@ -25,10 +25,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -66,6 +70,8 @@ struct binary {
 	struct bpf_link **links;
 	size_t n_links;
 	double last_used;
+	int wd;	      /* its inotify watch while probed, else -1 */
+	bool changed; /* written since it was read: its probes are gone */
 };
 
 struct proc {
@@ -89,6 +95,13 @@ struct state {
 	struct bpf_link *walk; /* owned by the attach registry */
 	struct uprobe_opener *uprobes;
 	bool told_eacces; /* the helper's missing CAP_SYS_ADMIN was logged */
+	/* Probed binaries are watched: one written in place loses its probes at once, from
+	 * the watcher thread, not at the next tick (its old offsets may now fall inside
+	 * instructions of the new contents). lock guards bins between it and the rest. */
+	int inotify_fd, stop_fd;
+	pthread_t watcher;
+	bool watching;
+	pthread_mutex_t lock;
 	struct vec bins;       /* of struct binary * */
 	struct vec procs;      /* of struct proc, by tgid */
 	struct vec abandoned;  /* of struct abandoned */
@@ -131,6 +144,8 @@ static void destroy_skel(void *ctx)
 
 static const struct load_ops load_ops = { open_skel, destroy_skel };
 
+static int start_watcher(struct state *st);
+
 static int rec_open(const struct module_env *env, void **out)
 {
 	static const unsigned bounds_ms[CS_REC_BOUNDS] = { CS_REC_BOUNDS_MS };
@@ -147,6 +162,8 @@ static int rec_open(const struct module_env *env, void **out)
 	st->max_controllers = (uint32_t)env->options[OPT_MAX_CONTROLLERS];
 	st->max_in_flight = (uint32_t)env->options[OPT_MAX_IN_FLIGHT];
 	st->cr_names = env->options[OPT_CR_NAMES] != 0;
+	st->inotify_fd = st->stop_fd = -1;
+	pthread_mutex_init(&st->lock, NULL);
 	for (size_t i = 0; i < CS_REC_BOUNDS; i++) {
 		unsigned ms = bounds_ms[i];
 
@@ -166,6 +183,11 @@ static int rec_open(const struct module_env *env, void **out)
 	st->env = NULL;
 	if (err)
 		return err;
+	err = start_watcher(st);
+	if (err) {
+		log_warn("reconcile: the binaries' watcher did not start (%s)", strerror(-err));
+		return err;
+	}
 	/* Before the agent drops its capabilities: the helper keeps CAP_SYS_ADMIN. */
 	err = uprobe_opener_start(&st->uprobes);
 	if (err)
@@ -210,13 +232,73 @@ static void detach_binary(struct binary *b)
 	b->n_links = 0;
 }
 
-static void free_binary(struct binary *b)
+static void free_binary(struct state *st, struct binary *b)
 {
 	if (!b)
 		return;
+	if (b->wd >= 0)
+		inotify_rm_watch(st->inotify_fd, b->wd);
 	detach_binary(b);
 	rec_plan_free(&b->plan);
 	free(b);
+}
+
+/* The watcher thread: a probed binary written in place loses its probes now. */
+static void *watch(void *arg)
+{
+	struct state *st = arg;
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd p[2] = { { st->inotify_fd, POLLIN, 0 }, { st->stop_fd, POLLIN, 0 } };
+
+	for (;;) {
+		ssize_t n;
+
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		n = read(st->inotify_fd, buf, sizeof(buf));
+		if (n <= 0)
+			continue;
+		pthread_mutex_lock(&st->lock);
+		for (char *at = buf; at < buf + n;) {
+			const struct inotify_event *ev = (const void *)at;
+
+			for (size_t i = 0; i < st->bins.n; i++) {
+				struct binary *b = *(struct binary **)vec_at(&st->bins, i);
+
+				if (b->wd != ev->wd)
+					continue;
+				detach_binary(b);
+				inotify_rm_watch(st->inotify_fd, b->wd);
+				b->wd = -1;
+				b->changed = true;
+				log_info("reconcile: a probed binary (inode %llu) is being written: its "
+					 "probes are removed",
+					 (unsigned long long)b->ino);
+			}
+			at += sizeof(*ev) + ev->len;
+		}
+		pthread_mutex_unlock(&st->lock);
+	}
+	return NULL;
+}
+
+static int start_watcher(struct state *st)
+{
+	int err;
+
+	st->inotify_fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	st->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (st->inotify_fd < 0 || st->stop_fd < 0)
+		return -errno;
+	err = pthread_create(&st->watcher, NULL, watch, st);
+	if (err)
+		return -err;
+	st->watching = true;
+	return 0;
 }
 
 static bool same_file(const struct binary *b, const struct stat *s)
@@ -294,7 +376,7 @@ static struct binary *inspect(struct state *st, int fd, const struct stat *s, ui
 	n = readlink(link, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
 	*b = (struct binary){ .dev = s->st_dev, .ino = s->st_ino, .size = s->st_size,
-			      .mtime = s->st_mtim, .ctime = s->st_ctim };
+			      .mtime = s->st_mtim, .ctime = s->st_ctim, .wd = -1 };
 	st->inspected++;
 	err = rec_plan_binary(fd, &b->plan, why, sizeof(why));
 	if (err < 0) {
@@ -308,7 +390,9 @@ static struct binary *inspect(struct state *st, int fd, const struct stat *s, ui
 			 rec_skip_names[b->skip], why);
 		return b;
 	}
-	err = attach_binary(st, b, fd);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	b->wd = inotify_add_watch(st->inotify_fd, link, IN_MODIFY);
+	err = b->wd < 0 ? -errno : attach_binary(st, b, fd);
 	/* Written in place while it was read: its offsets may be another file's. */
 	if (!err && (fstat(fd, &after) || !unchanged(b, &after)))
 		err = -ESTALE;
@@ -319,6 +403,8 @@ static struct binary *inspect(struct state *st, int fd, const struct stat *s, ui
 			  "capabilities (the chart's `capabilities`), or disable the module");
 	}
 	if (err) {
+		if (b->wd >= 0)
+			inotify_rm_watch(st->inotify_fd, b->wd);
 		detach_binary(b);
 		log_warn("reconcile: %s (pid %u): attaching its probes failed (%s)%s", exe, tgid,
 			 strerror(-err), err == -ESTALE ? ": the file changed while read" : "");
@@ -352,14 +438,14 @@ static struct binary *binary_of(struct state *st, uint32_t tgid, double now)
 
 		if (!same_file(*b, &s))
 			continue;
-		if (unchanged(*b, &s)) {
+		if (unchanged(*b, &s) && !(*b)->changed) {
 			found = *b;
 			break;
 		}
 		/* The same inode written again: its probes may sit inside instructions now. */
 		log_info("reconcile: the binary of pid %u changed in place: inspecting it again",
 			 tgid);
-		free_binary(*b);
+		free_binary(st, *b);
 		vec_remove(&st->bins, i);
 		break;
 	}
@@ -371,14 +457,14 @@ static struct binary *binary_of(struct state *st, uint32_t tgid, double now)
 			    (*(struct binary **)vec_at(&st->bins, oldest))->last_used)
 				oldest = i;
 		}
-		free_binary(*(struct binary **)vec_at(&st->bins, oldest));
+		free_binary(st, *(struct binary **)vec_at(&st->bins, oldest));
 		vec_remove(&st->bins, oldest);
 	}
 	if (!found && (found = inspect(st, fd, &s, tgid))) {
 		struct binary **slot = vec_push(&st->bins);
 
 		if (!slot) {
-			free_binary(found);
+			free_binary(st, found);
 			found = NULL;
 		} else {
 			*slot = found;
@@ -463,6 +549,7 @@ static void rec_tick(void *state)
 		return;
 	}
 	qsort(live.items, live.n, sizeof(struct proc), cmp_proc);
+	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < live.n; i++) {
 		struct proc *p = vec_at(&live, i);
 		const struct proc *old = find_proc(&st->procs, p->tgid);
@@ -485,9 +572,10 @@ static void rec_tick(void *state)
 			continue;
 		}
 		/* Processes that still point at it are gone: none is live. */
-		free_binary(b);
+		free_binary(st, b);
 		vec_remove(&st->bins, i);
 	}
+	pthread_mutex_unlock(&st->lock);
 }
 
 static void add_stats(const void *key, const void *value, void *ctx)
@@ -603,12 +691,14 @@ static void write_self(struct state *st, struct scrape *c)
 {
 	size_t probed = 0, probes = 0;
 
+	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < st->bins.n; i++) {
 		const struct binary *b = *(struct binary **)vec_at(&st->bins, i);
 
 		probed += b->n_links > 0;
 		probes += b->n_links;
 	}
+	pthread_mutex_unlock(&st->lock);
 	expo_family(c->e, "ctrlscope_go_binaries_inspected_total", "counter",
 		    "Executables of target processes the reconcile module read.");
 	expo_u64(c->e, NULL, 0, st->inspected);
@@ -689,14 +779,25 @@ static void rec_close(void *state)
 
 	if (!st)
 		return;
+	if (st->watching) {
+		uint64_t one = 1;
+
+		if (write(st->stop_fd, &one, sizeof(one)) == sizeof(one))
+			pthread_join(st->watcher, NULL);
+	}
 	for (size_t i = 0; i < st->bins.n; i++)
-		free_binary(*(struct binary **)vec_at(&st->bins, i));
+		free_binary(st, *(struct binary **)vec_at(&st->bins, i));
 	vec_free(&st->bins);
 	vec_free(&st->procs);
 	vec_free(&st->abandoned);
 	attach_detach(st->attach);
 	reconcile_bpf__destroy(st->skel);
 	uprobe_opener_stop(st->uprobes);
+	if (st->inotify_fd >= 0)
+		close(st->inotify_fd);
+	if (st->stop_fd >= 0)
+		close(st->stop_fd);
+	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
