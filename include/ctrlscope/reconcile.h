@@ -49,6 +49,7 @@ struct cs_rec_stats {
 	__u64 ended;	/* of those, the ones whose updateMetrics ran */
 	__u64 sum_ns;
 	__u64 buckets[CS_REC_BOUNDS + 1]; /* per bucket; the last is above 60 s */
+	__u64 retries; /* client-go's work queue's, during this controller's reconciles */
 };
 
 /* Key of rec_calls: a goroutine of a process. */
@@ -60,16 +61,57 @@ struct cs_rec_goroutine {
 
 /* cs_rec_call.flags */
 enum {
+	CS_REC_ENDED = 8, /* updateMetrics ran: the entry only names the goroutine's controller */
 	CS_REC_HAVE_RESULT = 1, /* Reconcile returned */
 	CS_REC_PANICKED = 2,	/* through the return after runtime.deferreturn: a recovered panic */
 	CS_REC_TERMINAL = 4,	/* errors.Is(err, TerminalError) was true */
 };
 
-/* Value of rec_calls: one reconcile in flight. */
+/* Value of rec_calls: a worker goroutine's reconcile in flight, or its last one (ENDED):
+ * a worker serves one controller all its life, so the entry names it for the work-queue
+ * probes that run on it. */
 struct cs_rec_call {
 	struct cs_rec_key key; /* its controller, read at Reconcile's start */
 	__u32 flags;
 	__u32 result; /* enum cs_rec_result */
+};
+
+/* client-go's workqueue histograms' bounds (ExponentialBuckets(10e-9, 10, 12)), in ns. */
+#define CS_WQ_BOUNDS 12
+
+/* Key of wq_stats and wq_names: a work queue's metrics object in a process. */
+struct cs_wq_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 m; /* the *defaultQueueMetrics */
+};
+
+/* Value of wq_stats: one queue of one process, updated with atomic adds. */
+struct cs_wq_stats {
+	__u32 slot; /* the label set of the process when the queue was first seen */
+	__u32 pad;
+	__u64 adds;
+	__u64 gets;    /* depth: adds - gets */
+	__u64 retries; /* the priority queue's (client-go's are counted by goroutine) */
+	__u64 queue_sum_ns;
+	__u64 work_sum_ns;
+	__u64 queue_buckets[CS_WQ_BOUNDS + 1];
+	__u64 work_buckets[CS_WQ_BOUNDS + 1];
+};
+
+/* Key of wq_times: an item of a queue by its content (reconcile.Request's namespace and
+ * name: the queue hands equal items, not always the same strings, to add, get and done),
+ * and which time it holds. */
+#define CS_WQ_NS_LEN   64  /* a namespace: 63 bytes at most */
+#define CS_WQ_NAME_LEN 256 /* an object's name: 253 bytes at most */
+struct cs_wq_item {
+	__u32 tgid;
+	__u32 since; /* 0: added at, 1: taken at */
+	__u64 m;
+	__u32 ns_len;
+	__u32 name_len;
+	char ns[CS_WQ_NS_LEN];
+	char name[CS_WQ_NAME_LEN];
 };
 
 /* One record of the walk of target processes (thread-group leaders). */

@@ -140,14 +140,20 @@ def run_scripts(cp, r, scripts_of=None, namespace=NS):
 
 def own_series(m, name, ctl):
     """The controller's own series of name for ctl: {other labels: value}."""
-    return {tuple(kv for kv in k if kv[0] != "controller"): v
+    return {tuple(kv for kv in k if kv[0] not in ("controller", "name")): v
             for k, v in series(m, name, controller=ctl).items()}
 
 
 def agent_series(m, name, ctl):
     """ctrlscope's series of name for ctl, the target's labels left out."""
-    return {tuple(kv for kv in k if kv[0] not in ("controller", "target", "comm")): v
+    return {tuple(kv for kv in k if kv[0] not in ("controller", "name", "target", "comm")): v
             for k, v in series(m, name, controller=ctl, target="ctl").items()}
+
+
+def summed_own(m, name, ctl):
+    """The controller's series of name summed over labels but controller (the priority
+    queue's depth has one per priority)."""
+    return sum(series(m, name, controller=ctl).values())
 
 
 def compare(own, mine, prefix="ctrlscope_reconcile_"):
@@ -161,11 +167,19 @@ def compare(own, mine, prefix="ctrlscope_reconcile_"):
         "controller_runtime_reconcile_time_seconds_count": prefix + "duration_seconds_count",
         "controller_runtime_active_workers": prefix + "active_workers",
     }
+    wq = {"workqueue_adds_total": "ctrlscope_workqueue_adds_total",
+          "workqueue_retries_total": "ctrlscope_workqueue_retries_total",
+          "workqueue_queue_duration_seconds_count":
+          "ctrlscope_workqueue_queue_duration_seconds_count",
+          "workqueue_work_duration_seconds_count":
+          "ctrlscope_workqueue_work_duration_seconds_count"}
     own_sum = "controller_runtime_reconcile_time_seconds_sum"
     my_sum = prefix + "duration_seconds_sum"
     if prefix == "controller_runtime_":
         names = {k: k for k in names}
+        wq = {k: k for k in wq}
         my_sum = own_sum
+    names.update(wq)
     for ctl in SCRIPTS:
         for theirs, ours in names.items():
             a, b = own_series(own, theirs, ctl), agent_series(mine, ours, ctl)
@@ -174,6 +188,10 @@ def compare(own, mine, prefix="ctrlscope_reconcile_"):
         a = own[key(own_sum, controller=ctl)]
         b = list(agent_series(mine, my_sum, ctl).values())
         assert len(b) == 1 and abs(b[0] - a) <= 0.02 * a, "%s: %r, want %r" % (my_sum, b, a)
+        depth = "ctrlscope_workqueue_depth" if prefix != "controller_runtime_" else \
+            "workqueue_depth"
+        assert summed_own(own, "workqueue_depth", ctl) == 0
+        assert agent_series(mine, depth, ctl) == {(): 0}, agent_series(mine, depth, ctl)
 
 
 def start(s, args=(), cfg=None):
@@ -182,6 +200,11 @@ def start(s, args=(), cfg=None):
     cp.namespace(NS)
     agent = s.agent(cfg or config(), args=args)
     return cp, agent
+
+
+# Per binary: Reconcile's body and two returns, reconcileHandler's errors.Is return,
+# updateMetrics; add, get, done and retry of both kinds of work queue.
+PROBES = 13
 
 
 def probes_attached(agent, want, timeout=15):
@@ -193,7 +216,7 @@ def check_variant(variant):
         cp, agent = start(s)
         r = Reconciler(variant, cp.kubeconfig())
         try:
-            probes_attached(agent, 5)
+            probes_attached(agent, PROBES)
             own = run_scripts(cp, r)
             mine = agent.metrics()
             want = expected()
@@ -272,10 +295,10 @@ def test_replaced_binary_is_inspected_again():
                     want[(name, labels)] = want.get((name, labels), 0) + v
 
         shutil.copy(os.path.join(FIXTURES, "reconciler-cr0.25-go1.26"), path)
-        run("first", 1, 5)
+        run("first", 1, PROBES)
         shutil.copy(os.path.join(FIXTURES, "reconciler-cr0.22-go1.27"), path + ".new")
         os.rename(path + ".new", path)
-        run("renamed", 2, 10)  # the first file's probes stay while it was used lately
+        run("renamed", 2, 2 * PROBES)  # the first file's probes stay while it was used lately
         inode = os.stat(path).st_ino
         with open(os.path.join(FIXTURES, "reconciler-cr0.25-go1.26-stripped"), "rb") as src, \
                 open(path, "r+b") as dst:
@@ -283,8 +306,8 @@ def test_replaced_binary_is_inspected_again():
             shutil.copyfileobj(src, dst)
         assert os.stat(path).st_ino == inode
         # Gone as the file was written, not at the next inspection.
-        agent.wait_for("ctrlscope_reconcile_probes_attached", 5, timeout=2)
-        run("in-place", 3, 10)  # the rewritten file lost its old probes, got new ones
+        agent.wait_for("ctrlscope_reconcile_probes_attached", PROBES, timeout=2)
+        run("in-place", 3, 2 * PROBES)  # the rewritten file lost its old probes, got new ones
         m = agent.metrics()
         for ctl in SHORT:
             for res in RESULTS:
@@ -335,7 +358,7 @@ def test_the_controller_runs_the_same_with_and_without_probes():
             r = Reconciler("cr0.25-go1.26", cp.kubeconfig())
             try:
                 if agent:
-                    probes_attached(agent, 5)
+                    probes_attached(agent, PROBES)
                 own = run_scripts(cp, r)
             finally:
                 tally = r.stop()
@@ -353,12 +376,17 @@ def test_the_controller_runs_the_same_with_and_without_probes():
 
 def test_a_process_killed_mid_reconcile_frees_its_state():
     """Two reconciles sleeping when their process is killed: the active workers go back to
-    0, their in-flight entries are freed, and nothing is counted as done."""
+    0, their in-flight entries and the queue's are freed, and they are not counted as
+    done; what the process counted before stays."""
     with Scene() as s:
         cp, agent = start(s)
         r = Reconciler("cr0.25-go1.26", cp.kubeconfig(), controllers="alpha")
         try:
-            probes_attached(agent, 5)
+            probes_attached(agent, PROBES)
+            # One done first: a queue is known by its controller once a worker finished
+            # an item of it.
+            configmap(cp, "quick", "alpha", "success")
+            wait_summed(agent, "ctrlscope_reconcile_total", 1, controller="alpha")
             for i in range(2):
                 configmap(cp, "slow-%d" % i, "alpha", "sleep=60s+success")
             wait_summed(agent, "ctrlscope_reconcile_active_workers", 2, controller="alpha")
@@ -368,8 +396,12 @@ def test_a_process_killed_mid_reconcile_frees_its_state():
             r.kill()
         m = wait_summed(agent, "ctrlscope_reconcile_active_workers", 0, controller="alpha")
         m = agent.wait_for("ctrlscope_bpf_map_entries", 0, map="rec_calls")
-        assert summed(m, "ctrlscope_reconcile_total", controller="alpha") == 0
-        assert summed(m, "ctrlscope_reconcile_duration_seconds_count", controller="alpha") == 0
+        m = agent.wait_for("ctrlscope_bpf_map_entries", 0, map="wq_stats")
+        assert summed(m, "ctrlscope_reconcile_total", controller="alpha") == 1
+        assert summed(m, "ctrlscope_reconcile_duration_seconds_count", controller="alpha") == 1
+        # The dead process's queue: its three adds stay counted, nothing waits in it.
+        assert summed(m, "ctrlscope_workqueue_adds_total", controller="alpha") == 3
+        assert summed(m, "ctrlscope_workqueue_depth", controller="alpha") == 0
 
 
 def test_controller_runtime_names_answer_the_same_queries():
@@ -381,7 +413,7 @@ def test_controller_runtime_names_answer_the_same_queries():
                                          "    controller_runtime_names: true\n"))
         r = Reconciler("cr0.25-go1.26", cp.kubeconfig())
         try:
-            probes_attached(agent, 5)
+            probes_attached(agent, PROBES)
             run_scripts(cp, r)
             mine = agent.metrics()
             assert not series(mine, "ctrlscope_reconcile_total")
@@ -397,6 +429,11 @@ def test_controller_runtime_names_answer_the_same_queries():
                 "sum by (controller) (controller_runtime_active_workers{job=\"%s\"})",
                 "histogram_quantile(0.9, sum by (controller, le) "
                 "(controller_runtime_reconcile_time_seconds_bucket{job=\"%s\"}))",
+                "sum by (name) (workqueue_adds_total{job=\"%s\"})",
+                "sum by (name) (workqueue_retries_total{job=\"%s\"})",
+                "sum by (name) (workqueue_depth{job=\"%s\"})",
+                "sum by (name) (workqueue_queue_duration_seconds_count{job=\"%s\"})",
+                "sum by (name) (workqueue_work_duration_seconds_count{job=\"%s\"})",
             ]
 
             def answer(q, job):

@@ -46,13 +46,20 @@
 /* Binaries remembered at most, probed or skipped: the oldest idle one goes first. */
 #define MAX_BINARIES 256
 
-enum { OPT_MAX_CONTROLLERS, OPT_MAX_IN_FLIGHT, OPT_CR_NAMES };
+enum { OPT_MAX_CONTROLLERS, OPT_MAX_IN_FLIGHT, OPT_WORKQUEUE, OPT_MAX_QUEUES, OPT_MAX_ITEMS,
+       OPT_CR_NAMES };
 
 static const struct cfg_option options[] = {
 	[OPT_MAX_CONTROLLERS] = { "max_controllers", 16, 1 << 20, 1024,
 				  "(label set, controller) pairs counted" },
 	[OPT_MAX_IN_FLIGHT] = { "max_in_flight", 64, 1 << 20, 16384,
 				"reconciles in flight followed at once, over all processes" },
+	[OPT_WORKQUEUE] = { "workqueue", 0, 1, 1,
+			    "probe the work queues too (three more probe hits per reconcile)" },
+	[OPT_MAX_QUEUES] = { "max_queues", 16, 1 << 20, 1024,
+			     "work queues followed at once, over all processes" },
+	[OPT_MAX_ITEMS] = { "max_queued_items", 64, 1 << 22, 16384,
+			    "items waiting or being worked on, timed at once, over all queues" },
 	[OPT_CR_NAMES] = { "controller_runtime_names", 0, 1, 0,
 			   "1: publish under controller-runtime's own metric names" },
 	{ 0 },
@@ -90,8 +97,8 @@ struct state {
 	struct attach_group *attach;
 	struct reconcile_bpf *skel;
 	const struct module_env *env; /* during open only */
-	uint32_t max_controllers, max_in_flight;
-	bool cr_names;
+	uint32_t max_controllers, max_in_flight, max_queues, max_items;
+	bool cr_names, workqueue;
 	struct bpf_link *walk; /* owned by the attach registry */
 	struct uprobe_opener *uprobes;
 	bool told_eacces; /* the helper's missing CAP_SYS_ADMIN was logged */
@@ -105,6 +112,7 @@ struct state {
 	struct vec bins;       /* of struct binary * */
 	struct vec procs;      /* of struct proc, by tgid */
 	struct vec abandoned;  /* of struct abandoned */
+	struct vec folded;     /* of struct wq_row: the queues of processes that died */
 	uint64_t inspected;
 	uint64_t skipped[REC_SKIPS];
 	char le_text[CS_REC_BOUNDS][16];
@@ -114,6 +122,22 @@ struct state {
 struct stats_row {
 	struct cs_rec_key key;
 	struct cs_rec_stats v;
+};
+
+/* A controller's work queue(s) of a label set, as published. */
+struct wq_counts {
+	uint64_t adds;
+	uint64_t depth;
+	uint64_t retries;
+	uint64_t queue_sum_ns;
+	uint64_t work_sum_ns;
+	uint64_t queue_buckets[CS_WQ_BOUNDS + 1];
+	uint64_t work_buckets[CS_WQ_BOUNDS + 1];
+};
+
+struct wq_row {
+	struct cs_rec_key key;
+	struct wq_counts v;
 };
 
 static int open_skel(void *ctx, const struct load_refusals *refused,
@@ -128,6 +152,9 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 		return -errno;
 	bpf_map__set_max_entries(st->skel->maps.rec_stats, st->max_controllers);
 	bpf_map__set_max_entries(st->skel->maps.rec_calls, st->max_in_flight);
+	bpf_map__set_max_entries(st->skel->maps.wq_stats, st->max_queues);
+	bpf_map__set_max_entries(st->skel->maps.wq_names, st->max_queues);
+	bpf_map__set_max_entries(st->skel->maps.wq_times, st->max_items);
 	bpf_object__for_each_program(p, st->skel->obj)
 		bpf_program__set_autoattach(p, false);
 	*skel = st->skel->skeleton;
@@ -159,9 +186,13 @@ static int rec_open(const struct module_env *env, void **out)
 	st->bins = VEC_INIT(struct binary *);
 	st->procs = VEC_INIT(struct proc);
 	st->abandoned = VEC_INIT(struct abandoned);
+	st->folded = VEC_INIT(struct wq_row);
 	st->max_controllers = (uint32_t)env->options[OPT_MAX_CONTROLLERS];
 	st->max_in_flight = (uint32_t)env->options[OPT_MAX_IN_FLIGHT];
 	st->cr_names = env->options[OPT_CR_NAMES] != 0;
+	st->workqueue = env->options[OPT_WORKQUEUE] != 0;
+	st->max_queues = (uint32_t)env->options[OPT_MAX_QUEUES];
+	st->max_items = (uint32_t)env->options[OPT_MAX_ITEMS];
 	st->inotify_fd = st->stop_fd = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	for (size_t i = 0; i < CS_REC_BOUNDS; i++) {
@@ -219,6 +250,16 @@ static struct bpf_program *program_of(struct state *st, enum rec_probe_kind kind
 		return s->progs.cs_rec_terminal;
 	case REC_PROBE_END:
 		return s->progs.cs_rec_end;
+	case REC_PROBE_WQ_ADD:
+		return s->progs.cs_wq_add;
+	case REC_PROBE_WQ_GET:
+		return s->progs.cs_wq_get;
+	case REC_PROBE_WQ_DONE:
+		return s->progs.cs_wq_done;
+	case REC_PROBE_WQ_RETRY:
+		return s->progs.cs_wq_retry;
+	case REC_PROBE_WQ_RETRY_QUEUE:
+		return s->progs.cs_wq_retry_queue;
 	}
 	return NULL;
 }
@@ -317,9 +358,11 @@ static bool unchanged(const struct binary *b, const struct stat *s)
  * reconcile whose start is seen has its return and its end seen too. 0 or -errno. */
 static int attach_binary(struct state *st, struct binary *b, int fd)
 {
-	static const enum rec_probe_kind order[] = { REC_PROBE_END, REC_PROBE_TERMINAL,
-						     REC_PROBE_PANIC, REC_PROBE_RETURN,
-						     REC_PROBE_BEGIN };
+	static const enum rec_probe_kind order[] = {
+		REC_PROBE_END,	    REC_PROBE_TERMINAL, REC_PROBE_PANIC,   REC_PROBE_RETURN,
+		REC_PROBE_WQ_DONE,  REC_PROBE_WQ_GET,	REC_PROBE_WQ_RETRY, REC_PROBE_WQ_RETRY_QUEUE,
+		REC_PROBE_WQ_ADD,   REC_PROBE_BEGIN,
+	};
 	b->links = calloc(b->plan.n_probes, sizeof(*b->links));
 	if (!b->links)
 		return -ENOMEM;
@@ -328,7 +371,7 @@ static int attach_binary(struct state *st, struct binary *b, int fd)
 			const struct rec_probe *p = &b->plan.probes[i];
 			struct bpf_link *l;
 
-			if (p->kind != order[k])
+			if (p->kind != order[k] || (p->kind >= REC_PROBE_WQ_ADD && !st->workqueue))
 				continue;
 			int pfd = uprobe_opener_open(st->uprobes, fd, p->offset);
 
@@ -351,14 +394,16 @@ static int attach_binary(struct state *st, struct binary *b, int fd)
 	return 0;
 }
 
-static void describe_plan(const struct binary *b, char *out, size_t size)
+static void describe_plan(const struct state *st, const struct binary *b, char *out,
+			  size_t size)
 {
-	snprintf(out, size,
-		 "controller-runtime %s, %s, %zu probes from its %s%s%s",
-		 b->plan.cr_version, b->plan.go_version, b->plan.n_probes,
+	snprintf(out, size, "controller-runtime %s, %s, %zu probes from its %s%s%s%s%s",
+		 b->plan.cr_version, b->plan.go_version, b->n_links,
 		 b->plan.pclntab ? "function table (stripped)" : "symbol table",
 		 b->plan.terminal ? "" : "; terminal errors not told apart",
-		 b->plan.panics ? "" : "; panics not told apart");
+		 b->plan.panics ? "" : "; panics not told apart",
+		 !st->workqueue || b->plan.workqueue ? "" : "; work queues not probed: ",
+		 !st->workqueue || b->plan.workqueue ? "" : b->plan.workqueue_why);
 }
 
 /* Inspect and probe the executable open on fd (s: its stat), run by process tgid. */
@@ -412,7 +457,7 @@ static struct binary *inspect(struct state *st, int fd, const struct stat *s, ui
 		free(b);
 		return NULL;
 	}
-	describe_plan(b, why, sizeof(why));
+	describe_plan(st, b, why, sizeof(why));
 	log_info("reconcile: probing %s (pid %u): %s", exe, tgid, why);
 	return b;
 }
@@ -537,6 +582,135 @@ static void sweep_calls(struct state *st, const struct vec *live)
 	}
 }
 
+/* ---- work queues ---- */
+
+struct queue_entry {
+	struct cs_wq_key k;
+	struct cs_wq_stats v;
+};
+
+struct name_entry {
+	struct cs_wq_key k;
+	struct cs_rec_key name;
+};
+
+static void add_queue(const void *key, const void *value, void *ctx)
+{
+	struct queue_entry *e = vec_push(ctx);
+
+	if (e) {
+		memcpy(&e->k, key, sizeof(e->k));
+		memcpy(&e->v, value, sizeof(e->v));
+	}
+}
+
+static void add_name(const void *key, const void *value, void *ctx)
+{
+	struct name_entry *e = vec_push(ctx);
+
+	if (e) {
+		memcpy(&e->k, key, sizeof(e->k));
+		memcpy(&e->name, value, sizeof(e->name));
+	}
+}
+
+static const struct cs_rec_key *name_of(const struct vec *names, const struct cs_wq_key *k)
+{
+	for (size_t i = 0; i < names->n; i++) {
+		const struct name_entry *e = vec_at(names, i);
+
+		if (e->k.tgid == k->tgid && e->k.m == k->m)
+			return &e->name;
+	}
+	return NULL;
+}
+
+/* What a queue counted, as a published row (depth: adds - gets). */
+static void counts_of(const struct cs_wq_stats *v, struct wq_counts *c, bool live)
+{
+	c->adds = v->adds;
+	c->depth = live && v->adds > v->gets ? v->adds - v->gets : 0;
+	c->retries = v->retries;
+	c->queue_sum_ns = v->queue_sum_ns;
+	c->work_sum_ns = v->work_sum_ns;
+	memcpy(c->queue_buckets, v->queue_buckets, sizeof(c->queue_buckets));
+	memcpy(c->work_buckets, v->work_buckets, sizeof(c->work_buckets));
+}
+
+static void add_counts(struct wq_counts *to, const struct wq_counts *from)
+{
+	uint64_t *t = (uint64_t *)to;
+	const uint64_t *f = (const uint64_t *)from;
+
+	for (size_t i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
+		t[i] += f[i];
+}
+
+static int read_queues(struct state *st, struct vec *queues, struct vec *names)
+{
+	int n = mapread_raw(bpf_map__fd(st->skel->maps.wq_stats), sizeof(struct cs_wq_key),
+			    sizeof(struct cs_wq_stats), add_queue, queues);
+
+	if (n >= 0)
+		n = mapread_raw(bpf_map__fd(st->skel->maps.wq_names), sizeof(struct cs_wq_key),
+				sizeof(struct cs_rec_key), add_name, names);
+	if (n < 0)
+		return n;
+	return queues->failed || names->failed ? -ENOMEM : 0;
+}
+
+/* The queues of processes that are no longer live targets: their counts go into the
+ * totals (a counter never goes back when its process dies), their entries away. */
+static void sweep_queues(struct state *st, const struct vec *live)
+{
+	struct vec queues = VEC_INIT(struct queue_entry), names = VEC_INIT(struct name_entry);
+	int qfd = bpf_map__fd(st->skel->maps.wq_stats), nfd = bpf_map__fd(st->skel->maps.wq_names);
+	int tfd = bpf_map__fd(st->skel->maps.wq_times);
+	struct cs_wq_item key, next, *prev = NULL;
+
+	if (read_queues(st, &queues, &names))
+		goto out;
+	for (size_t i = 0; i < queues.n; i++) {
+		const struct queue_entry *q = vec_at(&queues, i);
+		const struct cs_rec_key *name;
+		struct wq_row *row = NULL;
+
+		if (find_proc(live, q->k.tgid))
+			continue;
+		name = name_of(&names, &q->k);
+		for (size_t j = 0; name && j < st->folded.n; j++) {
+			struct wq_row *r = vec_at(&st->folded, j);
+
+			if (!memcmp(&r->key, name, sizeof(*name)))
+				row = r;
+		}
+		if (name && !row && (row = vec_push(&st->folded)))
+			row->key = *name;
+		if (row) {
+			struct wq_counts c;
+
+			counts_of(&q->v, &c, false);
+			add_counts(&row->v, &c);
+		}
+		bpf_map_delete_elem(qfd, &q->k);
+	}
+	for (size_t i = 0; i < names.n; i++) {
+		const struct name_entry *e = vec_at(&names, i);
+
+		if (!find_proc(live, e->k.tgid))
+			bpf_map_delete_elem(nfd, &e->k);
+	}
+	while (!bpf_map_get_next_key(tfd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!find_proc(live, key.tgid))
+			bpf_map_delete_elem(tfd, &key);
+	}
+out:
+	vec_free(&queues);
+	vec_free(&names);
+}
+
 static void rec_tick(void *state)
 {
 	struct state *st = state;
@@ -564,6 +738,8 @@ static void rec_tick(void *state)
 	vec_free(&st->procs);
 	st->procs = live;
 	sweep_calls(st, &st->procs);
+	if (st->workqueue)
+		sweep_queues(st, &st->procs);
 	for (size_t i = 0; i < st->bins.n;) {
 		struct binary *b = *(struct binary **)vec_at(&st->bins, i);
 
@@ -687,6 +863,143 @@ static void write_family(struct state *st, struct scrape *c, const struct vec *r
 	}
 }
 
+static const struct row_shape wq_shape = { sizeof(struct cs_rec_key), offsetof(struct wq_row, v),
+					   cmp_stats };
+
+/* client_golang's formatting of ExponentialBuckets(10e-9, 10, 12). */
+static const char *const wq_le[CS_WQ_BOUNDS] = {
+	"1e-08", "1e-07", "1e-06", "9.999999999999999e-06", "9.999999999999999e-05", "0.001",
+	"0.01",	 "0.1",	  "1",	   "10",		    "100",		     "1000",
+};
+
+enum wq_family { W_ADDS, W_DEPTH, W_QUEUE, W_WORK, W_RETRIES, W_COUNT };
+
+static const char *const wq_names[2][W_COUNT] = {
+	{ "ctrlscope_workqueue_adds_total", "ctrlscope_workqueue_depth",
+	  "ctrlscope_workqueue_queue_duration_seconds", "ctrlscope_workqueue_work_duration_seconds",
+	  "ctrlscope_workqueue_retries_total" },
+	{ "workqueue_adds_total", "workqueue_depth", "workqueue_queue_duration_seconds",
+	  "workqueue_work_duration_seconds", "workqueue_retries_total" },
+};
+
+static const char *const wq_help[W_COUNT] = {
+	"Items added to a controller's work queue (not already waiting in it).",
+	"Items waiting in a controller's work queue now.",
+	"Time an item waited in a controller's work queue before a worker took it.",
+	"Time a worker spent on an item of a controller's work queue.",
+	"Items a controller's reconciles put back into its work queue with a delay or a rate "
+	"limit.",
+};
+
+/* The label set's labels, the controller, and with controller-runtime's names its queue's
+ * name (the controller's): n labels in out. */
+static size_t queue_labels(const struct state *st, const struct scrape *c,
+			   const struct cs_rec_key *k, char *name, struct label *out)
+{
+	size_t n = slot_labels(c->slots, k->slot, out);
+
+	if (!n)
+		return 0;
+	memcpy(name, k->name, CS_CTRL_NAME_LEN);
+	name[CS_CTRL_NAME_LEN] = '\0';
+	out[n++] = (struct label){ "controller", name };
+	if (st->cr_names)
+		out[n++] = (struct label){ "name", name };
+	return n;
+}
+
+static void write_queues(struct state *st, struct scrape *c, const struct vec *rows)
+{
+	struct label labels[SLOT_MAX_LABELS + 2];
+	char name[CS_CTRL_NAME_LEN + 1];
+
+	for (int f = 0; f < W_COUNT; f++) {
+		expo_family(c->e, wq_names[st->cr_names][f],
+			    f == W_DEPTH		   ? "gauge"
+			    : f == W_QUEUE || f == W_WORK ? "histogram"
+							  : "counter",
+			    wq_help[f]);
+		for (size_t i = 0; i < rows->n; i++) {
+			const struct wq_row *r = vec_at(rows, i);
+			size_t n = queue_labels(st, c, &r->key, name, labels);
+			struct expo_hist h = { wq_le, NULL, CS_WQ_BOUNDS + 1, 0 };
+
+			if (!n)
+				continue;
+			switch (f) {
+			case W_ADDS:
+				expo_u64(c->e, labels, n, r->v.adds);
+				break;
+			case W_DEPTH:
+				expo_u64(c->e, labels, n, r->v.depth);
+				break;
+			case W_RETRIES:
+				expo_u64(c->e, labels, n, r->v.retries);
+				break;
+			case W_QUEUE:
+			case W_WORK:
+				h.counts = f == W_QUEUE ? r->v.queue_buckets : r->v.work_buckets;
+				h.sum = (double)(f == W_QUEUE ? r->v.queue_sum_ns : r->v.work_sum_ns) /
+					1e9;
+				expo_histogram(c->e, labels, n, &h);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+/* Every queue whose controller is known, live ones and the totals of dead ones, with the
+ * retries counted by goroutine (recs), one row per (label set, controller). */
+static int queue_rows(struct state *st, struct scrape *c, const struct vec *recs,
+		      struct vec *rows)
+{
+	struct vec queues = VEC_INIT(struct queue_entry), names = VEC_INIT(struct name_entry);
+	int err = read_queues(st, &queues, &names);
+
+	for (size_t i = 0; !err && i < queues.n; i++) {
+		const struct queue_entry *q = vec_at(&queues, i);
+		const struct cs_rec_key *name = name_of(&names, &q->k);
+		struct wq_row *row;
+
+		if (!name)
+			continue; /* no worker of it finished an item yet */
+		row = vec_push(rows);
+		if (!row)
+			break;
+		row->key = *name;
+		counts_of(&q->v, &row->v, true);
+	}
+	for (size_t i = 0; !err && i < st->folded.n; i++) {
+		struct wq_row *row = vec_push(rows);
+
+		if (row)
+			*row = *(struct wq_row *)vec_at(&st->folded, i);
+	}
+	for (size_t i = 0; !err && i < recs->n; i++) {
+		const struct stats_row *r = vec_at(recs, i);
+		struct wq_row *row;
+
+		if (!r->v.retries)
+			continue;
+		row = vec_push(rows);
+		if (row) {
+			row->key = r->key;
+			row->v.retries = r->v.retries;
+		}
+	}
+	if (!err && rows->failed)
+		err = -ENOMEM;
+	if (!err)
+		rows_merge_aliases(rows, &wq_shape, c->slots);
+	scrape_report_map(c, "wq_stats", queues.n, st->max_queues,
+			  __atomic_load_n(&st->skel->bss->queues_full, __ATOMIC_RELAXED));
+	vec_free(&queues);
+	vec_free(&names);
+	return err;
+}
+
 static void write_self(struct state *st, struct scrape *c)
 {
 	size_t probed = 0, probes = 0;
@@ -745,6 +1058,18 @@ static int rec_collect(void *state, struct scrape *c)
 	rows_merge_aliases(&rows, &stats_shape, c->slots);
 	for (int f = 0; f < F_COUNT; f++)
 		write_family(st, c, &rows, f);
+	if (st->workqueue) {
+		struct vec wq = VEC_INIT(struct wq_row);
+		int err = queue_rows(st, c, &rows, &wq);
+
+		if (!err)
+			write_queues(st, c, &wq);
+		vec_free(&wq);
+		if (err) {
+			vec_free(&rows);
+			return err;
+		}
+	}
 	write_self(st, c);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
@@ -771,6 +1096,12 @@ static void rec_forget_slot(void *state, uint32_t slot)
 		else
 			i++;
 	}
+	for (size_t i = 0; i < st->folded.n;) {
+		if (((struct wq_row *)vec_at(&st->folded, i))->key.slot == slot)
+			vec_remove(&st->folded, i);
+		else
+			i++;
+	}
 }
 
 static void rec_close(void *state)
@@ -790,6 +1121,7 @@ static void rec_close(void *state)
 	vec_free(&st->bins);
 	vec_free(&st->procs);
 	vec_free(&st->abandoned);
+	vec_free(&st->folded);
 	attach_detach(st->attach);
 	reconcile_bpf__destroy(st->skel);
 	uprobe_opener_stop(st->uprobes);

@@ -59,7 +59,55 @@ int rec_parse_version(const char *v, unsigned *major, unsigned *minor, unsigned 
 }
 
 /* The functions a plan needs, by role. */
-enum role { ROLE_RECONCILE, ROLE_HANDLER, ROLE_UPDATE, ROLE_DEFERRETURN, ROLE_ERRORS_IS };
+enum role {
+	ROLE_RECONCILE,
+	ROLE_HANDLER,
+	ROLE_UPDATE,
+	ROLE_DEFERRETURN,
+	ROLE_ERRORS_IS,
+	ROLE_WQ, /* a work queue's metrics method: wq_names says which */
+};
+
+/* The work queues' metrics methods: the shaped bodies, which the probes read (receiver,
+ * dictionary, then the item), and the concrete methods every interface call goes
+ * through, which must call them (else the compiler inlined the body into the concrete
+ * method, whose registers differ); the retries, whose registers are not read, at the
+ * body every call goes through. */
+#define CG_METRICS "k8s.io/client-go/util/workqueue.(*defaultQueueMetrics["
+#define PQ_METRICS "sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue.(*defaultQueueMetrics["
+#define REQUEST_SHAPE "go.shape.struct { k8s.io/apimachinery/pkg/types.NamespacedName }"
+#define REQUEST "sigs.k8s.io/controller-runtime/pkg/reconcile.Request"
+
+enum { WQ_CG, WQ_PQ, WQ_KINDS };
+enum { WQ_ADD, WQ_GET, WQ_DONE, WQ_METHODS };
+
+static const char *const wq_shaped[WQ_KINDS][WQ_METHODS] = {
+	{ CG_METRICS REQUEST_SHAPE "]).add", CG_METRICS REQUEST_SHAPE "]).get",
+	  CG_METRICS REQUEST_SHAPE "]).done" },
+	{ PQ_METRICS REQUEST_SHAPE "]).add", PQ_METRICS REQUEST_SHAPE "]).get",
+	  PQ_METRICS REQUEST_SHAPE "]).done" },
+};
+static const char *const wq_concrete[WQ_KINDS][WQ_METHODS] = {
+	{ CG_METRICS REQUEST "]).add", CG_METRICS REQUEST "]).get", CG_METRICS REQUEST "]).done" },
+	{ PQ_METRICS REQUEST "]).add", PQ_METRICS REQUEST "]).get", PQ_METRICS REQUEST "]).done" },
+};
+static const char *const wq_retry[WQ_KINDS] = {
+	"k8s.io/client-go/util/workqueue.(*defaultRetryMetrics).retry",
+	PQ_METRICS REQUEST "]).retry",
+};
+
+static bool is_wq(const char *name)
+{
+	for (int k = 0; k < WQ_KINDS; k++) {
+		if (!strcmp(name, wq_retry[k]))
+			return true;
+		for (int m = 0; m < WQ_METHODS; m++) {
+			if (!strcmp(name, wq_shaped[k][m]) || !strcmp(name, wq_concrete[k][m]))
+				return true;
+		}
+	}
+	return false;
+}
 
 static const char *const method_suffix[] = {
 	[ROLE_RECONCILE] = "]).Reconcile",
@@ -75,6 +123,8 @@ static int role_of(const char *name)
 		return ROLE_DEFERRETURN;
 	if (!strcmp(name, "errors.Is"))
 		return ROLE_ERRORS_IS;
+	if (is_wq(name))
+		return ROLE_WQ;
 	if (n <= p || strncmp(name, CONTROLLER_PREFIX, p))
 		return -1;
 	for (int r = ROLE_RECONCILE; r <= ROLE_UPDATE; r++) {
@@ -194,6 +244,101 @@ nomem:
 	return -ENOMEM;
 }
 
+static const struct gobin_func *find(const struct gobin_func *funcs, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(funcs[i].name, name))
+			return &funcs[i];
+	}
+	return NULL;
+}
+
+static int wq_skip(struct rec_plan *p, const char *fmt, const char *name)
+{
+	snprintf(p->workqueue_why, sizeof(p->workqueue_why), fmt, name);
+	p->workqueue = false;
+	return 0;
+}
+
+/* The work queues' probes, both kinds of queue: a binary has both (the priority queue is
+ * the default from v0.23). A queue whose methods are not as expected is not probed; the
+ * reconciles still are. 0 or -ENOMEM. */
+static int plan_workqueue(struct gobin *b, struct rec_plan *p, const struct gobin_func *funcs,
+			  size_t n)
+{
+	static const enum rec_probe_kind kinds[WQ_METHODS] = { REC_PROBE_WQ_ADD, REC_PROBE_WQ_GET,
+							       REC_PROBE_WQ_DONE };
+	size_t first = p->n_probes;
+	char why[160];
+
+	p->workqueue = true;
+	for (int k = 0; k < WQ_KINDS && p->workqueue; k++) {
+		const struct gobin_func *retry = find(funcs, n, wq_retry[k]);
+		struct go_code code;
+		int ret;
+
+		for (int m = 0; m < WQ_METHODS && p->workqueue; m++) {
+			const struct gobin_func *shaped = find(funcs, n, wq_shaped[k][m]);
+			const struct gobin_func *concrete = find(funcs, n, wq_concrete[k][m]);
+			bool calls = false;
+
+			if (!shaped || !concrete) {
+				wq_skip(p, "%s is not in the binary",
+					!shaped ? wq_shaped[k][m] : wq_concrete[k][m]);
+				break;
+			}
+			ret = scan(b, concrete, &code, why, sizeof(why));
+			if (ret == -ENOMEM)
+				return ret;
+			if (ret) {
+				wq_skip(p, "%s", why);
+				break;
+			}
+			for (size_t i = 0; i < code.n_calls; i++)
+				calls |= code.calls[i].target == shaped->entry;
+			go_code_free(&code);
+			if (!calls) {
+				wq_skip(p, "%s does not call its shaped body (inlined)", concrete->name);
+				break;
+			}
+			ret = scan(b, shaped, &code, why, sizeof(why));
+			if (ret == -ENOMEM)
+				return ret;
+			if (ret) {
+				wq_skip(p, "%s", why);
+				break;
+			}
+			if (!add_probe(p, kinds[m], code.body)) {
+				go_code_free(&code);
+				return -ENOMEM;
+			}
+			go_code_free(&code);
+		}
+		if (!p->workqueue)
+			break;
+		if (!retry) {
+			wq_skip(p, "%s is not in the binary", wq_retry[k]);
+			break;
+		}
+		ret = scan(b, retry, &code, why, sizeof(why));
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret) {
+			wq_skip(p, "%s", why);
+			break;
+		}
+		if (!add_probe(p, k == WQ_CG ? REC_PROBE_WQ_RETRY : REC_PROBE_WQ_RETRY_QUEUE,
+			       code.body)) {
+			go_code_free(&code);
+			return -ENOMEM;
+		}
+		go_code_free(&code);
+	}
+	if (!p->workqueue)
+		p->n_probes = first; /* none of them */
+	return 0;
+}
+
 /* Which controller-runtime the binary has, and whether its layouts are known. */
 static int check_version(const struct go_buildinfo *bi, struct rec_plan *p, char *why,
 			 size_t why_size)
@@ -289,6 +434,8 @@ int rec_plan_binary(int fd, struct rec_plan *p, char *why, size_t why_size)
 				 why_size);
 		p->shapes++;
 	}
+	if (!ret && p->shapes)
+		ret = plan_workqueue(b, p, funcs, n);
 	if (!ret && !p->shapes)
 		ret = skip(REC_SKIP_SYMBOLS, why, why_size,
 			   "%s %s: no Controller.Reconcile with its updateMetrics in the %s",

@@ -29,6 +29,13 @@ enum rec_probe_kind {
 	REC_PROBE_PANIC,    /* its return after runtime.deferreturn: a recovered panic */
 	REC_PROBE_TERMINAL, /* after reconcileHandler's errors.Is call */
 	REC_PROBE_END,	    /* the body of updateMetrics */
+	/* The work queues' metrics methods (client-go's queue and the priority queue),
+	 * shaped for reconcile.Request: their bodies. */
+	REC_PROBE_WQ_ADD,
+	REC_PROBE_WQ_GET,
+	REC_PROBE_WQ_DONE,
+	REC_PROBE_WQ_RETRY,	  /* client-go's: by goroutine */
+	REC_PROBE_WQ_RETRY_QUEUE, /* the priority queue's: by its receiver */
 };
 
 struct rec_probe {
@@ -44,6 +51,8 @@ struct rec_plan {
 	bool terminal;	     /* terminal errors are told apart */
 	bool panics;	     /* panics are told apart */
 	bool pclntab;	     /* functions came from .gopclntab (a stripped binary) */
+	bool workqueue;	     /* the work queues are probed too */
+	char workqueue_why[160]; /* why not, when they are not */
 	size_t shapes;	     /* instantiations of Controller found */
 	struct rec_probe *probes;
 	size_t n_probes;
