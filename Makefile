@@ -187,12 +187,23 @@ test-format: | $(BUILD)/results
 	@tests/run-format.sh $(CLANG_FORMAT) > $(BUILD)/results/format.tap
 	@tests/layers.sh > $(BUILD)/results/layers.tap
 
+# The controller-runtime fixture in every variant the reconcile tests read (two
+# controller-runtime versions, two Go toolchains, stripped and not): about 3 minutes cold.
+RECONCILER := $(BUILD)/fixtures/reconciler/.made
+$(RECONCILER): tests/fixtures/reconciler/build.sh tests/fixtures/reconciler/main.go \
+		$(wildcard tests/fixtures/reconciler/go*.mod tests/fixtures/reconciler/go*.sum)
+	@tests/fixtures/reconciler/build.sh $(GO) $(BUILD)/fixtures/reconciler && touch $@
+reconciler: $(RECONCILER)
+
 # The Go binaries test_gobin reads, with what Go's own tools say about them.
 GOBIN_DATA := $(BUILD)/tests/gobin
-GOBIN_BINS := $(BUILD)/fixtures/fakeapi
+GOBIN_BINS := $(BUILD)/fixtures/fakeapi $(BUILD)/fixtures/reconciler/reconciler-cr0.25-go1.26 \
+	      $(BUILD)/fixtures/reconciler/reconciler-cr0.22-go1.27
+$(filter $(BUILD)/fixtures/reconciler/%,$(GOBIN_BINS)): $(RECONCILER)
 $(GOBIN_DATA)/.made: $(GOBIN_BINS) tests/unit/gobin-testdata.sh
 	tests/unit/gobin-testdata.sh $(GO) $(GOBIN_DATA) $(GOBIN_BINS) && touch $@
-$(BUILD)/tests/unit/test_gobin: private CFLAGS += -DGOBIN_TESTDATA='"$(abspath $(GOBIN_DATA))"'
+$(BUILD)/tests/unit/test_gobin $(BUILD)/tests/unit/test_reconcile_plan: \
+	private CFLAGS += -DGOBIN_TESTDATA='"$(abspath $(GOBIN_DATA))"'
 
 test-unit: $(UNIT_TESTS) $(GOBIN_DATA)/.made | $(BUILD)/results
 	@tests/run-unit.sh $(UNIT_TESTS) > $(BUILD)/results/unit.tap
@@ -205,13 +216,6 @@ test-bpf: $(BPF_TESTS) $(FIXTURES) $(BPF_OBJS) | $(BUILD)/results
 	@tests/run-unit.sh $(BPF_TESTS) > $(BUILD)/results/bpf.tap
 	@tests/bpf/no-fetch-atomics.sh $(BUILD) > $(BUILD)/results/atomics.tap
 
-# The controller-runtime fixture in every variant the reconcile tests read (two
-# controller-runtime versions, two Go toolchains, stripped and not): about 3 minutes cold.
-RECONCILER := $(BUILD)/fixtures/reconciler/.made
-$(RECONCILER): tests/fixtures/reconciler/build.sh tests/fixtures/reconciler/main.go \
-		$(wildcard tests/fixtures/reconciler/go*.mod tests/fixtures/reconciler/go*.sum)
-	@tests/fixtures/reconciler/build.sh $(GO) $(BUILD)/fixtures/reconciler && touch $@
-reconciler: $(RECONCILER)
 
 test-e2e: all $(FIXTURES) $(RECONCILER) controlplane | $(BUILD)/results
 	@$(PYTHON) tests/e2e/run.py --build $(BUILD) > $(BUILD)/results/e2e.tap
@@ -299,7 +303,7 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/getppid $(BUILD)/bench/pingpong \
-		$(BUILD)/fixtures/netload
+		$(BUILD)/fixtures/netload $(RECONCILER)
 	@bench/run.sh $(BUILD)
 
 $(BUILD)/bench/getppid: bench/getppid.c bench/floor.bpf.c | $(BUILD)/bench

@@ -28,7 +28,8 @@
 #endif
 
 /* The Go binaries of the test data. */
-static const char *const binaries[] = { "fakeapi" };
+static const char *const binaries[] = { "fakeapi", "reconciler-cr0.25-go1.26",
+					"reconciler-cr0.22-go1.27" };
 #define N_BINARIES (sizeof(binaries) / sizeof(binaries[0]))
 
 static char *path_of(const char *name, const char *suffix)
@@ -471,6 +472,63 @@ static void test_returns_are_what_go_tool_objdump_shows(void **state)
 	}
 }
 
+/* Where a function's body starts, past its stack check (a probe there runs once per call
+ * however often the stack grows): what objdump shows after the JBE of CMPQ SP|R12,
+ * 0x10(R14), and the entry for a function without that check. */
+static void test_bodies_start_past_the_stack_check(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < N_BINARIES; k++) {
+		size_t n_lines, n, checked = 0, without = 0, j = 0;
+		char **lines = lines_of(path_of(binaries[k], ".bodies"), &n_lines);
+		uint64_t(*want)[2] = calloc(n_lines + 1, sizeof(*want));
+		struct gobin_func *f;
+		const char *from;
+		char err[256] = "";
+		int fd;
+		struct gobin *b = open_bin(binaries[k], "", &fd);
+
+		for (size_t i = 0; i < n_lines; i++) {
+			char *end;
+
+			want[i][0] = strtoull(lines[i], &end, 16);
+			want[i][1] = strtoull(end, NULL, 16);
+		}
+		qsort(want, n_lines, sizeof(*want), cmp_u64); /* by entry: the first word */
+		assert_int_equal(gobin_funcs(b, all, NULL, &f, &n, &from, err, sizeof(err)), 0);
+		for (size_t i = 0; i < n; i++) {
+			const uint8_t *code;
+			uint64_t size = f[i].end - f[i].entry, body = f[i].entry;
+			struct go_code c;
+
+			while (j < n_lines && want[j][0] < f[i].entry)
+				j++;
+			if (j < n_lines && want[j][0] == f[i].entry)
+				body = want[j][1];
+			if (f[i].is_asm)
+				continue;
+			assert_int_equal(gobin_code(b, f[i].entry, size, &code), 0);
+			if (go_scan_code(gobin_machine(b), code, size, f[i].entry, &c, err,
+					 sizeof(err)))
+				fail_msg("%s: %s", f[i].name, err);
+			if (c.body != body)
+				fail_msg("%s: body at %#llx, objdump says %#llx", f[i].name,
+					 (unsigned long long)c.body, (unsigned long long)body);
+			checked++;
+			without += body == f[i].entry;
+			go_code_free(&c);
+		}
+		print_message("# %s: %zu bodies as objdump shows them, %zu functions without a "
+			      "stack check\n",
+			      binaries[k], checked, without);
+		assert_true(checked > n_lines && n_lines > checked / 2);
+		gobin_funcs_free(f, n);
+		close_bin(b, fd);
+		free(want);
+		free_lines(lines, n_lines);
+	}
+}
+
 static void test_file_offsets_hold_the_code(void **state)
 {
 	struct gobin_func *f;
@@ -686,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_functions_are_what_go_tool_nm_lists),
 		cmocka_unit_test(test_only_the_functions_asked_for),
 		cmocka_unit_test(test_returns_are_what_go_tool_objdump_shows),
+		cmocka_unit_test(test_bodies_start_past_the_stack_check),
 		cmocka_unit_test(test_file_offsets_hold_the_code),
 		cmocka_unit_test(test_what_is_not_an_elf64_le_binary),
 		cmocka_unit_test(test_pclntab_records_and_their_errors),
