@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes helm/ctrlscope/files/dashboard.json, the Grafana dashboard the chart ships: per
-controller, system calls, API-server traffic, CPU and scheduling, lifecycle; and the
-agents' health. Run it after editing; `make check` fails when the JSON is not what this
+controller, its reconciles and work queues, system calls, API-server traffic, CPU and
+scheduling, lifecycle; and the agents' health. Run it after editing; `make check` fails when the JSON is not what this
 script writes. Every query is also run against a real Prometheus in the e2e tests."""
 
 import json
@@ -19,7 +19,42 @@ def q(expr, legend=WHO_LEGEND):
     return {"expr": expr, "legend": legend}
 
 
+# A controller of a controller-runtime process: its label set and the controller's name.
+CTL = WHO + ", controller"
+CTL_LEGEND = WHO_LEGEND + " {{controller}}"
+
 ROWS = [
+    ("Reconciles and work queues (controller-runtime)", [
+        ("Reconciles per second, by result", "ops", [
+            q('sum by (%s, result) (rate(ctrlscope_reconcile_total{%s}[%s]))' % (CTL, SEL, RATE),
+              CTL_LEGEND + " {{result}}")]),
+        ("Reconcile error ratio", "percentunit", [
+            q('sum by (%s) (rate(ctrlscope_reconcile_errors_total{%s}[%s])) / '
+              'sum by (%s) (rate(ctrlscope_reconcile_total{%s}[%s]))'
+              % (CTL, SEL, RATE, CTL, SEL, RATE), CTL_LEGEND)]),
+        ("Reconcile time, p50 and p99", "s", [
+            q('histogram_quantile(0.5, sum by (le, %s) '
+              '(rate(ctrlscope_reconcile_duration_seconds_bucket{%s}[%s])))' % (CTL, SEL, RATE),
+              "p50 " + CTL_LEGEND),
+            q('histogram_quantile(0.99, sum by (le, %s) '
+              '(rate(ctrlscope_reconcile_duration_seconds_bucket{%s}[%s])))' % (CTL, SEL, RATE),
+              "p99 " + CTL_LEGEND)]),
+        ("Work queue depth, and workers busy", "short", [
+            q('sum by (%s) (ctrlscope_workqueue_depth{%s})' % (CTL, SEL), "depth " + CTL_LEGEND),
+            q('sum by (%s) (ctrlscope_reconcile_active_workers{%s})' % (CTL, SEL),
+              "busy " + CTL_LEGEND)]),
+        ("Work queue wait, p99, and retries per second", "s", [
+            q('histogram_quantile(0.99, sum by (le, %s) '
+              '(rate(ctrlscope_workqueue_queue_duration_seconds_bucket{%s}[%s])))'
+              % (CTL, SEL, RATE), "wait p99 " + CTL_LEGEND),
+            q('sum by (%s) (rate(ctrlscope_workqueue_retries_total{%s}[%s]))' % (CTL, SEL, RATE),
+              "retries/s " + CTL_LEGEND)]),
+        ("Panics and terminal errors", "short", [
+            q('sum by (%s) (increase(ctrlscope_reconcile_panics_total{%s}[%s]))'
+              % (CTL, SEL, RATE), "panics " + CTL_LEGEND),
+            q('sum by (%s) (increase(ctrlscope_reconcile_terminal_errors_total{%s}[%s]))'
+              % (CTL, SEL, RATE), "terminal " + CTL_LEGEND)]),
+    ]),
     ("System calls", [
         ("System calls per second", "ops", [
             q('sum by (%s) (rate(ctrlscope_syscalls_total{%s}[%s]))' % (WHO, SEL, RATE))]),

@@ -77,7 +77,7 @@ def test_config_errors_name_file_position_and_key():
         ("targets: [{name: a, process: {comm: [x]}}]\nmodules: {syscalls: {enabled: yes}}\n",
          ':2:31: modules.syscalls.enabled: expected true or false, got \\"yes\\"'),
         ("targets: [{name: a, process: {comm: [x]}}]\nmodules: {network: {}}\n",
-         ':2:11: modules: unknown module \\"network\\" (expected syscalls, net, sched, proc)'),
+         ':2:11: modules: unknown module \\"network\\" (expected syscalls, net, sched, proc, reconcile)'),
         ("targets: [\n", ":2:1: invalid YAML:"),
         ("targets:\n  - name: k\n    kubernetes:\n      pod_selector: \"app in ()\"\n",
          ":4:21: targets[0].kubernetes.pod_selector: invalid label selector: at offset"),
@@ -180,7 +180,7 @@ def test_probe_loads_every_module_and_names_variants():
     assert rc == 0, (rc, out, err)
     assert out.startswith("kernel %s " % os.uname().release), out
     rows = probe_rows(out)
-    assert set(rows) == {"(core)", "syscalls", "net", "sched", "proc"}, out
+    assert set(rows) == {"(core)", "syscalls", "net", "sched", "proc", "reconcile"}, out
     assert all(state == "ok" for state, _ in rows.values()), out
     # The walk's variant is named, and a refused in-place walk says why in the
     # verifier's own words.
@@ -214,7 +214,7 @@ def test_agent_without_a_loadable_core_serves_its_own_metrics():
     with Scene() as s:
         agent = s.agent(open(path).read(), args=["--btf.path=" + path])
         m = agent.metrics()
-        for module in ("syscalls", "net", "sched", "proc"):
+        for module in ("syscalls", "net", "sched", "proc", "reconcile"):
             assert m[key("ctrlscope_module_up", module=module)] == 0, module
         log = agent.logs()
         lines = [l for l in log.splitlines() if "the targets core cannot load" in l]

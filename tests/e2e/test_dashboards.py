@@ -1,6 +1,7 @@
 """The chart's dashboard and alert rules against the real thing: Debian's Prometheus
 scrapes an agent (HTTPS, a bearer token) whose targets exercise every module (system
-calls, a connection to the API server's address, a CPU-limited burner that exits), then
+calls, a connection to the API server's address, a CPU-limited burner that exits, a
+controller-runtime manager reconciling on a real API server), then
 every query of helm/ctrlscope/files/dashboard.json must return data and every rule of
 helm/ctrlscope/files/alerts.yaml must evaluate without error: no panel or alert may query
 a metric the agent does not export."""
@@ -12,6 +13,7 @@ import tempfile
 import time
 
 from harness import BUILD, PKI, Scene, free_port
+from test_reconcile import FIXTURES, NS, PROBES, Reconciler, configmap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES = os.path.join(ROOT, "helm", "ctrlscope", "files")
@@ -63,7 +65,9 @@ def test_every_dashboard_query_returns_data_and_every_rule_evaluates():
             "targets:\n"
             "  - name: demo\n    process:\n      comm: [demo-workload]\n"
             "  - name: ctl\n    process:\n      comm: [netcli]\n"
-            "  - name: limited\n    process:\n      cgroup: [\"%s\"]\n" % limited,
+            "  - name: limited\n    process:\n      cgroup: [\"%s\"]\n"
+            "  - name: manager\n    process:\n      exe: [\"%s/reconciler-*\"]\n"
+            % (limited, FIXTURES),
             web_config=web, ca=ca[0], args=["--kubeconfig=" + kc],
             scrape_headers={"Authorization": "Bearer prom-secret"})
         workload = subprocess.Popen([os.path.join(BUILD, "demo-workload")])
@@ -73,6 +77,13 @@ def test_every_dashboard_query_returns_data_and_every_rule_evaluates():
                          "--connects", "20", "--send", "1000", "--recv", "3000", "--hold"],
                         binary="netload")
         burner = s.fixture(["--burn-ms", "150", "--exit", "2"], limited, join=[v1])
+        cp = s.control_plane(pki, ca)
+        cp.namespace(NS)
+        manager = Reconciler("cr0.25-go1.26", cp.kubeconfig())
+        agent.wait_for("ctrlscope_reconcile_probes_attached", PROBES)
+        for i, script in enumerate(["success", "error,success", "panic,success", "terminal",
+                                    "sleep=20ms+requeue,success"]):
+            configmap(cp, "dash-%d" % i, "alpha", script)
         agent.wait_for("ctrlscope_target_processes", 1, target="ctl")
         agent.wait_for("ctrlscope_target_processes", 1, target="limited")
         srv.go()
@@ -102,11 +113,12 @@ def test_every_dashboard_query_returns_data_and_every_rule_evaluates():
                 time.sleep(1)
             assert not empty, "dashboard queries without data: %s" % json.dumps(empty, indent=1)
             rules = [r for g in prom.api("/api/v1/rules")["groups"] for r in g["rules"]]
-            assert len(rules) == 15, [r["name"] for r in rules]
+            assert len(rules) == 17, [r["name"] for r in rules]
             bad = [(r["name"], r.get("lastError")) for r in rules
                    if r["health"] != "ok" or r.get("lastError")]
             assert not bad, bad
         finally:
+            manager.stop()
             workload.terminate()
             workload.wait(5)
             cli.proc.stdin.close()
