@@ -4,7 +4,9 @@ the price of tracing syscalls at all) and to libbpf-tools' `syscount -L`; the
 throughput a TCP stream over loopback keeps with the agent running, for a stream whose
 two ends are targets and one whose ends are not, next to the same stream without it; and
 what a context switch costs with the sched module running, next to empty scheduler
-programs.
+programs; and what a reconcile of a controller-runtime controller costs with the reconcile
+module's probes on it (a no-op reconciler, tests/fixtures/reconciler --bench), with and
+without the work-queue probes, and for a process of the same binary that is not a target.
 
 All numbers come from one run: phases alternate over several rounds and each condition
 keeps its best (minimum) batch, so slow drift on a shared machine hits every condition
@@ -49,20 +51,23 @@ def measure(build, cpu, args=(), before_go=None):
     return w.run()
 
 
-MODULES = ("syscalls", "net", "sched", "proc")
+MODULES = ("syscalls", "net", "sched", "proc", "reconcile")
 
 
 class Agent:
-    def __init__(self, build, port, net_only=False, only=None, args=()):
-        """only: the one module to enable (net_only: the same for net); args: more flags."""
+    def __init__(self, build, port, net_only=False, only=None, args=(),
+                 selector="comm: [bench-target]", options=""):
+        """only: the one module to enable (net_only: the same for net); args: more flags;
+        selector: the bench target's process selector; options: the module's."""
         self.dir = tempfile.mkdtemp(prefix="ctrlscope-bench-")
         cfg = os.path.join(self.dir, "config.yaml")
         only = "net" if net_only else only
         with open(cfg, "w") as f:
-            f.write("targets:\n  - name: bench\n    process:\n      comm: [bench-target]\n")
+            f.write("targets:\n  - name: bench\n    process:\n      %s\n" % selector)
             if only:
                 f.write("modules:\n" + "".join("  %s:\n    enabled: false\n" % m
                                                  for m in MODULES if m != only))
+                f.write("  %s:\n    enabled: true\n%s" % (only, options) if options else "")
         self.url = "http://127.0.0.1:%d" % port
         self.p = subprocess.Popen([os.path.join(build, "ctrlscope"), "--config.file=" + cfg,
                                    "--web.listen-address=127.0.0.1:%d" % port,
@@ -342,17 +347,111 @@ def sched_bench(build, rounds):
     print("goal: non-target <= 1.20x floor: %.2fx %s" % (nt, "met" if nt <= 1.2 else "NOT met"))
 
 
+RECONCILES = 20000
+
+
+class Manager:
+    """tests/fixtures/reconciler --bench: a no-op controller, run once."""
+
+    def __init__(self, binary, workers=2):
+        self.p = subprocess.Popen([binary, "--bench", str(RECONCILES), "--workers", str(workers)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL)
+        if self.p.stdout.readline().decode().strip() != "ready":
+            raise SystemExit("the bench reconciler did not start")
+
+    def run(self):
+        """(reconciles per second, CPU microseconds per reconcile) of the process."""
+        self.p.stdin.write(b"g")
+        self.p.stdin.flush()
+        out = self.p.stdout.readline().decode().split()
+        self.p.stdin.close()
+        self.p.wait(30)
+        if out[:1] != ["bench"]:
+            raise SystemExit("the bench reconciler failed: %r" % out)
+        n, seconds, cpu = int(out[1]), float(out[2]), float(out[3])
+        return n / seconds, cpu / n * 1e6
+
+
+def probe_runs():
+    """Runs of the reconcile module's uprobe programs (bpf_stats), over all programs."""
+    import json
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], stdout=subprocess.PIPE).stdout
+    return sum(p.get("run_cnt", 0) for p in json.loads(out)
+               if p.get("name", "").startswith(("cs_rec_", "cs_wq_"))
+               and p.get("name") != "cs_rec_walk")
+
+
+def reconcile_bench(build, rounds):
+    """Reconciles per second and CPU per reconcile of a no-op controller: without the
+    agent, with the reconcile probes only, with the work queues' too, and for a process of
+    the same (probed) binary that is not a target; probe hits per reconcile."""
+    fixtures = os.path.abspath(os.path.join(build, "fixtures", "reconciler"))
+    binary = os.path.join(fixtures, "reconciler-cr0.25-go1.26")
+    if not os.path.exists(binary):
+        raise SystemExit("%s is missing: make reconciler" % binary)
+    other = os.path.join(tempfile.mkdtemp(prefix="ctrlscope-bench-"), "not-a-target")
+    os.link(binary, other)  # the same inode under another name: probed, not selected
+    best, hits = {}, {}
+
+    def keep(name, value):
+        rate, cpu = value
+        old = best.get(name, (0.0, float("inf")))
+        best[name] = (max(old[0], rate), min(old[1], cpu))
+
+    was = set_bpf_stats(True)
+    try:
+        for r in range(rounds):
+            print("reconcile round %d/%d" % (r + 1, rounds), file=sys.stderr)
+            keep("none", Manager(binary).run())
+            for name, options in (("reconcile", "    workqueue: false\n"),
+                                  ("reconcile+workqueue", "    workqueue: true\n")):
+                agent = Agent(build, 19200 + r, only="reconcile", options=options,
+                              selector='exe: ["%s"]' % binary)
+                try:
+                    m = Manager(binary)
+                    agent.wait(lambda t: "ctrlscope_reconcile_binaries_probed 1" in t)
+                    before = probe_runs()
+                    keep(name, m.run())
+                    hits[name] = (probe_runs() - before) / RECONCILES
+                    keep(name + " (not a target)", Manager(other).run())
+                finally:
+                    agent.stop()
+    finally:
+        set_bpf_stats(was)
+        os.unlink(other)
+    base_rate, base_cpu = best["none"]
+    print()
+    print("no-op reconciles of controller-runtime %s, %d objects, 2 workers, best of %d rounds"
+          % ("v0.25.3", RECONCILES, rounds))
+    print("%-44s %12s %10s %14s %10s" % ("condition", "reconciles/s", "CPU us", "added CPU us",
+                                         "hits"))
+    for label, k in (("no agent", "none"), ("reconcile probes", "reconcile"),
+                     ("reconcile probes, not a target", "reconcile (not a target)"),
+                     ("reconcile + work-queue probes", "reconcile+workqueue"),
+                     ("reconcile + work-queue, not a target",
+                      "reconcile+workqueue (not a target)")):
+        rate, cpu = best[k]
+        h = "%.2f" % hits[k] if k in hits else ""
+        print("%-44s %12.0f %10.2f %14.2f %10s" % (label, rate, cpu, cpu - base_cpu, h))
+    print("goal: probe hits per reconcile <= 3 (reconcile probes): %.2f %s"
+          % (hits["reconcile"], "met" if hits["reconcile"] <= 3 else "NOT met"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--only", choices=("syscalls", "tcp", "sched"), help="run one benchmark")
+    ap.add_argument("--only", choices=("syscalls", "tcp", "sched", "reconcile"),
+                    help="run one benchmark")
     args = ap.parse_args()
+    if args.only in (None, "reconcile"):
+        reconcile_bench(args.build, args.rounds)
     if args.only in (None, "tcp"):
         tcp_bench(args.build, args.rounds + 2)
     if args.only in (None, "sched"):
         sched_bench(args.build, args.rounds + 2)
-    if args.only in ("tcp", "sched"):
+    if args.only in ("tcp", "sched", "reconcile"):
         return
     cpu = os.cpu_count() - 1
     best = {}

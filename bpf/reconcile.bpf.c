@@ -20,10 +20,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-__u64 stats_full; /* rec_stats full: a controller's reconciles were not counted */
-__u64 calls_full; /* rec_calls full: a reconcile was not followed */
-__u64 queues_full; /* wq_stats full: a queue's adds were not counted */
-__u64 times_full;  /* wq_times full: an item's wait or work was not timed */
+__u64 stats_full;	    /* rec_stats full: a controller's reconciles were not counted */
+__u64 calls_full;	    /* rec_calls full: a reconcile was not followed */
+__u64 queues_full;	    /* wq_stats full: a queue's adds were not counted */
+__u64 times_full;	    /* wq_times full: an item's wait or work was not timed */
 __u64 retries_unattributed; /* retries outside any reconcile of a known controller */
 
 #if defined(__TARGET_ARCH_x86)
@@ -284,7 +284,7 @@ int cs_rec_end(struct pt_regs *ctx)
 /* ---- work queues ---- */
 
 static const __u64 wq_bounds_ns[CS_WQ_BOUNDS] = {
-	10,	    100,	   1000,	   10000,	    100000,	     1000000,
+	10,	     100,	   1000,	  10000,	  100000,	   1000000,
 	10000000ULL, 100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
 };
 

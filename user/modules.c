@@ -8,11 +8,7 @@ extern const struct module proc_module;
 extern const struct module reconcile_module;
 
 const struct module *const modules[] = {
-	&syscalls_module,
-	&net_module,
-	&sched_module,
-	&proc_module,
-	&reconcile_module,
+	&syscalls_module, &net_module, &sched_module, &proc_module, &reconcile_module,
 };
 
 const size_t n_modules = sizeof(modules) / sizeof(modules[0]);

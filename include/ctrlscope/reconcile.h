@@ -19,9 +19,9 @@
  * every bound is a whole number of them, so comparing the duration in nanoseconds with
  * the bound in nanoseconds puts an observation where Prometheus's client puts it. */
 #define CS_REC_BOUNDS 40
-#define CS_REC_BOUNDS_MS                                                                       \
-	5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000,  \
-		1250, 1500, 1750, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000,  \
+#define CS_REC_BOUNDS_MS                                                                           \
+	5, 10, 25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000,      \
+		1250, 1500, 1750, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000, 7000, 8000,      \
 		9000, 10000, 15000, 20000, 25000, 30000, 40000, 50000, 60000
 
 /* controller-runtime's reconcile result labels, in its own precedence. */
@@ -63,8 +63,8 @@ struct cs_rec_goroutine {
 enum {
 	CS_REC_ENDED = 8, /* updateMetrics ran: the entry only names the goroutine's controller */
 	CS_REC_HAVE_RESULT = 1, /* Reconcile returned */
-	CS_REC_PANICKED = 2,	/* through the return after runtime.deferreturn: a recovered panic */
-	CS_REC_TERMINAL = 4,	/* errors.Is(err, TerminalError) was true */
+	CS_REC_PANICKED = 2, /* through the return after runtime.deferreturn: a recovered panic */
+	CS_REC_TERMINAL = 4, /* errors.Is(err, TerminalError) was true */
 };
 
 /* Value of rec_calls: a worker goroutine's reconcile in flight, or its last one (ENDED):

@@ -50,7 +50,9 @@ static int recv_fd(int sock, void *buf, size_t len, int *fd)
 {
 	char control[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { buf, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *c;
 	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);

@@ -80,8 +80,8 @@ int caps_drop_except(const int *keep, size_t n)
 		return err;
 	/* The bounding set first: dropping from it needs CAP_SETPCAP, dropped below. */
 	for (int cap = 0; cap <= last; cap++) {
-		if (!is_kept(keep, n, cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) && errno != EINVAL &&
-		    errno != EPERM)
+		if (!is_kept(keep, n, cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) &&
+		    errno != EINVAL && errno != EPERM)
 			return -errno;
 	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);

@@ -46,8 +46,14 @@
 /* Binaries remembered at most, probed or skipped: the oldest idle one goes first. */
 #define MAX_BINARIES 256
 
-enum { OPT_MAX_CONTROLLERS, OPT_MAX_IN_FLIGHT, OPT_WORKQUEUE, OPT_MAX_QUEUES, OPT_MAX_ITEMS,
-       OPT_CR_NAMES };
+enum {
+	OPT_MAX_CONTROLLERS,
+	OPT_MAX_IN_FLIGHT,
+	OPT_WORKQUEUE,
+	OPT_MAX_QUEUES,
+	OPT_MAX_ITEMS,
+	OPT_CR_NAMES
+};
 
 static const struct cfg_option options[] = {
 	[OPT_MAX_CONTROLLERS] = { "max_controllers", 16, 1 << 20, 1024,
@@ -109,10 +115,10 @@ struct state {
 	pthread_t watcher;
 	bool watching;
 	pthread_mutex_t lock;
-	struct vec bins;       /* of struct binary * */
-	struct vec procs;      /* of struct proc, by tgid */
-	struct vec abandoned;  /* of struct abandoned */
-	struct vec folded;     /* of struct wq_row: the queues of processes that died */
+	struct vec bins;      /* of struct binary * */
+	struct vec procs;     /* of struct proc, by tgid */
+	struct vec abandoned; /* of struct abandoned */
+	struct vec folded;    /* of struct wq_row: the queues of processes that died */
 	uint64_t inspected;
 	uint64_t skipped[REC_SKIPS];
 	char le_text[CS_REC_BOUNDS][16];
@@ -155,8 +161,7 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 	bpf_map__set_max_entries(st->skel->maps.wq_stats, st->max_queues);
 	bpf_map__set_max_entries(st->skel->maps.wq_names, st->max_queues);
 	bpf_map__set_max_entries(st->skel->maps.wq_times, st->max_items);
-	bpf_object__for_each_program(p, st->skel->obj)
-		bpf_program__set_autoattach(p, false);
+	bpf_object__for_each_program(p, st->skel->obj) bpf_program__set_autoattach(p, false);
 	*skel = st->skel->skeleton;
 	return module_reuse_shared_maps(st->env, st->skel->obj);
 }
@@ -316,7 +321,8 @@ static void *watch(void *arg)
 				inotify_rm_watch(st->inotify_fd, b->wd);
 				b->wd = -1;
 				b->changed = true;
-				log_info("reconcile: a probed binary (inode %llu) is being written: its "
+				log_info("reconcile: a probed binary (inode %llu) is being "
+					 "written: its "
 					 "probes are removed",
 					 (unsigned long long)b->ino);
 			}
@@ -349,9 +355,9 @@ static bool same_file(const struct binary *b, const struct stat *s)
 
 static bool unchanged(const struct binary *b, const struct stat *s)
 {
-	return same_file(b, s) && b->size == s->st_size &&
-	       b->mtime.tv_sec == s->st_mtim.tv_sec && b->mtime.tv_nsec == s->st_mtim.tv_nsec &&
-	       b->ctime.tv_sec == s->st_ctim.tv_sec && b->ctime.tv_nsec == s->st_ctim.tv_nsec;
+	return same_file(b, s) && b->size == s->st_size && b->mtime.tv_sec == s->st_mtim.tv_sec &&
+	       b->mtime.tv_nsec == s->st_mtim.tv_nsec && b->ctime.tv_sec == s->st_ctim.tv_sec &&
+	       b->ctime.tv_nsec == s->st_ctim.tv_nsec;
 }
 
 /* Attach b's probes to the file open on fd, the body of Reconcile last, so that a
@@ -359,9 +365,9 @@ static bool unchanged(const struct binary *b, const struct stat *s)
 static int attach_binary(struct state *st, struct binary *b, int fd)
 {
 	static const enum rec_probe_kind order[] = {
-		REC_PROBE_END,	    REC_PROBE_TERMINAL, REC_PROBE_PANIC,   REC_PROBE_RETURN,
-		REC_PROBE_WQ_DONE,  REC_PROBE_WQ_GET,	REC_PROBE_WQ_RETRY, REC_PROBE_WQ_RETRY_QUEUE,
-		REC_PROBE_WQ_ADD,   REC_PROBE_BEGIN,
+		REC_PROBE_END,	   REC_PROBE_TERMINAL, REC_PROBE_PANIC,	   REC_PROBE_RETURN,
+		REC_PROBE_WQ_DONE, REC_PROBE_WQ_GET,   REC_PROBE_WQ_RETRY, REC_PROBE_WQ_RETRY_QUEUE,
+		REC_PROBE_WQ_ADD,  REC_PROBE_BEGIN,
 	};
 	b->links = calloc(b->plan.n_probes, sizeof(*b->links));
 	if (!b->links)
@@ -379,8 +385,8 @@ static int attach_binary(struct state *st, struct binary *b, int fd)
 				detach_binary(b);
 				return pfd;
 			}
-			l = bpf_program__attach_perf_event(program_of(st, p->kind, b->plan.result24),
-							   pfd);
+			l = bpf_program__attach_perf_event(
+				program_of(st, p->kind, b->plan.result24), pfd);
 			if (!l) {
 				int err = -errno;
 
@@ -394,8 +400,7 @@ static int attach_binary(struct state *st, struct binary *b, int fd)
 	return 0;
 }
 
-static void describe_plan(const struct state *st, const struct binary *b, char *out,
-			  size_t size)
+static void describe_plan(const struct state *st, const struct binary *b, char *out, size_t size)
 {
 	snprintf(out, size, "controller-runtime %s, %s, %zu probes from its %s%s%s%s%s",
 		 b->plan.cr_version, b->plan.go_version, b->n_links,
@@ -420,8 +425,12 @@ static struct binary *inspect(struct state *st, int fd, const struct stat *s, ui
 	snprintf(link, sizeof(link), "/proc/%u/exe", tgid);
 	n = readlink(link, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
-	*b = (struct binary){ .dev = s->st_dev, .ino = s->st_ino, .size = s->st_size,
-			      .mtime = s->st_mtim, .ctime = s->st_ctim, .wd = -1 };
+	*b = (struct binary){ .dev = s->st_dev,
+			      .ino = s->st_ino,
+			      .size = s->st_size,
+			      .mtime = s->st_mtim,
+			      .ctime = s->st_ctim,
+			      .wd = -1 };
 	st->inspected++;
 	err = rec_plan_binary(fd, &b->plan, why, sizeof(why));
 	if (err < 0) {
@@ -443,19 +452,25 @@ static struct binary *inspect(struct state *st, int fd, const struct stat *s, ui
 		err = -ESTALE;
 	if (err == -EACCES && !st->told_eacces) {
 		st->told_eacces = true;
-		log_error("reconcile: this kernel lets only CAP_SYS_ADMIN create uprobes, which the "
-			  "agent's uprobe helper lacks: add SYS_ADMIN to the container's "
-			  "capabilities (the chart's `capabilities`), or disable the module");
+		log_error(
+			"reconcile: this kernel lets only CAP_SYS_ADMIN create uprobes, which the "
+			"agent's uprobe helper lacks: add SYS_ADMIN to the container's "
+			"capabilities (the chart's `capabilities`), or disable the module");
 	}
 	if (err) {
 		if (b->wd >= 0)
 			inotify_rm_watch(st->inotify_fd, b->wd);
+		b->wd = -1;
 		detach_binary(b);
 		log_warn("reconcile: %s (pid %u): attaching its probes failed (%s)%s", exe, tgid,
 			 strerror(-err), err == -ESTALE ? ": the file changed while read" : "");
-		rec_plan_free(&b->plan);
-		free(b);
-		return NULL;
+		if (err == -ESTALE || err == -ENOMEM) {
+			rec_plan_free(&b->plan);
+			free(b);
+			return NULL; /* read it again at the next tick */
+		}
+		/* Kept without probes: not read again while it is in use (once a minute idle). */
+		return b;
 	}
 	describe_plan(st, b, why, sizeof(why));
 	log_info("reconcile: probing %s (pid %u): %s", exe, tgid, why);
@@ -798,8 +813,7 @@ static const char *const family_names[2][F_COUNT] = {
 };
 
 static const char *const family_help[F_COUNT] = {
-	"Reconciles of a controller, by result (error, requeue_after, requeue, success: "
-	"controller-runtime's precedence).",
+	"Reconciles of a controller, by result (controller-runtime's precedence).",
 	"Reconciles of a controller that returned an error (panics included).",
 	"Reconciles of a controller that returned a reconcile.TerminalError.",
 	"Panics in a controller's Reconcile that controller-runtime recovered.",
@@ -848,8 +862,8 @@ static void write_family(struct state *st, struct scrape *c, const struct vec *r
 			expo_u64(c->e, labels, n, v->panics);
 			break;
 		case F_TIME: {
-			struct expo_hist h = { st->le, (const uint64_t *)v->buckets, CS_REC_BOUNDS + 1,
-					       (double)v->sum_ns / 1e9 };
+			struct expo_hist h = { st->le, (const uint64_t *)v->buckets,
+					       CS_REC_BOUNDS + 1, (double)v->sum_ns / 1e9 };
 
 			expo_histogram(c->e, labels, n, &h);
 			break;
@@ -868,8 +882,18 @@ static const struct row_shape wq_shape = { sizeof(struct cs_rec_key), offsetof(s
 
 /* client_golang's formatting of ExponentialBuckets(10e-9, 10, 12). */
 static const char *const wq_le[CS_WQ_BOUNDS] = {
-	"1e-08", "1e-07", "1e-06", "9.999999999999999e-06", "9.999999999999999e-05", "0.001",
-	"0.01",	 "0.1",	  "1",	   "10",		    "100",		     "1000",
+	"1e-08",
+	"1e-07",
+	"1e-06",
+	"9.999999999999999e-06",
+	"9.999999999999999e-05",
+	"0.001",
+	"0.01",
+	"0.1",
+	"1",
+	"10",
+	"100",
+	"1000",
 };
 
 enum wq_family { W_ADDS, W_DEPTH, W_QUEUE, W_WORK, W_RETRIES, W_COUNT };
@@ -887,8 +911,7 @@ static const char *const wq_help[W_COUNT] = {
 	"Items waiting in a controller's work queue now.",
 	"Time an item waited in a controller's work queue before a worker took it.",
 	"Time a worker spent on an item of a controller's work queue.",
-	"Items a controller's reconciles put back into its work queue with a delay or a rate "
-	"limit.",
+	"Items put back into a controller's work queue with a delay or a rate limit.",
 };
 
 /* The label set's labels, the controller, and with controller-runtime's names its queue's
@@ -915,7 +938,7 @@ static void write_queues(struct state *st, struct scrape *c, const struct vec *r
 
 	for (int f = 0; f < W_COUNT; f++) {
 		expo_family(c->e, wq_names[st->cr_names][f],
-			    f == W_DEPTH		   ? "gauge"
+			    f == W_DEPTH		  ? "gauge"
 			    : f == W_QUEUE || f == W_WORK ? "histogram"
 							  : "counter",
 			    wq_help[f]);
@@ -939,7 +962,8 @@ static void write_queues(struct state *st, struct scrape *c, const struct vec *r
 			case W_QUEUE:
 			case W_WORK:
 				h.counts = f == W_QUEUE ? r->v.queue_buckets : r->v.work_buckets;
-				h.sum = (double)(f == W_QUEUE ? r->v.queue_sum_ns : r->v.work_sum_ns) /
+				h.sum = (double)(f == W_QUEUE ? r->v.queue_sum_ns
+							      : r->v.work_sum_ns) /
 					1e9;
 				expo_histogram(c->e, labels, n, &h);
 				break;
@@ -952,8 +976,7 @@ static void write_queues(struct state *st, struct scrape *c, const struct vec *r
 
 /* Every queue whose controller is known, live ones and the totals of dead ones, with the
  * retries counted by goroutine (recs), one row per (label set, controller). */
-static int queue_rows(struct state *st, struct scrape *c, const struct vec *recs,
-		      struct vec *rows)
+static int queue_rows(struct state *st, struct scrape *c, const struct vec *recs, struct vec *rows)
 {
 	struct vec queues = VEC_INIT(struct queue_entry), names = VEC_INIT(struct name_entry);
 	int err = read_queues(st, &queues, &names);
@@ -995,6 +1018,19 @@ static int queue_rows(struct state *st, struct scrape *c, const struct vec *recs
 		rows_merge_aliases(rows, &wq_shape, c->slots);
 	scrape_report_map(c, "wq_stats", queues.n, st->max_queues,
 			  __atomic_load_n(&st->skel->bss->queues_full, __ATOMIC_RELAXED));
+	{
+		int fd = bpf_map__fd(st->skel->maps.wq_times);
+		struct cs_wq_item k, next, *prev = NULL;
+		uint64_t items = 0;
+
+		while (!bpf_map_get_next_key(fd, prev, &next)) {
+			k = next;
+			prev = &k;
+			items++;
+		}
+		scrape_report_map(c, "wq_times", items, st->max_items,
+				  __atomic_load_n(&st->skel->bss->times_full, __ATOMIC_RELAXED));
+	}
 	vec_free(&queues);
 	vec_free(&names);
 	return err;

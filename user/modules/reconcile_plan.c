@@ -13,14 +13,14 @@
 #include "vec.h"
 
 #define CR_MODULE "sigs.k8s.io/controller-runtime"
-#define CONTROLLER_PREFIX                                                                      \
+#define CONTROLLER_PREFIX                                                                          \
 	"sigs.k8s.io/controller-runtime/pkg/internal/controller.(*Controller[go.shape."
 
 /* The controller-runtime versions whose functions and layouts were checked
  * (docs/reconcile-probes.md): generic controllers start at v0.20; a newer minor version
  * may move what the probes read, and a wrong number is worse than none. */
-#define CR_OLDEST_MINOR 20
-#define CR_NEWEST_MINOR 25
+#define CR_OLDEST_MINOR	  20
+#define CR_NEWEST_MINOR	  25
 #define CR_RESULT24_MINOR 23 /* reconcile.Result gained Priority */
 
 const char *const rec_skip_names[REC_SKIPS] = {
@@ -45,8 +45,7 @@ static int skip(int why_code, char *why, size_t why_size, const char *fmt, ...)
 	return why_code;
 }
 
-int rec_parse_version(const char *v, unsigned *major, unsigned *minor, unsigned *patch,
-		      bool *pre)
+int rec_parse_version(const char *v, unsigned *major, unsigned *minor, unsigned *patch, bool *pre)
 {
 	int n = 0;
 
@@ -74,9 +73,10 @@ enum role {
  * method, whose registers differ); the retries, whose registers are not read, at the
  * body every call goes through. */
 #define CG_METRICS "k8s.io/client-go/util/workqueue.(*defaultQueueMetrics["
-#define PQ_METRICS "sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue.(*defaultQueueMetrics["
+#define PQ_METRICS                                                                                 \
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue.(*defaultQueueMetrics["
 #define REQUEST_SHAPE "go.shape.struct { k8s.io/apimachinery/pkg/types.NamespacedName }"
-#define REQUEST "sigs.k8s.io/controller-runtime/pkg/reconcile.Request"
+#define REQUEST	      "sigs.k8s.io/controller-runtime/pkg/reconcile.Request"
 
 enum { WQ_CG, WQ_PQ, WQ_KINDS };
 enum { WQ_ADD, WQ_GET, WQ_DONE, WQ_METHODS };
@@ -298,7 +298,8 @@ static int plan_workqueue(struct gobin *b, struct rec_plan *p, const struct gobi
 				calls |= code.calls[i].target == shaped->entry;
 			go_code_free(&code);
 			if (!calls) {
-				wq_skip(p, "%s does not call its shaped body (inlined)", concrete->name);
+				wq_skip(p, "%s does not call its shaped body (inlined)",
+					concrete->name);
 				break;
 			}
 			ret = scan(b, shaped, &code, why, sizeof(why));
@@ -439,7 +440,8 @@ int rec_plan_binary(int fd, struct rec_plan *p, char *why, size_t why_size)
 	if (!ret && !p->shapes)
 		ret = skip(REC_SKIP_SYMBOLS, why, why_size,
 			   "%s %s: no Controller.Reconcile with its updateMetrics in the %s",
-			   CR_MODULE, p->cr_version, p->pclntab ? "function table" : "symbol table");
+			   CR_MODULE, p->cr_version,
+			   p->pclntab ? "function table" : "symbol table");
 	for (size_t i = 0; !ret && i < p->n_probes; i++) {
 		if (gobin_file_offset(b, p->probes[i].addr, &p->probes[i].offset))
 			ret = skip(REC_SKIP_SYMBOLS, why, why_size,

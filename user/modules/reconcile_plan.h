@@ -12,11 +12,11 @@
 /* Why a binary gets no probes: the `reason` label of ctrlscope_go_binaries_skipped_total. */
 enum rec_skip {
 	REC_OK,
-	REC_SKIP_UNREADABLE,	 /* not an ELF file this agent reads */
-	REC_SKIP_NOT_GO,	 /* no Go build information */
-	REC_SKIP_NO_CR,		 /* Go, without sigs.k8s.io/controller-runtime */
-	REC_SKIP_VERSION,	 /* a controller-runtime version not known to this agent */
-	REC_SKIP_SYMBOLS,	 /* its functions were not found, or not as expected */
+	REC_SKIP_UNREADABLE, /* not an ELF file this agent reads */
+	REC_SKIP_NOT_GO,     /* no Go build information */
+	REC_SKIP_NO_CR,	     /* Go, without sigs.k8s.io/controller-runtime */
+	REC_SKIP_VERSION,    /* a controller-runtime version not known to this agent */
+	REC_SKIP_SYMBOLS,    /* its functions were not found, or not as expected */
 	REC_SKIPS,
 };
 
@@ -46,14 +46,14 @@ struct rec_probe {
 
 struct rec_plan {
 	char go_version[32];
-	char cr_version[64]; /* the controller-runtime version its layout was chosen by */
-	bool result24;	     /* reconcile.Result has Priority (v0.23.0 and later) */
-	bool terminal;	     /* terminal errors are told apart */
-	bool panics;	     /* panics are told apart */
-	bool pclntab;	     /* functions came from .gopclntab (a stripped binary) */
-	bool workqueue;	     /* the work queues are probed too */
+	char cr_version[64];	 /* the controller-runtime version its layout was chosen by */
+	bool result24;		 /* reconcile.Result has Priority (v0.23.0 and later) */
+	bool terminal;		 /* terminal errors are told apart */
+	bool panics;		 /* panics are told apart */
+	bool pclntab;		 /* functions came from .gopclntab (a stripped binary) */
+	bool workqueue;		 /* the work queues are probed too */
 	char workqueue_why[160]; /* why not, when they are not */
-	size_t shapes;	     /* instantiations of Controller found */
+	size_t shapes;		 /* instantiations of Controller found */
 	struct rec_probe *probes;
 	size_t n_probes;
 };
@@ -65,7 +65,6 @@ void rec_plan_free(struct rec_plan *plan);
 
 /* A module version ("v0.23.0", "v0.22.5-0.20250101000000-abcdef", ...): 0 when it parses,
  * with its numbers and whether it is a pre-release or pseudo-version. */
-int rec_parse_version(const char *v, unsigned *major, unsigned *minor, unsigned *patch,
-		      bool *pre);
+int rec_parse_version(const char *v, unsigned *major, unsigned *minor, unsigned *patch, bool *pre);
 
 #endif
