@@ -244,10 +244,10 @@ VM_ARM64_TESTS := $(patsubst $(BUILD)/%,$(ARM64_BUILD)/%,$(BPF_TESTS)) \
 VM_RUN     := $(PYTHON) tests/vm/run.py --build $(BUILD) --tests "$(BPF_TESTS)" \
 	      --arm64-build $(ARM64_BUILD) --arm64-tests "$(VM_ARM64_TESTS)"
 
-vmtest: all $(BPF_TESTS) $(VM_FIXTURES) cross-arm64
+vmtest: all $(BPF_TESTS) $(VM_FIXTURES) $(RECONCILER) cross-arm64
 	@$(VM_RUN) $(KERNELS)
 
-test-vm: all $(BPF_TESTS) $(VM_FIXTURES) cross-arm64 | $(BUILD)/results
+test-vm: all $(BPF_TESTS) $(VM_FIXTURES) $(RECONCILER) cross-arm64 | $(BUILD)/results
 	@$(VM_RUN) --tap $(KERNELS) > $(BUILD)/results/vm.tap
 
 # The arm64 build, cross-compiled into build/arm64 (the x86 build is left alone): the BPF

@@ -62,6 +62,23 @@ struct {
 	__type(value, struct cs_rec_call);
 } rec_calls SEC(".maps");
 
+/* Written by user space only, pinned with the rest so that a restarted agent keeps them:
+ * per (label set, controller), the reconciles of processes that died with them in flight
+ * (they ended there), and the queues of processes that died. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* sized by user space: as rec_stats */
+	__type(key, struct cs_rec_key);
+	__type(value, __u64);
+} rec_abandoned SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* sized by user space: as rec_stats */
+	__type(key, struct cs_rec_key);
+	__type(value, struct cs_wq_stats);
+} wq_folded SEC(".maps");
+
 /* A scratch value too big for the stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -486,6 +503,7 @@ int cs_rec_walk(struct bpf_iter__task *ctx)
 	rec.tgid = task->tgid;
 	rec.slot = ts->slot;
 	rec.start_ns = task->start_time;
+	rec.exec_id = BPF_CORE_READ(task, self_exec_id);
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }

@@ -119,6 +119,7 @@ struct cs_rec_proc {
 	__u32 tgid;
 	__u32 slot;
 	__u64 start_ns; /* task->start_time: tells a reused process id apart */
+	__u64 exec_id;	/* task->self_exec_id: tells a later exec of the process apart */
 };
 
 #endif

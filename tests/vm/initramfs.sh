@@ -143,6 +143,12 @@ for fixture in "$build"/fixtures/*; do
 	[[ $(basename "$fixture") == fakeapi ]] && continue # Go, for the e2e tier only
 	binary "$fixture" "/ctrlscope/build/fixtures/$(basename "$fixture")"
 done
+# The controller-runtime fixture of the reconcile module's exact step (amd64 only: the
+# guest skips the step without it).
+reconciler=$build/fixtures/reconciler/reconciler-cr0.25-go1.26-stripped
+if [[ -z $sysroot && -x $reconciler ]]; then
+	copy "$reconciler" "/ctrlscope/build/fixtures/reconciler/$(basename "$reconciler")"
+fi
 copy "$top/tests/run-unit.sh" /ctrlscope/tests/run-unit.sh
 copy "$top/examples/local.yaml" /ctrlscope/examples/local.yaml
 

@@ -349,6 +349,19 @@ void load_choose_tracepoint(struct bpf_program *btf, struct bpf_program *classic
 	bpf_program__set_autoload(classic, use_classic);
 }
 
+int load_kernel_has_struct(const struct bpf_object_open_opts *opts, const char *name)
+{
+	const char *path = opts ? opts->btf_custom_path : NULL;
+	struct btf *btf = path ? btf__parse(path, NULL) : btf__load_vmlinux_btf();
+	int found;
+
+	if (!btf)
+		return -errno;
+	found = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT) > 0;
+	btf__free(btf);
+	return found;
+}
+
 int load_tracepoint_args(const struct bpf_object_open_opts *opts, const char *name,
 			 unsigned int *pointers)
 {

@@ -68,6 +68,9 @@ void load_choose_tracepoint(struct bpf_program *btf, struct bpf_program *classic
 struct bpf_object_open_opts;
 int load_tracepoint_args(const struct bpf_object_open_opts *opts, const char *name,
 			 unsigned int *pointers);
+/* Whether the kernel's BTF (opts' custom path, else vmlinux) has a struct of that name:
+ * 1, 0, or -errno when the BTF cannot be read. */
+int load_kernel_has_struct(const struct bpf_object_open_opts *opts, const char *name);
 /* Push first, first + 1, ... end - 1 into the queue map fd: the tickets that stand for an
  * atomic counter (bpf/maps.bpf.h). 0 or -errno. */
 int load_fill_tickets(int fd, uint32_t first, uint32_t end);

@@ -90,10 +90,11 @@ struct binary {
 struct proc {
 	uint32_t tgid;
 	uint64_t start_ns;
+	uint64_t exec_id;
 	struct binary *bin; /* NULL: not inspected (it could not be opened) */
 };
 
-/* Reconciles whose process died in flight, per key: they count as ended. */
+/* Reconciles whose process died in flight, per key (rec_abandoned): they ended. */
 struct abandoned {
 	struct cs_rec_key key;
 	uint64_t n;
@@ -115,10 +116,8 @@ struct state {
 	pthread_t watcher;
 	bool watching;
 	pthread_mutex_t lock;
-	struct vec bins;      /* of struct binary * */
-	struct vec procs;     /* of struct proc, by tgid */
-	struct vec abandoned; /* of struct abandoned */
-	struct vec folded;    /* of struct wq_row: the queues of processes that died */
+	struct vec bins;  /* of struct binary * */
+	struct vec procs; /* of struct proc, by tgid */
 	uint64_t inspected;
 	uint64_t skipped[REC_SKIPS];
 	char le_text[CS_REC_BOUNDS][16];
@@ -158,9 +157,15 @@ static int open_skel(void *ctx, const struct load_refusals *refused,
 		return -errno;
 	bpf_map__set_max_entries(st->skel->maps.rec_stats, st->max_controllers);
 	bpf_map__set_max_entries(st->skel->maps.rec_calls, st->max_in_flight);
+	bpf_map__set_max_entries(st->skel->maps.rec_abandoned, st->max_controllers);
+	bpf_map__set_max_entries(st->skel->maps.wq_folded, st->max_controllers);
 	bpf_map__set_max_entries(st->skel->maps.wq_stats, st->max_queues);
 	bpf_map__set_max_entries(st->skel->maps.wq_names, st->max_queues);
 	bpf_map__set_max_entries(st->skel->maps.wq_times, st->max_items);
+	/* Tracing programs may use maps allocated at run time from Linux 6.1 (the BPF memory
+	 * allocator, struct bpf_mem_alloc); before, the verifier warns in the kernel log. */
+	if (load_kernel_has_struct(st->env->open_opts, "bpf_mem_alloc") != 1)
+		bpf_map__set_map_flags(st->skel->maps.wq_times, 0);
 	bpf_object__for_each_program(p, st->skel->obj) bpf_program__set_autoattach(p, false);
 	*skel = st->skel->skeleton;
 	return module_reuse_shared_maps(st->env, st->skel->obj);
@@ -190,8 +195,6 @@ static int rec_open(const struct module_env *env, void **out)
 	*out = st;
 	st->bins = VEC_INIT(struct binary *);
 	st->procs = VEC_INIT(struct proc);
-	st->abandoned = VEC_INIT(struct abandoned);
-	st->folded = VEC_INIT(struct wq_row);
 	st->max_controllers = (uint32_t)env->options[OPT_MAX_CONTROLLERS];
 	st->max_in_flight = (uint32_t)env->options[OPT_MAX_IN_FLIGHT];
 	st->cr_names = env->options[OPT_CR_NAMES] != 0;
@@ -544,7 +547,7 @@ static void add_proc(const void *rec, void *ctx)
 		struct cs_rec_proc r;
 
 		memcpy(&r, rec, sizeof(r));
-		*p = (struct proc){ .tgid = r.tgid, .start_ns = r.start_ns };
+		*p = (struct proc){ .tgid = r.tgid, .start_ns = r.start_ns, .exec_id = r.exec_id };
 	}
 }
 
@@ -564,18 +567,13 @@ static const struct proc *find_proc(const struct vec *procs, uint32_t tgid)
 
 static void count_abandoned(struct state *st, const struct cs_rec_key *key)
 {
-	struct abandoned *a;
+	int fd = bpf_map__fd(st->skel->maps.rec_abandoned);
+	uint64_t n = 0;
 
-	for (size_t i = 0; i < st->abandoned.n; i++) {
-		a = vec_at(&st->abandoned, i);
-		if (!memcmp(&a->key, key, sizeof(*key))) {
-			a->n++;
-			return;
-		}
-	}
-	a = vec_push(&st->abandoned);
-	if (a)
-		*a = (struct abandoned){ .key = *key, .n = 1 };
+	bpf_map_lookup_elem(fd, key, &n);
+	n++;
+	if (bpf_map_update_elem(fd, key, &n, BPF_ANY))
+		log_warn("reconcile: rec_abandoned is full: active workers may stay too high");
 }
 
 /* Free the reconciles in flight of processes that are no longer live targets (they died
@@ -652,15 +650,6 @@ static void counts_of(const struct cs_wq_stats *v, struct wq_counts *c, bool liv
 	memcpy(c->work_buckets, v->work_buckets, sizeof(c->work_buckets));
 }
 
-static void add_counts(struct wq_counts *to, const struct wq_counts *from)
-{
-	uint64_t *t = (uint64_t *)to;
-	const uint64_t *f = (const uint64_t *)from;
-
-	for (size_t i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
-		t[i] += f[i];
-}
-
 static int read_queues(struct state *st, struct vec *queues, struct vec *names)
 {
 	int n = mapread_raw(bpf_map__fd(st->skel->maps.wq_stats), sizeof(struct cs_wq_key),
@@ -672,6 +661,25 @@ static int read_queues(struct state *st, struct vec *queues, struct vec *names)
 	if (n < 0)
 		return n;
 	return queues->failed || names->failed ? -ENOMEM : 0;
+}
+
+/* Add a dead process's queue v into the totals of its controller (wq_folded). */
+static void fold(struct state *st, const struct cs_rec_key *name, const struct cs_wq_stats *v)
+{
+	int fd = bpf_map__fd(st->skel->maps.wq_folded);
+	struct cs_wq_stats t = { 0 };
+
+	bpf_map_lookup_elem(fd, name, &t);
+	t.adds += v->adds;
+	t.retries += v->retries;
+	t.queue_sum_ns += v->queue_sum_ns;
+	t.work_sum_ns += v->work_sum_ns;
+	for (size_t i = 0; i <= CS_WQ_BOUNDS; i++) {
+		t.queue_buckets[i] += v->queue_buckets[i];
+		t.work_buckets[i] += v->work_buckets[i];
+	}
+	if (bpf_map_update_elem(fd, name, &t, BPF_ANY))
+		log_warn("reconcile: wq_folded is full: a dead process's queue is not counted");
 }
 
 /* The queues of processes that are no longer live targets: their counts go into the
@@ -688,25 +696,12 @@ static void sweep_queues(struct state *st, const struct vec *live)
 	for (size_t i = 0; i < queues.n; i++) {
 		const struct queue_entry *q = vec_at(&queues, i);
 		const struct cs_rec_key *name;
-		struct wq_row *row = NULL;
 
 		if (find_proc(live, q->k.tgid))
 			continue;
 		name = name_of(&names, &q->k);
-		for (size_t j = 0; name && j < st->folded.n; j++) {
-			struct wq_row *r = vec_at(&st->folded, j);
-
-			if (!memcmp(&r->key, name, sizeof(*name)))
-				row = r;
-		}
-		if (name && !row && (row = vec_push(&st->folded)))
-			row->key = *name;
-		if (row) {
-			struct wq_counts c;
-
-			counts_of(&q->v, &c, false);
-			add_counts(&row->v, &c);
-		}
+		if (name)
+			fold(st, name, &q->v);
 		bpf_map_delete_elem(qfd, &q->k);
 	}
 	for (size_t i = 0; i < names.n; i++) {
@@ -743,7 +738,8 @@ static void rec_tick(void *state)
 		struct proc *p = vec_at(&live, i);
 		const struct proc *old = find_proc(&st->procs, p->tgid);
 
-		if (old && old->start_ns == p->start_ns && old->bin) {
+		/* The same process running the same program (an exec in place runs another). */
+		if (old && old->start_ns == p->start_ns && old->exec_id == p->exec_id && old->bin) {
 			p->bin = old->bin;
 			p->bin->last_used = now;
 		} else {
@@ -974,6 +970,16 @@ static void write_queues(struct state *st, struct scrape *c, const struct vec *r
 	}
 }
 
+static void add_folded(const void *key, const void *value, void *ctx)
+{
+	struct wq_row *row = vec_push(ctx);
+
+	if (row) {
+		memcpy(&row->key, key, sizeof(row->key));
+		counts_of(value, &row->v, false);
+	}
+}
+
 /* Every queue whose controller is known, live ones and the totals of dead ones, with the
  * retries counted by goroutine (recs), one row per (label set, controller). */
 static int queue_rows(struct state *st, struct scrape *c, const struct vec *recs, struct vec *rows)
@@ -994,12 +1000,11 @@ static int queue_rows(struct state *st, struct scrape *c, const struct vec *recs
 		row->key = *name;
 		counts_of(&q->v, &row->v, true);
 	}
-	for (size_t i = 0; !err && i < st->folded.n; i++) {
-		struct wq_row *row = vec_push(rows);
-
-		if (row)
-			*row = *(struct wq_row *)vec_at(&st->folded, i);
-	}
+	if (!err)
+		err = mapread_raw(bpf_map__fd(st->skel->maps.wq_folded), sizeof(struct cs_rec_key),
+				  sizeof(struct cs_wq_stats), add_folded, rows);
+	if (err > 0)
+		err = 0;
 	for (size_t i = 0; !err && i < recs->n; i++) {
 		const struct stats_row *r = vec_at(recs, i);
 		struct wq_row *row;
@@ -1066,10 +1071,20 @@ static void write_self(struct state *st, struct scrape *c)
 	expo_u64(c->e, NULL, 0, probes);
 }
 
+static void add_abandoned(const void *key, const void *value, void *ctx)
+{
+	struct abandoned *a = vec_push(ctx);
+
+	if (a) {
+		memcpy(&a->key, key, sizeof(a->key));
+		memcpy(&a->n, value, sizeof(a->n));
+	}
+}
+
 static int rec_collect(void *state, struct scrape *c)
 {
 	struct state *st = state;
-	struct vec rows = VEC_INIT(struct stats_row);
+	struct vec rows = VEC_INIT(struct stats_row), abandoned = VEC_INIT(struct abandoned);
 	int n = mapread_raw(bpf_map__fd(st->skel->maps.rec_stats), sizeof(struct cs_rec_key),
 			    sizeof(struct cs_rec_stats), add_stats, &rows);
 	int calls = 0;
@@ -1081,16 +1096,24 @@ static int rec_collect(void *state, struct scrape *c)
 		return n < 0 ? n : -ENOMEM;
 	}
 	/* Reconciles abandoned by a dying process ended there. */
+	if (mapread_raw(bpf_map__fd(st->skel->maps.rec_abandoned), sizeof(struct cs_rec_key),
+			sizeof(uint64_t), add_abandoned, &abandoned) < 0 ||
+	    abandoned.failed) {
+		vec_free(&rows);
+		vec_free(&abandoned);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < rows.n; i++) {
 		struct stats_row *r = vec_at(&rows, i);
 
-		for (size_t j = 0; j < st->abandoned.n; j++) {
-			const struct abandoned *a = vec_at(&st->abandoned, j);
+		for (size_t j = 0; j < abandoned.n; j++) {
+			const struct abandoned *a = vec_at(&abandoned, j);
 
 			if (!memcmp(&a->key, &r->key, sizeof(a->key)))
 				r->v.ended += a->n;
 		}
 	}
+	vec_free(&abandoned);
 	rows_merge_aliases(&rows, &stats_shape, c->slots);
 	for (int f = 0; f < F_COUNT; f++)
 		write_family(st, c, &rows, f);
@@ -1126,18 +1149,10 @@ static void rec_forget_slot(void *state, uint32_t slot)
 
 	map_delete_slot_keys(bpf_map__fd(st->skel->maps.rec_stats), sizeof(struct cs_rec_key),
 			     slot);
-	for (size_t i = 0; i < st->abandoned.n;) {
-		if (((struct abandoned *)vec_at(&st->abandoned, i))->key.slot == slot)
-			vec_remove(&st->abandoned, i);
-		else
-			i++;
-	}
-	for (size_t i = 0; i < st->folded.n;) {
-		if (((struct wq_row *)vec_at(&st->folded, i))->key.slot == slot)
-			vec_remove(&st->folded, i);
-		else
-			i++;
-	}
+	map_delete_slot_keys(bpf_map__fd(st->skel->maps.rec_abandoned), sizeof(struct cs_rec_key),
+			     slot);
+	map_delete_slot_keys(bpf_map__fd(st->skel->maps.wq_folded), sizeof(struct cs_rec_key),
+			     slot);
 }
 
 static void rec_close(void *state)
@@ -1156,8 +1171,6 @@ static void rec_close(void *state)
 		free_binary(st, *(struct binary **)vec_at(&st->bins, i));
 	vec_free(&st->bins);
 	vec_free(&st->procs);
-	vec_free(&st->abandoned);
-	vec_free(&st->folded);
 	attach_detach(st->attach);
 	reconcile_bpf__destroy(st->skel);
 	uprobe_opener_stop(st->uprobes);
