@@ -188,7 +188,8 @@ test-format: | $(BUILD)/results
 	@tests/layers.sh > $(BUILD)/results/layers.tap
 
 # The controller-runtime fixture in every variant the reconcile tests read (two
-# controller-runtime versions, two Go toolchains, stripped and not): about 3 minutes cold.
+# controller-runtime versions, two Go toolchains, stripped and not): about 6 minutes of
+# CPU cold (make deps builds it beside the control plane, sharing its build cache).
 RECONCILER := $(BUILD)/fixtures/reconciler/.made
 $(RECONCILER): tests/fixtures/reconciler/build.sh tests/fixtures/reconciler/main.go \
 		$(wildcard tests/fixtures/reconciler/go*.mod tests/fixtures/reconciler/go*.sum)
