@@ -6,6 +6,7 @@
  * "path P", "mod P V [SUM]", "dep P V [SUM]", "=> P V [SUM]" (replacing the line before),
  * "build K=V". */
 #include "buildinfo.h"
+#include "goerr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -22,19 +23,6 @@
 #define FLAG_VERSION_INLINE 2
 #define SENTINEL_LEN	    16
 #define MAX_STRING	    (16u << 20) /* no real build info comes near */
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 /* A uvarint-prefixed string at *p (within end): its bytes and length; false if it does not
  * fit. */
@@ -142,19 +130,20 @@ static int parse_modules(const char *text, size_t len, struct go_buildinfo *bi, 
 		if (!line_len)
 			continue;
 		if (!printable(line, line_len))
-			return fail(err, err_size, "module line %zu: a control character", lineno);
+			return gobin_fail(err, err_size, "module line %zu: a control character",
+					  lineno);
 		n = split_tabs(line, line_len, f, flen, 5);
 		if (flen[0] == 4 && !memcmp(f[0], "path", 4)) {
 			if (n != 2 || bi->main_path)
-				return fail(err, err_size, "module line %zu: a malformed path line",
-					    lineno);
+				return gobin_fail(err, err_size,
+						  "module line %zu: a malformed path line", lineno);
 			if (!(bi->main_path = strndup(f[1], flen[1])))
 				return -ENOMEM;
 			last = NULL;
 		} else if (flen[0] == 3 && !memcmp(f[0], "mod", 3)) {
 			if (bi->main.path)
-				return fail(err, err_size, "module line %zu: a second mod line",
-					    lineno);
+				return gobin_fail(err, err_size,
+						  "module line %zu: a second mod line", lineno);
 			ret = module_fields(f, flen, n, false, &bi->main.path, &bi->main.version);
 			last = &bi->main;
 		} else if (flen[0] == 3 && !memcmp(f[0], "dep", 3)) {
@@ -168,8 +157,9 @@ static int parse_modules(const char *text, size_t len, struct go_buildinfo *bi, 
 			last = m;
 		} else if (flen[0] == 2 && !memcmp(f[0], "=>", 2)) {
 			if (!last || last->replace_path)
-				return fail(err, err_size,
-					    "module line %zu: a replacement of nothing", lineno);
+				return gobin_fail(err, err_size,
+						  "module line %zu: a replacement of nothing",
+						  lineno);
 			ret = module_fields(f, flen, n, true, &last->replace_path,
 					    &last->replace_version);
 			last = NULL;
@@ -179,8 +169,8 @@ static int parse_modules(const char *text, size_t len, struct go_buildinfo *bi, 
 		if (ret == -ENOMEM)
 			return ret;
 		if (ret)
-			return fail(err, err_size, "module line %zu: a malformed module line",
-				    lineno);
+			return gobin_fail(err, err_size, "module line %zu: a malformed module line",
+					  lineno);
 	}
 	return 0;
 }
@@ -194,14 +184,16 @@ int go_buildinfo_parse(const uint8_t *data, size_t size, struct go_buildinfo *ou
 
 	memset(out, 0, sizeof(*out));
 	if (size < HEADER_SIZE || memcmp(data, MAGIC, MAGIC_LEN))
-		return fail(err, err_size, "no Go build information (no \"Go buildinf:\" header)");
+		return gobin_fail(err, err_size,
+				  "no Go build information (no \"Go buildinf:\" header)");
 	if (!(data[15] & FLAG_VERSION_INLINE))
-		return fail(err, err_size, "the build information of a Go older than 1.18");
+		return gobin_fail(err, err_size, "the build information of a Go older than 1.18");
 	p = data + HEADER_SIZE;
 	if (!take_string(&p, end, &vers, &vers_len) || !take_string(&p, end, &mod, &mod_len))
-		return fail(err, err_size, "the build information is cut short");
+		return gobin_fail(err, err_size, "the build information is cut short");
 	if (!vers_len || !printable((const char *)vers, vers_len) || memchr(vers, '\t', vers_len))
-		return fail(err, err_size, "the build information has no readable Go version");
+		return gobin_fail(err, err_size,
+				  "the build information has no readable Go version");
 	/* The module text sits between sentinels; without them there is none (as debug/
 	 * buildinfo decides). */
 	if (mod_len >= 2 * SENTINEL_LEN + 1 && mod[mod_len - SENTINEL_LEN - 1] == '\n') {

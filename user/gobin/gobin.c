@@ -2,6 +2,7 @@
  * segment contents are read from the raw image (a read-only mapping of the file) after
  * their bounds are checked against it. */
 #include "gobin.h"
+#include "goerr.h"
 
 #include <errno.h>
 #include <gelf.h>
@@ -23,36 +24,25 @@ struct gobin {
 	void *copy; /* the image of gobin_open_mem, which libelf may not modify in place */
 };
 
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 static int finish_open(struct gobin *b, char *err, size_t err_size)
 {
 	GElf_Ehdr eh;
 	char *raw;
 
 	if (elf_kind(b->elf) != ELF_K_ELF || !gelf_getehdr(b->elf, &eh))
-		return fail(err, err_size, "not an ELF file");
+		return gobin_fail(err, err_size, "not an ELF file");
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
-		return fail(err, err_size, "not a 64-bit little-endian ELF file");
+		return gobin_fail(err, err_size, "not a 64-bit little-endian ELF file");
 	if (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64)
-		return fail(err, err_size, "an ELF file for machine %u (neither x86-64 nor arm64)",
-			    eh.e_machine);
+		return gobin_fail(err, err_size,
+				  "an ELF file for machine %u (neither x86-64 nor arm64)",
+				  eh.e_machine);
 	if (elf_getshdrstrndx(b->elf, &b->shstrndx))
-		return fail(err, err_size, "an ELF file without section names: %s", elf_errmsg(-1));
+		return gobin_fail(err, err_size, "an ELF file without section names: %s",
+				  elf_errmsg(-1));
 	raw = elf_rawfile(b->elf, &b->raw_size);
 	if (!raw)
-		return fail(err, err_size, "an unreadable ELF file: %s", elf_errmsg(-1));
+		return gobin_fail(err, err_size, "an unreadable ELF file: %s", elf_errmsg(-1));
 	b->raw = (const uint8_t *)raw;
 	b->machine = eh.e_machine;
 	return 0;
@@ -83,7 +73,7 @@ static int open_common(int fd, const void *data, size_t size, struct gobin **out
 		b->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	}
 	if (!b->elf) {
-		ret = fail(err, err_size, "not an ELF file: %s", elf_errmsg(-1));
+		ret = gobin_fail(err, err_size, "not an ELF file: %s", elf_errmsg(-1));
 		gobin_close(b);
 		return ret;
 	}
@@ -190,7 +180,7 @@ int gobin_buildinfo(struct gobin *b, struct go_buildinfo *out, char *err, size_t
 				return go_buildinfo_parse(p + off, n - off, out, err, err_size);
 		break;
 	}
-	return fail(err, err_size, "not a Go binary (no Go build information)");
+	return gobin_fail(err, err_size, "not a Go binary (no Go build information)");
 }
 
 /* --- build id -------------------------------------------------------------------------- */
@@ -406,7 +396,8 @@ static int find_pclntab(struct gobin *b, struct go_pclntab *t, char *err, size_t
 	size_t n;
 
 	if (!locate_pclntab(b, &p, &n, &addr))
-		return fail(err, err_size, "no Go function table (.gopclntab) and no symbol table");
+		return gobin_fail(err, err_size,
+				  "no Go function table (.gopclntab) and no symbol table");
 	funcnames = n >= 40 ? le64(p + 32) : 0;
 	return go_pclntab_open(p, n, module_text(b, addr, funcnames), t, err, err_size);
 }
@@ -448,8 +439,8 @@ static int funcs_from_pclntab(struct gobin *b, bool (*match)(const char *, void 
 		uint8_t flags;
 
 		if (go_pclntab_func(&t, i, &name, &entry, &end, &flags))
-			return fail(err, err_size, "function %u of the function table is malformed",
-				    i);
+			return gobin_fail(err, err_size,
+					  "function %u of the function table is malformed", i);
 		if (end > entry && spell(name, spelled, sizeof(spelled)) && match(spelled, ctx) &&
 		    push_func(funcs, n, spelled, entry, end, flags & GO_FUNC_ASM))
 			return -ENOMEM;

@@ -11,6 +11,7 @@
  * funcnameOffset + nameOff. Everything little-endian. Go 1.26 stopped writing textStart
  * (it needed a relocation): the caller reads runtime.text from the module data. */
 #include "pclntab.h"
+#include "goerr.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -33,19 +34,6 @@ static uint64_t le64(const uint8_t *p)
 	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 int go_pclntab_looks_like(const uint8_t *data, size_t size)
 {
 	uint32_t magic;
@@ -64,8 +52,9 @@ int go_pclntab_open(const uint8_t *data, size_t size, uint64_t text_start, struc
 
 	memset(t, 0, sizeof(*t));
 	if (!go_pclntab_looks_like(data, size))
-		return fail(err, err_size,
-			    "no Go 1.18+ function table for 64-bit pointers (.gopclntab header)");
+		return gobin_fail(
+			err, err_size,
+			"no Go 1.18+ function table for 64-bit pointers (.gopclntab header)");
 	nfunc = le64(data + 8);
 	t->data = data;
 	t->size = size;
@@ -75,29 +64,29 @@ int go_pclntab_open(const uint8_t *data, size_t size, uint64_t text_start, struc
 	t->funcnames = le64(data + 32);
 	t->pcln = le64(data + 64);
 	if (!t->text_start)
-		return fail(err, err_size,
-			    "the function table has no text address, and none was "
-			    "found elsewhere");
+		return gobin_fail(err, err_size,
+				  "the function table has no text address, and none was "
+				  "found elsewhere");
 	if (!nfunc || nfunc > MAX_FUNCS)
-		return fail(err, err_size, "the function table claims %llu functions",
-			    (unsigned long long)nfunc);
+		return gobin_fail(err, err_size, "the function table claims %llu functions",
+				  (unsigned long long)nfunc);
 	t->nfunc = (uint32_t)nfunc;
 	table_size = (nfunc + 1) * 8;
 	if (t->funcnames >= size || t->pcln > size || table_size > size - t->pcln)
-		return fail(err, err_size, "the function table's offsets point outside it");
+		return gobin_fail(err, err_size, "the function table's offsets point outside it");
 	/* Sorted entries are what the runtime's own lookups rely on: anything else is not a
 	 * table to trust. */
 	for (uint32_t i = 0; i <= t->nfunc; i++) {
 		uint32_t entry = le32(data + t->pcln + (uint64_t)i * 8);
 
 		if (i && entry < prev)
-			return fail(err, err_size, "the function table is not sorted (function %u)",
-				    i);
+			return gobin_fail(err, err_size,
+					  "the function table is not sorted (function %u)", i);
 		prev = entry;
 	}
 	if (prev > UINT64_MAX - t->text_start)
-		return fail(err, err_size, "the text address %#llx is out of range",
-			    (unsigned long long)t->text_start);
+		return gobin_fail(err, err_size, "the text address %#llx is out of range",
+				  (unsigned long long)t->text_start);
 	return 0;
 }
 

@@ -4,6 +4,7 @@
  * words (arm64), neither of which returns. Direct calls are decoded from their bytes:
  * CALL rel32 (E8) on x86-64, BL imm26 on arm64. */
 #include "returns.h"
+#include "goerr.h"
 
 #include <capstone/capstone.h>
 #include <elf.h>
@@ -15,19 +16,6 @@
 #include <string.h>
 
 #include "vec.h"
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
 
 /* Whether the bytes left are only the padding Go puts after a function. */
 static bool padding(uint16_t machine, const uint8_t *p, size_t n)
@@ -111,9 +99,9 @@ int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t ad
 	memset(out, 0, sizeof(*out));
 	out->body = addr;
 	if (machine != EM_X86_64 && machine != EM_AARCH64)
-		return fail(err, err_size, "no disassembler for machine %u", machine);
+		return gobin_fail(err, err_size, "no disassembler for machine %u", machine);
 	if (cs_open(arch, mode, &h) != CS_ERR_OK)
-		return fail(err, err_size, "the disassembler would not start");
+		return gobin_fail(err, err_size, "the disassembler would not start");
 	insn = cs_malloc(h);
 	if (!insn) {
 		cs_close(&h);
@@ -125,11 +113,12 @@ int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t ad
 
 		if (!cs_disasm_iter(h, &p, &left, &pc, insn)) {
 			if (!padding(machine, p, left))
-				ret = fail(err, err_size,
-					   "an instruction at %#llx (offset %llu of the function) "
-					   "does "
-					   "not decode",
-					   (unsigned long long)at, (unsigned long long)(at - addr));
+				ret = gobin_fail(
+					err, err_size,
+					"an instruction at %#llx (offset %llu of the function) "
+					"does "
+					"not decode",
+					(unsigned long long)at, (unsigned long long)(at - addr));
 			break;
 		}
 		/* The prologue is the first three or four instructions. */
