@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Summarises the TAP files of every test tier (DIR/<tier>.tap, written by `make check`):
-# prints each failing line prefixed with its tier, then exactly one final line
+# prints each failing line prefixed with its tier, with the first diagnostic ("# ") lines
+# that follow it (so that a CI log's tail says why), then exactly one final line
 # "N passed, M failed". Exits 1 when anything failed or when no test ran at all.
 #
 # "ok ..." lines pass and "not ok ..." lines fail, except that a "# SKIP" directive fails
@@ -17,6 +18,7 @@ fi
 dir=$1
 passed=0
 failed=0
+max_diag=15 # diagnostic lines shown per failure
 
 shopt -s nullglob
 for file in "$dir"/*.tap; do
@@ -24,13 +26,23 @@ for file in "$dir"/*.tap; do
 	results=0
 	planned=0
 	plans=0
+	diag=0 # diagnostic lines still to show for the last failure
 	while IFS= read -r line || [ -n "$line" ]; do
+		if [[ $line == \#* ]]; then
+			if [ "$diag" -gt 0 ]; then
+				printf '%s:   %s\n' "$tier" "$line"
+				diag=$((diag - 1))
+			fi
+			continue
+		fi
+		diag=0
 		if [[ $line =~ ^1\.\.([0-9]+) ]]; then
 			planned=$((planned + BASH_REMATCH[1]))
 			plans=$((plans + 1))
 		elif [[ $line =~ ^not\ ok( |$) ]]; then
 			results=$((results + 1))
 			failed=$((failed + 1))
+			diag=$max_diag
 			printf '%s: %s\n' "$tier" "$line"
 		elif [[ $line =~ ^ok( |$) ]]; then
 			results=$((results + 1))
