@@ -2,7 +2,8 @@
  * help text are attacker-controlled (process names), so whatever the bytes, the output must
  * be valid UTF-8, one line per sample, and must unescape back to the input with each
  * invalid UTF-8 byte replaced by U+FFFD. A sample line written with the input as a label
- * value must parse back as exactly that one sample. Not for the HTTP side (server.c). */
+ * value must parse back as exactly that one sample, and every line of a histogram with it
+ * as a label value must carry it. Not for the HTTP side (server.c). */
 #include "buf.h"
 #include "expo.h"
 #include "check.h"
@@ -227,6 +228,58 @@ static void check_f64_sample(const char *value, struct buf *want, double v)
 	buf_free(&out);
 }
 
+/* A histogram whose labels are the value twice: every line (buckets, _sum, _count) carries
+ * both, escaped once and copied, and the buckets count cumulatively up to +Inf. */
+static void check_histogram(const char *value, struct buf *want, uint64_t bits)
+{
+	static const char *const le[] = { "0.5", "1" };
+	const struct label l[] = { { "a", value }, { "b", value } };
+	const char *const names[] = { "_bucket", "_bucket", "_bucket", "_sum", "_count" };
+	uint64_t counts[3] = { bits & 0xffff, (bits >> 16) & 0xffff, bits >> 32 }, total = 0;
+	struct expo_hist h = { le, counts, 3, 2.5 };
+	struct buf out, back;
+	struct expo e;
+	const char *p, *end;
+
+	buf_init(&out);
+	expo_init(&e, &out);
+	e.family = "h";
+	expo_histogram(&e, l, 2, &h);
+	CHECK(buf_cstr(&out));
+	CHECK(is_utf8(out.data, out.len));
+	p = out.data;
+	end = out.data + out.len;
+	for (size_t line = 0; line < 5; line++) {
+		char num[32];
+		size_t used;
+
+		CHECK(!strncmp(p, "h", 1) && !strncmp(p + 1, names[line], strlen(names[line])));
+		p += 1 + strlen(names[line]);
+		for (int k = 0; k < 2; k++) {
+			CHECK(!strncmp(p, k ? ",b=\"" : "{a=\"", 4));
+			p += 4;
+			buf_init(&back);
+			used = unescape(&back, p, (size_t)(end - p), true);
+			check_same(&back, want);
+			buf_free(&back);
+			p += used + 1;
+		}
+		if (line < 3) {
+			total += counts[line];
+			snprintf(num, sizeof(num), ",le=\"%s\"} %" PRIu64 "\n",
+				 line < 2 ? le[line] : "+Inf", total);
+		} else if (line == 3) {
+			snprintf(num, sizeof(num), "} 2.5\n");
+		} else {
+			snprintf(num, sizeof(num), "} %" PRIu64 "\n", total);
+		}
+		CHECK((size_t)(end - p) >= strlen(num) && !strncmp(p, num, strlen(num)));
+		p += strlen(num);
+	}
+	CHECK(p == end);
+	buf_free(&out);
+}
+
 /* expo_format_pow2_ns: 2^exp ns (exp capped at 63) as an exact decimal, truncated to size. */
 static void check_pow2(unsigned int exp, size_t size)
 {
@@ -267,6 +320,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_escape(value, &want);
 	check_u64_sample(value, &want, bits);
 	check_f64_sample(value, &want, d);
+	check_histogram(value, &want, bits);
 	check_pow2(size ? data[0] : 0, size > 1 ? data[1] % 32 : 32);
 	buf_free(&want);
 	free(value);

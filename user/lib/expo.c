@@ -47,31 +47,45 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Bytes that a label value (quote) or help text keeps as they are. */
+static inline bool plain(unsigned char c, bool quote)
+{
+	return c < 0x80 && c != '\\' && c != '\n' && (c != '"' || !quote);
+}
+
+/* Runs of plain bytes are copied whole: most values have no byte to escape. */
 static void escape(struct buf *b, const char *value, bool quote)
 {
-	const unsigned char *s = (const unsigned char *)value;
+	const unsigned char *s = (const unsigned char *)value, *run = s;
 	size_t n = strlen(value);
 
 	while (n) {
-		size_t len = utf8_seq_len(s, n);
+		size_t len;
 
-		if (!len) {
-			buf_puts(b, "\xef\xbf\xbd"); /* U+FFFD REPLACEMENT CHARACTER */
+		if (plain(*s, quote)) {
 			s++;
 			n--;
 			continue;
 		}
-		if (*s == '\\')
-			buf_puts(b, "\\\\");
-		else if (*s == '\n')
-			buf_puts(b, "\\n");
-		else if (*s == '"' && quote)
-			buf_puts(b, "\\\"");
-		else
+		buf_append(b, run, (size_t)(s - run));
+		len = utf8_seq_len(s, n);
+		if (!len) {
+			buf_append(b, "\xef\xbf\xbd", 3); /* U+FFFD REPLACEMENT CHARACTER */
+			len = 1;
+		} else if (*s == '\\') {
+			buf_append(b, "\\\\", 2);
+		} else if (*s == '\n') {
+			buf_append(b, "\\n", 2);
+		} else if (*s == '"') {
+			buf_append(b, "\\\"", 2);
+		} else {
 			buf_append(b, s, len);
+		}
 		s += len;
 		n -= len;
+		run = s;
 	}
+	buf_append(b, run, (size_t)(s - run));
 }
 
 void expo_escape_label_value(struct buf *b, const char *value)
@@ -131,67 +145,134 @@ void expo_family(struct expo *e, const char *name, const char *type, const char 
 	buf_printf(e->out, "\n# TYPE %s %s\n", name, type);
 }
 
-static void put_series(struct expo *e, const char *suffix, const struct label *labels,
-		       size_t n_labels, const struct label *extra)
+/* Decimal digits of v, at the end of out[20]; returns where they start. */
+static char *u64_digits(char out[20], uint64_t v)
 {
-	bool first = true;
+	char *p = out + 20;
 
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return p;
+}
+
+static void put_u64_line(struct buf *b, uint64_t v)
+{
+	char digits[21], *p = u64_digits(digits, v);
+
+	digits[20] = '\n';
+	buf_append(b, p, (size_t)(digits + 21 - p));
+}
+
+/* name="value",... of the labels, escaped. */
+static void put_labels(struct buf *b, const struct label *labels, size_t n_labels)
+{
+	for (size_t i = 0; i < n_labels; i++) {
+		if (i)
+			buf_putc(b, ',');
+		buf_puts(b, labels[i].name);
+		buf_append(b, "=\"", 2);
+		expo_escape_label_value(b, labels[i].value);
+		buf_putc(b, '"');
+	}
+}
+
+/* family+suffix{labels} followed by a space. */
+static void put_series(struct expo *e, const char *suffix, const struct label *labels,
+		       size_t n_labels)
+{
 	buf_puts(e->out, e->family);
 	buf_puts(e->out, suffix);
-	if (!n_labels && !extra)
-		goto done;
-	buf_putc(e->out, '{');
-	for (size_t i = 0; i <= n_labels; i++) {
-		const struct label *l = i < n_labels ? &labels[i] : extra;
-
-		if (!l)
-			break;
-		if (!first)
-			buf_putc(e->out, ',');
-		first = false;
-		buf_puts(e->out, l->name);
-		buf_puts(e->out, "=\"");
-		expo_escape_label_value(e->out, l->value);
-		buf_putc(e->out, '"');
+	if (n_labels) {
+		buf_putc(e->out, '{');
+		put_labels(e->out, labels, n_labels);
+		buf_putc(e->out, '}');
 	}
-	buf_putc(e->out, '}');
-done:
 	buf_putc(e->out, ' ');
 }
 
 void expo_u64(struct expo *e, const struct label *labels, size_t n_labels, uint64_t value)
 {
-	put_series(e, "", labels, n_labels, NULL);
-	buf_printf(e->out, "%llu\n", (unsigned long long)value);
+	put_series(e, "", labels, n_labels);
+	put_u64_line(e->out, value);
 }
 
 void expo_f64(struct expo *e, const struct label *labels, size_t n_labels, double value)
 {
-	put_series(e, "", labels, n_labels, NULL);
+	put_series(e, "", labels, n_labels);
 	expo_format_f64(e->out, value);
 	buf_putc(e->out, '\n');
 }
 
+/* The labels are escaped once, into the first bucket's line, and copied from there into
+ * every other line of the histogram: a histogram of 28 buckets costs one escaping. */
 void expo_histogram(struct expo *e, const struct label *labels, size_t n_labels,
 		    const struct expo_hist *h)
 {
-	struct label le = { "le", NULL };
+	struct buf *b = e->out;
+	size_t family_len = strlen(e->family), lab_off, lab_len;
 	uint64_t cumulative = 0;
 
+	buf_puts(b, e->family);
+	buf_append(b, "_bucket{", 8);
+	lab_off = b->len;
+	put_labels(b, labels, n_labels);
+	lab_len = b->len - lab_off;
+	if (b->failed)
+		return;
 	for (size_t i = 0; i < h->n_buckets; i++) {
+		const char *le = i + 1 < h->n_buckets ? h->le[i] : "+Inf";
+		size_t le_len = strlen(le);
+		char digits[20], *d;
+
 		cumulative += h->counts[i];
-		if (i + 1 == h->n_buckets)
-			break;
-		le.value = h->le[i];
-		put_series(e, "_bucket", labels, n_labels, &le);
-		buf_printf(e->out, "%llu\n", (unsigned long long)cumulative);
+		d = u64_digits(digits, cumulative);
+		if (i) {
+			/* family_bucket{ + labels, copied from the first line */
+			if (!buf_reserve(b, family_len + 8 + lab_len))
+				return;
+			memcpy(b->data + b->len, e->family, family_len);
+			memcpy(b->data + b->len + family_len, "_bucket{", 8);
+			memcpy(b->data + b->len + family_len + 8, b->data + lab_off, lab_len);
+			b->len += family_len + 8 + lab_len;
+		}
+		if (!buf_reserve(b, 1 + 4 + le_len + 3 + 20 + 1))
+			return;
+		if (lab_len)
+			b->data[b->len++] = ',';
+		memcpy(b->data + b->len, "le=\"", 4);
+		memcpy(b->data + b->len + 4, le, le_len);
+		memcpy(b->data + b->len + 4 + le_len, "\"} ", 3);
+		b->len += 4 + le_len + 3;
+		memcpy(b->data + b->len, d, (size_t)(digits + 20 - d));
+		b->len += (size_t)(digits + 20 - d);
+		b->data[b->len++] = '\n';
+		b->data[b->len] = 0;
 	}
-	le.value = "+Inf";
-	put_series(e, "_bucket", labels, n_labels, &le);
-	buf_printf(e->out, "%llu\n", (unsigned long long)cumulative);
-	put_series(e, "_sum", labels, n_labels, NULL);
-	expo_format_f64(e->out, h->sum);
-	buf_putc(e->out, '\n');
-	put_series(e, "_count", labels, n_labels, NULL);
-	buf_printf(e->out, "%llu\n", (unsigned long long)cumulative);
+	/* _sum and _count, with the same labels */
+	for (int k = 0; k < 2; k++) {
+		const char *suffix = k ? "_count" : "_sum";
+
+		if (!buf_reserve(b, family_len + 6 + 1 + lab_len + 2))
+			return;
+		memcpy(b->data + b->len, e->family, family_len);
+		b->len += family_len;
+		memcpy(b->data + b->len, suffix, strlen(suffix));
+		b->len += strlen(suffix);
+		if (lab_len) {
+			b->data[b->len++] = '{';
+			memcpy(b->data + b->len, b->data + lab_off, lab_len);
+			b->len += lab_len;
+			b->data[b->len++] = '}';
+		}
+		b->data[b->len++] = ' ';
+		b->data[b->len] = 0;
+		if (k) {
+			put_u64_line(b, cumulative);
+		} else {
+			expo_format_f64(b, h->sum);
+			buf_putc(b, '\n');
+		}
+	}
 }
