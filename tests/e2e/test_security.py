@@ -276,6 +276,25 @@ def test_scrapes_reuse_one_tls_connection():
         assert len(connects) == 1, len(connects)
 
 
+def test_handshake_takes_the_key_share_clients_send():
+    """Clients (Go, curl, Python: OpenSSL) send one key share, X25519's, and list P-256 as
+    supported: the server must take that share rather than ask for another
+    (HelloRetryRequest, one more round trip), as it did while GnuTLS's own group order
+    (P-256 first) ruled under server precedence."""
+    import subprocess
+    pki, ca, server = serving_pki()
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=tls_section(server), ca=ca[0])
+        for version in ("-tls1_3", "-tls1_2"):
+            out = subprocess.run(
+                ["openssl", "s_client", "-connect", "127.0.0.1:%d" % agent.port, "-CAfile",
+                 ca[0], "-groups", "X25519:P-256", version],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+            temp = [l for l in out.stdout.splitlines() if "Temp Key:" in l]
+            assert temp and "X25519" in temp[0], (version, temp, out.stderr[-500:])
+            assert "Verify return code: 0 (ok)" in out.stdout, out.stdout[-500:]
+
+
 def test_rate_limit_answers_429():
     pki, ca, server = serving_pki()
     tokens = pki.path("tokens.csv")

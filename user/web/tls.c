@@ -116,6 +116,9 @@ static bool already(const char *out, const char *token)
 	return strstr(out, needle) != NULL;
 }
 
+#define DEFAULT_GROUPS                                                                             \
+	":-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1"
+
 int tls_build_priorities(const struct web_tls *cfg, char *out, size_t size, char *err,
 			 size_t err_size)
 {
@@ -154,7 +157,12 @@ int tls_build_priorities(const struct web_tls *cfg, char *out, size_t size, char
 		}
 		out[strlen(out) - 1] = 0;
 	}
-	if (cfg->curves.n) {
+	if (!cfg->curves.n) {
+		/* X25519 first, as every common client prefers it and sends its key share
+		 * alone: GnuTLS's own order (SECP256R1 first) under server precedence makes
+		 * them pay a HelloRetryRequest, one more round trip per handshake. */
+		append(out, size, "%s", DEFAULT_GROUPS);
+	} else {
 		append(out, size, "%s", ":-GROUP-ALL");
 		for (size_t i = 0; i < cfg->curves.n; i++) {
 			size_t k;
