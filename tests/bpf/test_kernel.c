@@ -610,21 +610,27 @@ static void free_trace_stop(struct free_trace *ft)
 	assert_int_equal(rmdir(ft->dir), 0);
 }
 
-static int tgid_of(pid_t pid)
+/* A number of /proc/<pid>/status ("Tgid", "voluntary_ctxt_switches", ...; a zombie's
+ * too), or -1 when the task or the field is not there. */
+static int64_t status_field(pid_t pid, const char *name)
 {
-	char path[64], line[128];
-	int tgid = -1;
+	char path[64], line[256];
+	size_t len = strlen(name);
+	int64_t v = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, name, len) && line[len] == ':') {
+			v = strtoll(line + len + 1, NULL, 10);
 			break;
+		}
+	}
 	fclose(f);
-	return tgid;
+	return v;
 }
 
 /* Whether tracefs saw the free of thread pid come on top of a thread of PID 1: a free
@@ -648,7 +654,7 @@ static bool free_came_unreported(struct free_trace *ft, pid_t pid)
 			continue;
 		*open = 0;
 		dash = strrchr(line, '-');
-		if (dash && tgid_of((pid_t)atoi(dash + 1)) == 1) {
+		if (dash && status_field((pid_t)atoi(dash + 1), "Tgid") == 1) {
 			print_message("# the free of %d came on %s, a thread of PID 1: no BPF "
 				      "program ran for it\n",
 				      (int)pid, line + strspn(line, " "));
@@ -1014,19 +1020,10 @@ static void test_proc_walk_lists_live_threads(void **state)
 /* The kernel's own count of a task's voluntary context switches (also a zombie's). */
 static uint64_t voluntary_switches(pid_t pid)
 {
-	char path[64], line[256];
-	uint64_t n = UINT64_MAX;
-	FILE *f;
+	int64_t n = status_field(pid, "voluntary_ctxt_switches");
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %" SCNu64, &n) == 1)
-			break;
-	fclose(f);
-	assert_int_not_equal(n, UINT64_MAX);
-	return n;
+	assert_true(n >= 0);
+	return (uint64_t)n;
 }
 
 static void test_sched_sleeps_are_voluntary_switches_counted_once(void **state)
