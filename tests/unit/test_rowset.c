@@ -45,8 +45,9 @@ static int setup(void **state)
 	(void)state;
 	memset(infos, 0, sizeof(infos));
 	for (int s = 0; s < 5; s++) {
-		infos[s].valid = true;
+		infos[s].slot = (uint32_t)s;
 		infos[s].alias = alias[s];
+		infos[s].alias_at = alias[s];
 	}
 	return 0;
 }
@@ -139,7 +140,7 @@ static void test_fold_per_slot_values(void **state)
 	uint64_t values[5][2] = { { 1, 10 }, { 2, 20 }, { 4, 40 }, { 8, 80 }, { 16, 160 } };
 
 	(void)state;
-	slots_fold_aliases(values, 5, sizeof(values[0]), &slots);
+	slots_fold_aliases(values, sizeof(values[0]), &slots);
 	assert_int_equal(values[0][0], 1 + 4 + 16);
 	assert_int_equal(values[0][1], 10 + 40 + 160);
 	assert_int_equal(values[1][0], 2 + 8);
@@ -150,16 +151,28 @@ static void test_fold_per_slot_values(void **state)
 	}
 }
 
-static void test_fold_ignores_aliases_beyond_the_values(void **state)
+/* Positions, not slot numbers: slots 3, 70 and 9000 in use, 9000 standing for 3's labels. */
+static void test_fold_by_position_and_find_slots(void **state)
 {
+	struct slot_info few[3] = { { .slot = 3, .alias = 3, .alias_at = 0 },
+				    { .slot = 70, .alias = 70, .alias_at = 1 },
+				    { .slot = 9000, .alias = 3, .alias_at = 0 } };
+	const struct slot_table t = { few, 3 };
 	uint64_t values[3] = { 1, 2, 4 };
 
 	(void)state;
-	/* Only three values: slot 2 folds into 0; slots 3 and 4 are not there. */
-	slots_fold_aliases(values, 3, sizeof(values[0]), &slots);
+	slots_fold_aliases(values, sizeof(values[0]), &t);
 	assert_int_equal(values[0], 5);
 	assert_int_equal(values[1], 2);
 	assert_int_equal(values[2], 0);
+	assert_int_equal(slot_index(&t, 3), 0);
+	assert_int_equal(slot_index(&t, 70), 1);
+	assert_int_equal(slot_index(&t, 9000), 2);
+	assert_int_equal(slot_index(&t, 4), -1);
+	assert_int_equal(slot_index(&t, 0), -1);
+	assert_int_equal(slot_index(&t, 9001), -1);
+	assert_int_equal(slot_alias(&t, 9000), 3);
+	assert_int_equal(slot_alias(&t, 5), 5); /* unknown: itself */
 }
 
 int main(void)
@@ -169,7 +182,7 @@ int main(void)
 		cmocka_unit_test_setup(test_aliased_rows_become_one_sum, setup),
 		cmocka_unit_test_setup(test_no_alias_keeps_every_row_and_empty_is_fine, setup),
 		cmocka_unit_test_setup(test_fold_per_slot_values, setup),
-		cmocka_unit_test_setup(test_fold_ignores_aliases_beyond_the_values, setup),
+		cmocka_unit_test(test_fold_by_position_and_find_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,15 +41,15 @@ void rows_merge_aliases(struct vec *rows, const struct row_shape *shape,
 	rows->n = out;
 }
 
-void slots_fold_aliases(void *values, uint32_t n, size_t value_size, const struct slot_table *slots)
+void slots_fold_aliases(void *values, size_t value_size, const struct slot_table *slots)
 {
-	for (uint32_t s = 0; s < n; s++) {
-		uint32_t a = slot_alias(slots, s);
-		char *mine = (char *)values + (size_t)s * value_size;
+	for (size_t u = 0; u < slots->n; u++) {
+		size_t a = slots->slots[u].alias_at;
+		char *mine = (char *)values + u * value_size;
 
-		if (a == s || a >= n)
+		if (a == u)
 			continue;
-		add_counters((char *)values + (size_t)a * value_size, mine, 0, value_size);
+		add_counters((char *)values + a * value_size, mine, 0, value_size);
 		memset(mine, 0, value_size);
 	}
 }

@@ -25,9 +25,8 @@ struct row_shape {
 void rows_merge_aliases(struct vec *rows, const struct row_shape *shape,
 			const struct slot_table *slots);
 
-/* For values indexed by slot (n of them, each value_size bytes of __u64 counters): add
- * every aliased slot's counters into its alias's and zero its own. */
-void slots_fold_aliases(void *values, uint32_t n, size_t value_size,
-			const struct slot_table *slots);
+/* For values by position in slots (slots->n of them, each value_size bytes of __u64
+ * counters): add every aliased slot's counters into its alias's and zero its own. */
+void slots_fold_aliases(void *values, size_t value_size, const struct slot_table *slots);
 
 #endif

@@ -9,21 +9,43 @@
 struct reader {
 	struct slot_table *table;
 	uint32_t max;
+	size_t cap;
+	bool failed;
 };
 
 static void read_slot(const void *key, const void *value, void *ctx)
 {
 	struct reader *r = ctx;
+	struct slot_table *t = r->table;
 	uint32_t slot = *(const uint32_t *)value;
 	struct slot_info *s;
 
-	if (slot >= r->max)
+	if (slot >= r->max || r->failed)
 		return;
-	s = &r->table->slots[slot];
-	s->valid = true;
+	if (t->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct slot_info *grown = realloc(t->slots, cap * sizeof(*grown));
+
+		if (!grown) {
+			r->failed = true;
+			return;
+		}
+		t->slots = grown;
+		r->cap = cap;
+	}
+	s = &t->slots[t->n++];
+	memset(s, 0, sizeof(*s));
+	s->slot = slot;
 	memcpy(&s->key, key, sizeof(s->key));
 	memcpy(s->comm, s->key.comm, CS_COMM_LEN);
 	s->comm[CS_COMM_LEN] = 0;
+}
+
+static int cmp_slot(const void *x, const void *y)
+{
+	const struct slot_info *a = x, *b = y;
+
+	return a->slot < b->slot ? -1 : a->slot > b->slot;
 }
 
 void container_labels_free(struct container_labels *l)
@@ -72,16 +94,13 @@ static int cmp_labels(const struct slot_info *a, const struct slot_info *b)
 	return 0;
 }
 
-/* A slot to order by its labels, then by number (the lowest of equals comes first). */
-struct ordered {
-	struct slot_info *info;
-	uint32_t slot;
-};
-
-static int cmp_ordered(const void *x, const void *y)
+/* Positions ordered by labels, then by slot (the lowest of equals comes first). */
+static int cmp_by_labels(const void *x, const void *y, void *ctx)
 {
-	const struct ordered *a = x, *b = y;
-	int d = cmp_labels(a->info, b->info);
+	const struct slot_table *t = ctx;
+	const struct slot_info *a = &t->slots[*(const size_t *)x];
+	const struct slot_info *b = &t->slots[*(const size_t *)y];
+	int d = cmp_labels(a, b);
 
 	return d ? d : (a->slot < b->slot ? -1 : a->slot > b->slot);
 }
@@ -89,21 +108,27 @@ static int cmp_ordered(const void *x, const void *y)
 /* Slots with equal labels alias the lowest of them: sort by labels, then walk. */
 static int find_aliases(struct slot_table *table)
 {
-	struct ordered *order = calloc(table->n ? table->n : 1, sizeof(*order));
+	size_t *order = calloc(table->n ? table->n : 1, sizeof(*order));
 	size_t n = 0;
 
 	if (!order)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < table->n; i++) {
-		table->slots[i].alias = i;
-		if (table->slots[i].valid && table->slots[i].n_labels)
-			order[n++] = (struct ordered){ &table->slots[i], i };
+	for (size_t i = 0; i < table->n; i++) {
+		table->slots[i].alias = table->slots[i].slot;
+		table->slots[i].alias_at = i;
+		if (table->slots[i].n_labels)
+			order[n++] = i;
 	}
 	if (n)
-		qsort(order, n, sizeof(*order), cmp_ordered);
+		qsort_r(order, n, sizeof(*order), cmp_by_labels, table);
 	for (size_t i = 1; i < n; i++) {
-		if (!cmp_labels(order[i - 1].info, order[i].info))
-			order[i].info->alias = order[i - 1].info->alias;
+		struct slot_info *prev = &table->slots[order[i - 1]],
+				 *cur = &table->slots[order[i]];
+
+		if (!cmp_labels(prev, cur)) {
+			cur->alias = prev->alias;
+			cur->alias_at = prev->alias_at;
+		}
 	}
 	free(order);
 	return 0;
@@ -112,22 +137,27 @@ static int find_aliases(struct slot_table *table)
 int slots_read(int label_sets_fd, uint32_t max, const struct config *cfg,
 	       container_labels_fn containers, void *ctx, struct slot_table *table)
 {
-	struct reader r = { table, max };
+	struct reader r = { .table = table, .max = max };
+	size_t out = 0;
 	int n;
 
-	table->n = max;
-	table->slots = calloc(max ? max : 1, sizeof(*table->slots));
-	if (!table->slots)
-		return -ENOMEM;
+	memset(table, 0, sizeof(*table));
 	n = mapread_raw(label_sets_fd, sizeof(struct cs_slot_key), sizeof(uint32_t), read_slot, &r);
-	if (n < 0) {
+	if (n < 0 || r.failed) {
 		slot_table_free(table);
-		return n;
+		return n < 0 ? n : -ENOMEM;
 	}
-	for (uint32_t i = 0; i < max; i++) {
-		if (table->slots[i].valid)
-			resolve(&table->slots[i], cfg, containers, ctx);
+	if (table->n)
+		qsort(table->slots, table->n, sizeof(*table->slots), cmp_slot);
+	/* Two keys of one slot (a stale entry): the first stays. */
+	for (size_t i = 0; i < table->n; i++) {
+		if (out && table->slots[out - 1].slot == table->slots[i].slot)
+			continue;
+		table->slots[out++] = table->slots[i];
 	}
+	table->n = out;
+	for (size_t i = 0; i < table->n; i++)
+		resolve(&table->slots[i], cfg, containers, ctx);
 	return find_aliases(table);
 }
 
@@ -136,22 +166,72 @@ void slot_table_free(struct slot_table *table)
 	for (size_t i = 0; table->slots && i < table->n; i++)
 		container_labels_free(&table->slots[i].kube);
 	free(table->slots);
-	table->slots = NULL;
-	table->n = 0;
+	memset(table, 0, sizeof(*table));
 }
 
-size_t slot_labels(const struct slot_table *table, uint32_t slot, struct label *labels)
+long slot_index(const struct slot_table *table, uint32_t slot)
 {
-	const struct slot_info *s;
+	size_t lo = 0, hi = table->n;
 
-	if (slot >= table->n || !table->slots[slot].valid)
-		return 0;
-	s = &table->slots[slot];
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (table->slots[mid].slot < slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < table->n && table->slots[lo].slot == slot ? (long)lo : -1;
+}
+
+size_t slot_labels_at(const struct slot_table *table, size_t u, struct label *labels)
+{
+	const struct slot_info *s = &table->slots[u];
+
 	memcpy(labels, s->labels, s->n_labels * sizeof(*labels));
 	return s->n_labels;
 }
 
+size_t slot_labels(const struct slot_table *table, uint32_t slot, struct label *labels)
+{
+	long i = slot_index(table, slot);
+
+	return i < 0 ? 0 : slot_labels_at(table, (size_t)i, labels);
+}
+
 uint32_t slot_alias(const struct slot_table *table, uint32_t slot)
 {
-	return slot < table->n ? table->slots[slot].alias : slot;
+	long i = slot_index(table, slot);
+
+	return i < 0 ? slot : table->slots[i].alias;
+}
+
+/* Rows further apart than this are read by two batches rather than one spanning both;
+ * a batch spans at most SLOT_SPAN rows. */
+#define SLOT_GAP  64
+#define SLOT_SPAN 4096
+
+int slots_read_array(const struct slot_table *table, int fd, size_t value_size, int percpu,
+		     void *out)
+{
+	char *span = NULL;
+	int err = 0;
+
+	for (size_t u = 0; !err && u < table->n;) {
+		uint32_t first = table->slots[u].slot, last = first;
+		size_t from = u;
+
+		while (++u < table->n && table->slots[u].slot - last <= SLOT_GAP &&
+		       table->slots[u].slot - first < SLOT_SPAN)
+			last = table->slots[u].slot;
+		if (!span && !(span = malloc((size_t)SLOT_SPAN * value_size)))
+			return -ENOMEM;
+		err = mapread_array(fd, first, last - first + 1, value_size, percpu, span);
+		for (size_t k = from; !err && k < u; k++)
+			memcpy((char *)out + k * value_size,
+			       span + (size_t)(table->slots[k].slot - first) * value_size,
+			       value_size);
+	}
+	free(span);
+	return err;
 }

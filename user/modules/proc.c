@@ -174,42 +174,45 @@ static int cmp_exit(const void *a, const void *b)
 
 struct walk_ctx {
 	struct slot_row *rows;
-	uint32_t max_slots;
+	const struct slot_table *slots;
 };
 
 static void count_thread(const void *rec, void *ctx)
 {
 	struct walk_ctx *w = ctx;
 	uint32_t slot;
+	long u;
 
 	memcpy(&slot, rec, sizeof(slot));
-	if (slot < w->max_slots)
-		w->rows[slot].threads++;
+	if ((u = slot_index(w->slots, slot)) >= 0)
+		w->rows[u].threads++;
 }
 
-/* Everything per label set but the exits, aliased slots folded into the lowest. */
+/* Everything per label set but the exits, by position in the slot table, aliased slots
+ * folded into the lowest. */
 static int read_slots(struct state *st, struct scrape *c, struct slot_row *rows)
 {
-	struct walk_ctx w = { rows, st->max_slots };
-	uint64_t *vals = calloc(st->max_slots, sizeof(*vals));
+	const struct slot_table *t = c->slots;
+	struct walk_ctx w = { rows, t };
+	uint64_t *vals = calloc(t->n ? t->n : 1, sizeof(*vals));
 	int err;
 
 	if (!vals)
 		return -ENOMEM;
-	err = targets_read_starts(c->targets, vals);
-	for (uint32_t s = 0; !err && s < st->max_slots; s++)
-		rows[s].starts = vals[s];
+	err = targets_read_starts(c->targets, t, vals);
+	for (size_t u = 0; !err && u < t->n; u++)
+		rows[u].starts = vals[u];
 	if (!err)
-		err = mapread_array(bpf_map__fd(st->skel->maps.proc_stats), 0, st->max_slots,
-				    sizeof(uint64_t), 1, vals);
-	for (uint32_t s = 0; !err && s < st->max_slots; s++)
-		rows[s].oom_kills = vals[s];
+		err = slots_read_array(t, bpf_map__fd(st->skel->maps.proc_stats), sizeof(uint64_t),
+				       1, vals);
+	for (size_t u = 0; !err && u < t->n; u++)
+		rows[u].oom_kills = vals[u];
 	free(vals);
 	if (!err)
 		err = attach_read_iter(st->walk, sizeof(uint32_t), count_thread, &w);
 	if (err)
 		return err;
-	slots_fold_aliases(rows, st->max_slots, sizeof(*rows), c->slots);
+	slots_fold_aliases(rows, sizeof(*rows), t);
 	return 0;
 }
 
@@ -270,10 +273,11 @@ static void write_exits(struct scrape *c, const struct vec *x)
 static int proc_collect(void *state, struct scrape *c)
 {
 	struct state *st = state;
+	const struct slot_table *t = c->slots;
 	struct label labels[SLOT_MAX_LABELS];
-	struct slot_row *rows = calloc(st->max_slots, sizeof(*rows));
+	struct slot_row *rows = calloc(t->n ? t->n : 1, sizeof(*rows));
 	struct vec x = VEC_INIT(struct exit_row);
-	bool *show = calloc(st->max_slots, sizeof(*show));
+	bool *show = calloc(t->n ? t->n : 1, sizeof(*show));
 	int err = rows && show ? 0 : -ENOMEM;
 
 	if (!err)
@@ -282,25 +286,25 @@ static int proc_collect(void *state, struct scrape *c)
 		err = read_exits(st, c, &x);
 	if (err)
 		goto out;
-	for (uint32_t s = 0; s < st->max_slots; s++)
-		show[s] = seen(&rows[s], &x, s) && slot_labels(c->slots, s, labels);
+	for (size_t u = 0; u < t->n; u++)
+		show[u] = seen(&rows[u], &x, t->slots[u].slot) && t->slots[u].n_labels;
 	expo_family(c->e, "ctrlscope_process_starts_total", "counter",
 		    "Programs a target's processes started (exec).");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		if (show[s])
-			expo_u64(c->e, labels, slot_labels(c->slots, s, labels), rows[s].starts);
+	for (size_t u = 0; u < t->n; u++) {
+		if (show[u])
+			expo_u64(c->e, labels, slot_labels_at(t, u, labels), rows[u].starts);
 	}
 	write_exits(c, &x);
 	expo_family(c->e, "ctrlscope_oom_kills_total", "counter",
 		    "Processes of a target the OOM killer chose as its victim.");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		if (show[s])
-			expo_u64(c->e, labels, slot_labels(c->slots, s, labels), rows[s].oom_kills);
+	for (size_t u = 0; u < t->n; u++) {
+		if (show[u])
+			expo_u64(c->e, labels, slot_labels_at(t, u, labels), rows[u].oom_kills);
 	}
 	expo_family(c->e, "ctrlscope_threads", "gauge", "Threads of a target alive now.");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		if (show[s])
-			expo_u64(c->e, labels, slot_labels(c->slots, s, labels), rows[s].threads);
+	for (size_t u = 0; u < t->n; u++) {
+		if (show[u])
+			expo_u64(c->e, labels, slot_labels_at(t, u, labels), rows[u].threads);
 	}
 	scrape_report_map(c, "proc_exits", x.n, st->max_exits,
 			  __atomic_load_n(&st->skel->bss->exits_full, __ATOMIC_RELAXED));

@@ -265,38 +265,39 @@ static bool empty(const struct cs_sched_stats *s)
 
 static int write_throttling(struct state *st, struct scrape *c)
 {
+	const struct slot_table *t = c->slots;
 	struct label labels[SLOT_MAX_LABELS];
-	struct throttling *sum = calloc(st->max_slots, sizeof(*sum));
-	bool *limited = calloc(st->max_slots, sizeof(*limited));
+	struct throttling *sum = calloc(t->n ? t->n : 1, sizeof(*sum));
+	bool *limited = calloc(t->n ? t->n : 1, sizeof(*limited));
 	int err = sum && limited ? 0 : -ENOMEM;
 
 	if (err)
 		goto out;
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		uint32_t a = slot_alias(c->slots, s);
-		struct throttling t;
+	for (size_t u = 0; u < t->n; u++) {
+		size_t a = t->slots[u].alias_at;
+		struct throttling th;
 
-		if (a < st->max_slots && throttle_total(st->throttle, s, &t)) {
-			sum[a].periods += t.periods;
-			sum[a].ns += t.ns;
+		if (throttle_total(st->throttle, t->slots[u].slot, &th)) {
+			sum[a].periods += th.periods;
+			sum[a].ns += th.ns;
 			limited[a] = true;
 		}
 	}
 	expo_family(c->e, "ctrlscope_cpu_throttled_seconds_total", "counter",
 		    "Time a target's cgroups were held back by their CPU limit (cpu.stat).");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		size_t n = limited[s] ? slot_labels(c->slots, s, labels) : 0;
+	for (size_t u = 0; u < t->n; u++) {
+		size_t n = limited[u] ? slot_labels_at(t, u, labels) : 0;
 
 		if (n)
-			expo_f64(c->e, labels, n, (double)sum[s].ns / 1e9);
+			expo_f64(c->e, labels, n, (double)sum[u].ns / 1e9);
 	}
 	expo_family(c->e, "ctrlscope_cpu_throttled_periods_total", "counter",
 		    "Scheduling periods in which a target's cgroups used up their CPU limit.");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		size_t n = limited[s] ? slot_labels(c->slots, s, labels) : 0;
+	for (size_t u = 0; u < t->n; u++) {
+		size_t n = limited[u] ? slot_labels_at(t, u, labels) : 0;
 
 		if (n)
-			expo_u64(c->e, labels, n, sum[s].periods);
+			expo_u64(c->e, labels, n, sum[u].periods);
 	}
 out:
 	free(sum);
@@ -307,6 +308,7 @@ out:
 static int sched_collect(void *state, struct scrape *c)
 {
 	struct state *st = state;
+	const struct slot_table *t = c->slots;
 	struct label labels[SLOT_MAX_LABELS + 1];
 	struct cs_sched_stats *rows;
 	struct vec procs = VEC_INIT(struct cs_sched_proc);
@@ -319,44 +321,44 @@ static int sched_collect(void *state, struct scrape *c)
 	else if (st->cpu != CPU_NONE)
 		update_throttling(st, &procs);
 	vec_free(&procs);
-	rows = calloc(st->max_slots, sizeof(*rows));
+	/* One row per label set in use, by its position in the slot table. */
+	rows = calloc(t->n ? t->n : 1, sizeof(*rows));
 	if (!rows)
 		return -ENOMEM;
-	err = mapread_array(bpf_map__fd(st->skel->maps.sched_stats), 0, st->max_slots,
-			    sizeof(*rows), 1, rows);
+	err = slots_read_array(t, bpf_map__fd(st->skel->maps.sched_stats), sizeof(*rows), 1, rows);
 	if (err) {
 		free(rows);
 		return err;
 	}
-	slots_fold_aliases(rows, st->max_slots, sizeof(*rows), c->slots);
+	slots_fold_aliases(rows, sizeof(*rows), t);
 	expo_family(c->e, "ctrlscope_cpu_seconds_total", "counter",
 		    "CPU time a target's threads ran, user and system.");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		size_t n = empty(&rows[s]) ? 0 : slot_labels(c->slots, s, labels);
+	for (size_t u = 0; u < t->n; u++) {
+		size_t n = empty(&rows[u]) ? 0 : slot_labels_at(t, u, labels);
 
 		if (n)
-			expo_f64(c->e, labels, n, (double)rows[s].cpu_ns / 1e9);
+			expo_f64(c->e, labels, n, (double)rows[u].cpu_ns / 1e9);
 	}
 	expo_family(c->e, "ctrlscope_context_switches_total", "counter",
 		    "Context switches of a target's threads: voluntary (it blocked) or "
 		    "involuntary (it was preempted).");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		size_t n = empty(&rows[s]) ? 0 : slot_labels(c->slots, s, labels);
+	for (size_t u = 0; u < t->n; u++) {
+		size_t n = empty(&rows[u]) ? 0 : slot_labels_at(t, u, labels);
 
 		if (!n)
 			continue;
 		labels[n] = (struct label){ "kind", "involuntary" };
-		expo_u64(c->e, labels, n + 1, rows[s].involuntary);
+		expo_u64(c->e, labels, n + 1, rows[u].involuntary);
 		labels[n] = (struct label){ "kind", "voluntary" };
-		expo_u64(c->e, labels, n + 1, rows[s].voluntary);
+		expo_u64(c->e, labels, n + 1, rows[u].voluntary);
 	}
 	expo_family(c->e, "ctrlscope_runqueue_wait_seconds", "histogram",
 		    "Time a target's threads waited for a CPU, from wakeup or preemption to "
 		    "running.");
-	for (uint32_t s = 0; s < st->max_slots; s++) {
-		struct expo_hist h = { st->bounds.le, (const uint64_t *)rows[s].wait_buckets,
-				       CS_HIST_BUCKETS, (double)rows[s].wait_sum_ns / 1e9 };
-		size_t n = empty(&rows[s]) ? 0 : slot_labels(c->slots, s, labels);
+	for (size_t u = 0; u < t->n; u++) {
+		struct expo_hist h = { st->bounds.le, (const uint64_t *)rows[u].wait_buckets,
+				       CS_HIST_BUCKETS, (double)rows[u].wait_sum_ns / 1e9 };
+		size_t n = empty(&rows[u]) ? 0 : slot_labels_at(t, u, labels);
 
 		if (n)
 			expo_histogram(c->e, labels, n, &h);

@@ -991,10 +991,9 @@ void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n)
 	}
 }
 
-int targets_read_starts(const struct targets *t, uint64_t *out)
+int targets_read_starts(const struct targets *t, const struct slot_table *slots, uint64_t *out)
 {
-	uint32_t max = (uint32_t)t->cfg->limits[CFG_LIMIT_LABEL_SETS];
-	return mapread_array(bpf_map__fd(t->skel->maps.starts), 0, max, sizeof(uint64_t), 1, out);
+	return slots_read_array(slots, bpf_map__fd(t->skel->maps.starts), sizeof(uint64_t), 1, out);
 }
 
 int targets_read_slots(const struct targets *t, struct slot_table *table)

@@ -71,8 +71,8 @@ void targets_release_slots(struct targets *t, const uint32_t *slots, size_t n);
  * reporting it; called every second, sweeps every few. */
 void targets_sweep(struct targets *t, double now);
 int targets_read_slots(const struct targets *t, struct slot_table *table);
-/* Programs started (exec) per label set: out has limits.label_sets entries. */
-int targets_read_starts(const struct targets *t, uint64_t *out);
+/* Programs started (exec) per label set in use: out has slots->n entries, by position. */
+int targets_read_starts(const struct targets *t, const struct slot_table *slots, uint64_t *out);
 
 /* Self-metrics: selected processes and cgroups per target, label sets, lost events (the
  * pod watch's are podjoin_collect's). */
