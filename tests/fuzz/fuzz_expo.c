@@ -198,6 +198,47 @@ static void check_u64_sample(const char *value, struct buf *want, uint64_t v)
 	buf_free(&out);
 }
 
+/* OpenMetrics: the family is named without _total, its help text escapes quotes too (no
+ * raw '"' in it), samples keep _total, and the page ends in # EOF. */
+static void check_openmetrics(const char *value, struct buf *want, uint64_t v)
+{
+	static const char help[] = "# HELP ctrlscope_fuzz ";
+	struct label l = { "label", value };
+	struct buf out, back, quoted;
+	struct expo e;
+	const char *line_end;
+	size_t help_len;
+
+	buf_init(&out);
+	buf_init(&back);
+	buf_init(&quoted);
+	expo_init_format(&e, &out, EXPO_OPENMETRICS);
+	expo_family(&e, FAMILY, "counter", value);
+	CHECK(buf_cstr(&out) && !strncmp(out.data, help, strlen(help)));
+	line_end = strchr(out.data + strlen(help), '\n');
+	CHECK(line_end);
+	help_len = (size_t)(line_end - out.data - strlen(help));
+	/* Unescaped as a quoted string, the help text ends only at the quote added here. */
+	buf_append(&quoted, out.data + strlen(help), help_len);
+	buf_putc(&quoted, '"');
+	CHECK(buf_cstr(&quoted));
+	CHECK(unescape(&back, quoted.data, quoted.len, true) == help_len);
+	check_same(&back, want);
+	CHECK(!strcmp(line_end, "\n# TYPE ctrlscope_fuzz counter\n"));
+	buf_reset(&out);
+	buf_reset(&back);
+	expo_u64(&e, &l, 1, v);
+	CHECK(buf_cstr(&out) && is_utf8(out.data, out.len));
+	parse_sample(out.data, out.len, &back);
+	check_same(&back, want);
+	help_len = out.len;
+	expo_finish(&e);
+	CHECK(buf_cstr(&out) && !strcmp(out.data + help_len, "# EOF\n"));
+	buf_free(&quoted);
+	buf_free(&back);
+	buf_free(&out);
+}
+
 static void check_f64_sample(const char *value, struct buf *want, double v)
 {
 	struct label l = { "label", value };
@@ -319,6 +360,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sanitize(&want, value);
 	check_escape(value, &want);
 	check_u64_sample(value, &want, bits);
+	check_openmetrics(value, &want, bits);
 	check_f64_sample(value, &want, d);
 	check_histogram(value, &want, bits);
 	check_pow2(size ? data[0] : 0, size > 1 ? data[1] % 32 : 32);

@@ -264,6 +264,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* --- Accept (OpenMetrics negotiation) --------------------------------------------------- */
+
+/* Whatever the header, no read past it; and OpenMetrics is chosen only by a header that
+ * names its media type. */
+static void check_accept(const char *text, size_t len)
+{
+	char *copy = malloc(len + 1);
+	bool om;
+
+	CHECK(copy);
+	memcpy(copy, text, len);
+	copy[len] = 0;
+	om = http_accepts_openmetrics(copy);
+	free(copy);
+	if (om)
+		CHECK(strcasestr(text, "application/openmetrics-text"));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t len = strnlen((const char *)data, size); /* a C string ends at the first NUL */
@@ -273,6 +291,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, len);
 	text[len] = 0;
 	check_accept_encoding(text, len);
+	check_accept(text, len);
 	check_listen(text, len);
 	free(text);
 	return 0;

@@ -350,6 +350,89 @@ static void test_histogram_text(void **state)
 	free(got);
 }
 
+static char *render_openmetrics(void (*fn)(struct expo *e))
+{
+	struct buf b;
+	struct expo e;
+
+	buf_init(&b);
+	expo_init_format(&e, &b, EXPO_OPENMETRICS);
+	fn(&e);
+	expo_finish(&e);
+	return buf_steal(&b, NULL);
+}
+
+static void write_openmetrics(struct expo *e)
+{
+	const struct label one[] = { { "code", "200" } };
+	const uint64_t counts[] = { 1, 2 };
+	const struct expo_hist h = { test_le, counts, 2, 0.5 };
+
+	expo_family(e, "ctrlscope_http_requests_total", "counter", "Requests \"answered\".");
+	expo_created(e, 1700000000.25);
+	expo_u64(e, one, 1, 3);
+	expo_u64(e, NULL, 0, 4);
+	expo_family(e, "ctrlscope_syscalls_total", "counter", "No creation time.");
+	expo_u64(e, one, 1, 5);
+	expo_family(e, "m", "counter", "Named without _total.");
+	expo_u64(e, NULL, 0, 6);
+	expo_family(e, "g", "gauge", "A gauge.");
+	expo_created(e, 1700000000); /* never for a gauge */
+	expo_f64(e, NULL, 0, 0.5);
+	expo_family(e, "h_seconds", "histogram", "A histogram.");
+	expo_created(e, 1700000000);
+	expo_histogram(e, one, 1, &h);
+}
+
+/* OpenMetrics 1.0: a counter family's name without _total, quotes escaped in help text,
+ * _created where the family has a creation time (counters and histograms only), # EOF. */
+static void test_openmetrics(void **state)
+{
+	char *got = render_openmetrics(write_openmetrics);
+
+	(void)state;
+	assert_non_null(got);
+	assert_string_equal(got, "# HELP ctrlscope_http_requests Requests \\\"answered\\\".\n"
+				 "# TYPE ctrlscope_http_requests counter\n"
+				 "ctrlscope_http_requests_total{code=\"200\"} 3\n"
+				 "ctrlscope_http_requests_created{code=\"200\"} 1700000000.25\n"
+				 "ctrlscope_http_requests_total 4\n"
+				 "ctrlscope_http_requests_created 1700000000.25\n"
+				 "# HELP ctrlscope_syscalls No creation time.\n"
+				 "# TYPE ctrlscope_syscalls counter\n"
+				 "ctrlscope_syscalls_total{code=\"200\"} 5\n"
+				 "# HELP m Named without _total.\n"
+				 "# TYPE m counter\n"
+				 "m_total 6\n"
+				 "# HELP g A gauge.\n"
+				 "# TYPE g gauge\n"
+				 "g 0.5\n"
+				 "# HELP h_seconds A histogram.\n"
+				 "# TYPE h_seconds histogram\n"
+				 "h_seconds_bucket{code=\"200\",le=\"0.000000256\"} 1\n"
+				 "h_seconds_bucket{code=\"200\",le=\"+Inf\"} 3\n"
+				 "h_seconds_sum{code=\"200\"} 0.5\n"
+				 "h_seconds_count{code=\"200\"} 3\n"
+				 "h_seconds_created{code=\"200\"} 1700000000\n"
+				 "# EOF\n");
+	free(got);
+}
+
+/* The text format is unchanged by the same calls: no _created, help quotes as they are. */
+static void test_text_ignores_openmetrics_calls(void **state)
+{
+	char *got = render(write_openmetrics);
+
+	(void)state;
+	assert_non_null(got);
+	assert_null(strstr(got, "_created"));
+	assert_null(strstr(got, "# EOF"));
+	assert_non_null(strstr(got, "# HELP ctrlscope_http_requests_total Requests \"answered\".\n"
+				    "# TYPE ctrlscope_http_requests_total counter\n"));
+	assert_non_null(strstr(got, "\nm 6\n"));
+	free(got);
+}
+
 static void write_single_bucket(struct expo *e)
 {
 	const uint64_t counts[] = { 7 };
@@ -389,6 +472,8 @@ int main(void)
 		cmocka_unit_test(test_process_name_cannot_forge_a_series),
 		cmocka_unit_test(test_histogram_text),
 		cmocka_unit_test(test_histogram_single_bucket),
+		cmocka_unit_test(test_openmetrics),
+		cmocka_unit_test(test_text_ignores_openmetrics_calls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

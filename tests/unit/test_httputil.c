@@ -61,6 +61,34 @@ static void test_gzip_wildcard(void **state)
 	assert_true(http_accepts_gzip("gzip, *;q=0"));
 }
 
+/* What Prometheus 2.x and 3.x send, and what old scrapers and curl send. */
+static void test_openmetrics_negotiation(void **state)
+{
+	(void)state;
+	assert_true(http_accepts_openmetrics(
+		"application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+		"version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"));
+	assert_true(http_accepts_openmetrics(
+		"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+		"application/openmetrics-text;version=0.0.1;q=0.5,text/plain;version=1.0.0;"
+		"escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"));
+	assert_true(http_accepts_openmetrics("application/openmetrics-text"));
+	assert_true(http_accepts_openmetrics("Application/OpenMetrics-Text; Version = \"1.0.0\""));
+	assert_true(http_accepts_openmetrics("text/plain;q=0.5, application/openmetrics-text"));
+	/* The text format stays the default */
+	assert_false(http_accepts_openmetrics(NULL));
+	assert_false(http_accepts_openmetrics(""));
+	assert_false(http_accepts_openmetrics("*/*"));
+	assert_false(http_accepts_openmetrics("text/plain;version=0.0.4"));
+	assert_false(http_accepts_openmetrics("application/json, text/html"));
+	/* Preferred less, refused, or only the draft version this agent does not write */
+	assert_false(http_accepts_openmetrics("application/openmetrics-text;q=0.5,text/plain"));
+	assert_false(http_accepts_openmetrics("application/openmetrics-text;q=0"));
+	assert_false(http_accepts_openmetrics("application/openmetrics-text;version=0.0.1"));
+	assert_false(http_accepts_openmetrics("application/openmetrics-text-x"));
+	assert_false(http_accepts_openmetrics(";;,,;q=1,=,application/openmetrics-text;q=abc"));
+}
+
 static void test_gzip_whitespace(void **state)
 {
 	(void)state;
@@ -414,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_gzip_refused_or_absent),
 		cmocka_unit_test(test_gzip_wildcard),
 		cmocka_unit_test(test_gzip_whitespace),
+		cmocka_unit_test(test_openmetrics_negotiation),
 		cmocka_unit_test(test_listen_any),
 		cmocka_unit_test(test_listen_ipv4),
 		cmocka_unit_test(test_listen_ipv6_brackets),

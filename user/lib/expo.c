@@ -1,5 +1,9 @@
-/* Prometheus text exposition writer: see expo.h. Format reference:
- * https://prometheus.io/docs/instrumenting/exposition_formats/ (text format 0.0.4). */
+/* Prometheus text exposition writer: see expo.h. Format references:
+ * https://prometheus.io/docs/instrumenting/exposition_formats/ (text format 0.0.4) and
+ * https://github.com/prometheus/docs/blob/main/docs/specs/om/open_metrics_spec.md
+ * (OpenMetrics 1.0). The two differ, for what the agent writes, in a counter family's name
+ * (without _total in OpenMetrics), a quote in help text (escaped in OpenMetrics), the
+ * _created samples and the final # EOF. */
 #include "expo.h"
 
 #include <math.h>
@@ -7,10 +11,19 @@
 #include <stdio.h>
 #include <string.h>
 
+void expo_init_format(struct expo *e, struct buf *out, enum expo_format format)
+{
+	*e = (struct expo){ .out = out, .format = format };
+}
+
 void expo_init(struct expo *e, struct buf *out)
 {
-	e->out = out;
-	e->family = NULL;
+	expo_init_format(e, out, EXPO_TEXT);
+}
+
+const char *expo_content_type(enum expo_format format)
+{
+	return format == EXPO_OPENMETRICS ? EXPO_OPENMETRICS_CONTENT_TYPE : EXPO_CONTENT_TYPE;
 }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if it is invalid.
@@ -139,10 +152,36 @@ void expo_pow2_ns_bounds(struct expo_bounds *b, unsigned int min_exp, size_t n)
 
 void expo_family(struct expo *e, const char *name, const char *type, const char *help)
 {
+	size_t len = strlen(name);
+	bool om = e->format == EXPO_OPENMETRICS;
+
 	e->family = name;
-	buf_printf(e->out, "# HELP %s ", name);
-	expo_escape_help(e->out, help);
-	buf_printf(e->out, "\n# TYPE %s %s\n", name, type);
+	e->counter = !strcmp(type, "counter");
+	e->created = 0;
+	e->base_len = len;
+	if (e->counter && len > 6 && !strcmp(name + len - 6, "_total"))
+		e->base_len = len - 6;
+	/* OpenMetrics names a counter's family without the _total of its samples. */
+	buf_puts(e->out, "# HELP ");
+	buf_append(e->out, name, om ? e->base_len : len);
+	buf_putc(e->out, ' ');
+	escape(e->out, help, om); /* OpenMetrics escapes a quote in help text too */
+	buf_puts(e->out, "\n# TYPE ");
+	buf_append(e->out, name, om ? e->base_len : len);
+	buf_putc(e->out, ' ');
+	buf_puts(e->out, type);
+	buf_putc(e->out, '\n');
+}
+
+void expo_created(struct expo *e, double unix_seconds)
+{
+	e->created = unix_seconds;
+}
+
+void expo_finish(struct expo *e)
+{
+	if (e->format == EXPO_OPENMETRICS)
+		buf_puts(e->out, "# EOF\n");
 }
 
 /* Decimal digits of v, at the end of out[20]; returns where they start. */
@@ -184,6 +223,9 @@ static void put_series(struct expo *e, const char *suffix, const struct label *l
 {
 	buf_puts(e->out, e->family);
 	buf_puts(e->out, suffix);
+	/* OpenMetrics: a counter's samples end in _total, whatever the family's name. */
+	if (e->counter && e->base_len == strlen(e->family) && e->format == EXPO_OPENMETRICS)
+		buf_puts(e->out, "_total");
 	if (n_labels) {
 		buf_putc(e->out, '{');
 		put_labels(e->out, labels, n_labels);
@@ -192,10 +234,30 @@ static void put_series(struct expo *e, const char *suffix, const struct label *l
 	buf_putc(e->out, ' ');
 }
 
+/* OpenMetrics' family_created{labels} <expo_created's time>, after a counter's or a
+ * histogram's samples: rare (the agent's own families), so the labels are escaped again. */
+static void put_created(struct expo *e, const struct label *labels, size_t n_labels)
+{
+	if (e->format != EXPO_OPENMETRICS || e->created <= 0)
+		return;
+	buf_append(e->out, e->family, e->base_len);
+	buf_puts(e->out, "_created");
+	if (n_labels) {
+		buf_putc(e->out, '{');
+		put_labels(e->out, labels, n_labels);
+		buf_putc(e->out, '}');
+	}
+	buf_putc(e->out, ' ');
+	expo_format_f64(e->out, e->created);
+	buf_putc(e->out, '\n');
+}
+
 void expo_u64(struct expo *e, const struct label *labels, size_t n_labels, uint64_t value)
 {
 	put_series(e, "", labels, n_labels);
 	put_u64_line(e->out, value);
+	if (e->counter)
+		put_created(e, labels, n_labels);
 }
 
 void expo_f64(struct expo *e, const struct label *labels, size_t n_labels, double value)
@@ -203,6 +265,8 @@ void expo_f64(struct expo *e, const struct label *labels, size_t n_labels, doubl
 	put_series(e, "", labels, n_labels);
 	expo_format_f64(e->out, value);
 	buf_putc(e->out, '\n');
+	if (e->counter)
+		put_created(e, labels, n_labels);
 }
 
 /* The labels are escaped once, into the first bucket's line, and copied from there into
@@ -275,4 +339,5 @@ void expo_histogram(struct expo *e, const struct label *labels, size_t n_labels,
 			buf_putc(b, '\n');
 		}
 	}
+	put_created(e, labels, n_labels);
 }

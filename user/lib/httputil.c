@@ -146,6 +146,90 @@ bool http_accepts_gzip(const char *header)
 	return gzip >= 0 ? gzip : any > 0;
 }
 
+/* The value of parameter name (case-insensitive) in params (";a=b;c=d", up to end),
+ * unquoted, into out; false without it. */
+static bool media_param(const char *params, const char *end, const char *name, char *out,
+			size_t size)
+{
+	size_t name_len = strlen(name);
+	const char *p = params;
+
+	while (p < end) {
+		const char *next = memchr(p, ';', (size_t)(end - p)), *v, *v_end;
+		size_t n;
+
+		next = next ? next : end;
+		while (p < next && (*p == ' ' || *p == '\t' || *p == ';'))
+			p++;
+		if ((size_t)(next - p) > name_len && !strncasecmp(p, name, name_len)) {
+			v = p + name_len;
+			while (v < next && (*v == ' ' || *v == '\t'))
+				v++;
+			if (v < next && *v == '=') {
+				v++;
+				while (v < next && (*v == ' ' || *v == '\t'))
+					v++;
+				v_end = next;
+				while (v_end > v && (v_end[-1] == ' ' || v_end[-1] == '\t'))
+					v_end--;
+				if (v_end - v >= 2 && *v == '"' && v_end[-1] == '"') {
+					v++;
+					v_end--;
+				}
+				n = (size_t)(v_end - v);
+				if (n >= size)
+					n = size - 1;
+				memcpy(out, v, n);
+				out[n] = 0;
+				return true;
+			}
+		}
+		p = next + 1;
+	}
+	return false;
+}
+
+bool http_accepts_openmetrics(const char *accept)
+{
+	static const char om[] = "application/openmetrics-text";
+	const char *p = accept;
+	double q_om = 0, q_text = 0;
+
+	while (p && *p) {
+		const char *end = strchr(p, ','), *semi;
+		const char *item_end = end ? end : p + strlen(p);
+		size_t type_len;
+		char value[16];
+		double q = 1.0;
+
+		while (p < item_end && (*p == ' ' || *p == '\t'))
+			p++;
+		semi = memchr(p, ';', (size_t)(item_end - p));
+		type_len = (size_t)((semi ? semi : item_end) - p);
+		while (type_len && (p[type_len - 1] == ' ' || p[type_len - 1] == '\t'))
+			type_len--;
+		if (semi && media_param(semi, item_end, "q", value, sizeof(value)))
+			q = strtod(value, NULL);
+		if (!(q > 0) || q > 1)
+			q = q > 1 ? 1 : 0;
+		if (type_len == sizeof(om) - 1 && !strncasecmp(p, om, type_len)) {
+			/* 1.0.0, or no version: 0.0.1 was a draft this agent does not write. */
+			if ((!semi ||
+			     !media_param(semi, item_end, "version", value, sizeof(value)) ||
+			     !strcmp(value, "1.0.0")) &&
+			    q > q_om)
+				q_om = q;
+		} else if ((type_len == 10 && !strncasecmp(p, "text/plain", 10)) ||
+			   (type_len == 6 && !strncasecmp(p, "text/*", 6)) ||
+			   (type_len == 3 && !strncmp(p, "*/*", 3))) {
+			if (q > q_text)
+				q_text = q;
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return q_om > 0 && q_om >= q_text;
+}
+
 static int b64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')

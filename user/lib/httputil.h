@@ -14,6 +14,10 @@ int http_parse_listen(const char *text, struct sockaddr_storage *addr, socklen_t
 bool http_addr_is_loopback(const struct sockaddr_storage *addr);
 /* Whether an Accept-Encoding header value accepts gzip (RFC 9110 12.5.3, q=0 refuses). */
 bool http_accepts_gzip(const char *accept_encoding);
+/* Whether an Accept header value asks for OpenMetrics 1.0.0 text (version=1.0.0 or none) at
+ * least as much as for the text format (text/plain, or a wildcard that covers it); NULL:
+ * no. */
+bool http_accepts_openmetrics(const char *accept);
 
 /* Strict base64 (RFC 4648 4, padding required): returns the decoded length, or -EINVAL.
  * out needs room for 3 * len / 4 bytes. */
