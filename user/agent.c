@@ -418,14 +418,18 @@ static int read_label_sets(void *state, struct scrape *s)
 	return targets_read_slots(a->targets, s->slots);
 }
 
-/* A module's collect, timed for ctrlscope_collect_duration_seconds. */
+/* A module's collect, timed for ctrlscope_collect_duration_seconds (its map reads) and
+ * ctrlscope_render_duration_seconds (the rest: writing its series). */
 static int collect_module(void *state, struct scrape *s)
 {
 	struct agent_module *am = state;
-	double t0 = clock_seconds(CLOCK_MONOTONIC);
+	double t0 = clock_seconds(CLOCK_MONOTONIC), r0 = mapread_seconds();
 	int err = am->m->collect(am->state, s);
 
-	am->collect_seconds = clock_seconds(CLOCK_MONOTONIC) - t0;
+	am->collect_seconds = mapread_seconds() - r0;
+	am->render_seconds = clock_seconds(CLOCK_MONOTONIC) - t0 - am->collect_seconds;
+	if (am->render_seconds < 0)
+		am->render_seconds = 0;
 	return err;
 }
 
@@ -444,12 +448,21 @@ static int write_modules(void *state, struct scrape *s)
 		expo_u64(e, &l, 1, a->mods[i].up);
 	}
 	expo_family(e, "ctrlscope_collect_duration_seconds", "gauge",
-		    "Time the last scrape spent reading a module's maps.");
+		    "Time the last collection spent reading a module's maps.");
 	for (size_t i = 0; i < a->n_mods; i++) {
 		if (!a->mods[i].up)
 			continue;
 		l.value = a->mods[i].m->name;
 		expo_f64(e, &l, 1, a->mods[i].collect_seconds);
+	}
+	expo_family(e, "ctrlscope_render_duration_seconds", "gauge",
+		    "Time the last collection spent writing a module's series (the rest of its "
+		    "time after reading its maps).");
+	for (size_t i = 0; i < a->n_mods; i++) {
+		if (!a->mods[i].up)
+			continue;
+		l.value = a->mods[i].m->name;
+		expo_f64(e, &l, 1, a->mods[i].render_seconds);
 	}
 	return 0;
 }
@@ -526,21 +539,24 @@ static int write_process(void *state, struct scrape *s)
 	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	struct proc_stat st;
 	int err = proc_stat_read(0, &st);
+	double start;
 
 	if (err)
 		return err;
+	if (!a->boot_time)
+		a->boot_time = boot_time();
+	if (!a->boot_time)
+		return -EIO;
+	start = (double)a->boot_time + (double)st.starttime / (double)ticks;
 	expo_family(e, "process_cpu_seconds_total", "counter",
 		    "Total user and system CPU time spent in seconds.");
+	expo_created(e, start);
 	expo_f64(e, NULL, 0, (double)(st.utime + st.stime) / (double)ticks);
 	expo_family(e, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
 	expo_u64(e, NULL, 0, st.rss * (unsigned long long)page);
 	expo_family(e, "process_start_time_seconds", "gauge",
 		    "Start time of the process since unix epoch in seconds.");
-	if (!a->boot_time)
-		a->boot_time = boot_time();
-	if (!a->boot_time)
-		return -EIO;
-	expo_f64(e, NULL, 0, (double)a->boot_time + (double)st.starttime / (double)ticks);
+	expo_f64(e, NULL, 0, start);
 	return 0;
 }
 
@@ -564,6 +580,7 @@ static int write_config(void *state, struct scrape *s)
 	expo_family(e, "ctrlscope_config_reloads_total", "counter",
 		    "Reloads of the configuration file (SIGHUP, or a change of the file), by "
 		    "result; a failed one keeps the running configuration.");
+	expo_created(e, a->started_at);
 	l = (struct label){ "result", "success" };
 	expo_u64(e, &l, 1, atomic_load(&a->reloads[0]));
 	l.value = "failure";
@@ -670,18 +687,21 @@ static int register_collectors(struct agent *a)
 	return err;
 }
 
-int agent_render(void *ctx, struct buf *out)
+int agent_render(void *ctx, struct buf *out, enum expo_format format, double *collect_seconds)
 {
 	struct agent *a = ctx;
 	struct slot_table slots = { 0 };
 	struct expo e;
 	struct scrape s = { .e = &e, .slots = &slots, .maps = VEC_INIT(struct map_report) };
+	double r0 = mapread_seconds();
 
-	expo_init(&e, out);
+	expo_init_format(&e, out, format);
 	pthread_mutex_lock(&a->lock);
 	s.targets = a->targets;
 	registry_collect(&a->collectors, &s);
 	pthread_mutex_unlock(&a->lock);
+	expo_finish(&e);
+	*collect_seconds = mapread_seconds() - r0;
 	slot_table_free(&slots);
 	vec_free(&s.maps);
 	return out->failed ? -ENOMEM : 0;

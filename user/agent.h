@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "config.h"
 #include "env.h"
+#include "expo.h"
 #include "kfeatures.h"
 #include "pin.h"
 #include "registry.h"
@@ -32,7 +33,8 @@ struct agent_module {
 	struct attach_group *attach; /* its programs and variants */
 	bool enabled;
 	bool up;
-	double collect_seconds;
+	double collect_seconds; /* the last scrape's: reading its maps */
+	double render_seconds;	/* and writing its series */
 };
 
 struct agent {
@@ -72,6 +74,7 @@ struct agent {
 	atomic_bool reload_ok;
 	atomic_bool restart_required;
 	double loaded_at;
+	double started_at; /* Unix seconds: when its own counters began */
 };
 
 /* The module descriptors for config_load. The caller frees the array. */
@@ -90,8 +93,9 @@ int agent_estimate(struct agent *a, const struct features *f, uint64_t *bytes);
 /* Add a collector to the page (registry.h), after the agent's own and its modules': for
  * main.c's subsystems (the endpoint, TLS, authentication, the API client). 0 or -ENOMEM. */
 int agent_add_collector(struct agent *a, const char *name, collect_fn fn, void *state);
-/* The /metrics page: every collector in order (the server calls it). */
-int agent_render(void *ctx, struct buf *out);
+/* The /metrics page in format: every collector in order (the server calls it). Sets
+ * *collect_seconds to the time it spent reading maps (the rest was writing the page). */
+int agent_render(void *ctx, struct buf *out, enum expo_format format, double *collect_seconds);
 /* From the main loop: the node's pods changed; once a second: readiness (once the
  * node's pods are listed, pods_synced) and expiry. */
 void agent_pods_changed(struct agent *a);

@@ -10,6 +10,7 @@
 #include "caps.h"
 #include "clock.h"
 #include "config.h"
+#include "yamlutil.h"
 #include "log.h"
 #include "pin.h"
 #include "server.h"
@@ -35,6 +36,8 @@ struct options {
 	const char *listen;
 	const char *web_config_file;
 	const char *health_listen;
+	const char *snapshot_min_age;
+	double snapshot_min_age_s;
 	const char *kubeconfig;
 	const char *btf_path;
 	const char *tracepoints;
@@ -70,6 +73,11 @@ static const struct flag {
 	{ "web.health-address", FLAG_STRING, offsetof(struct options, health_listen), NULL, "ADDR",
 	  "Also answer /healthz and /readyz, alone, in plain HTTP on this address: probes "
 	  "that no client of the endpoint can starve." },
+	{ "web.snapshot-min-age", FLAG_STRING, offsetof(struct options, snapshot_min_age), "1s",
+	  "DURATION",
+	  "Answer scrapes in the same format from the last page while it is younger than this "
+	  "(at most 1m), so that scrapers arriving together cost one collection; 0s: collect "
+	  "for every scrape." },
 	{ "web.config.file", FLAG_STRING, offsetof(struct options, web_config_file), NULL, "PATH",
 	  "Web config (TLS, authentication, authorization); with it the endpoint is HTTPS." },
 	{ "kubeconfig", FLAG_STRING, offsetof(struct options, kubeconfig), NULL, "PATH",
@@ -227,6 +235,18 @@ static int parse_flags(int argc, char **argv, struct options *o)
 			"\"%s\"\n",
 			o->log_level);
 		return -EINVAL;
+	}
+	{
+		long long ms;
+
+		if (parse_duration_ms(o->snapshot_min_age, &ms) || ms > 60000) {
+			fprintf(stderr,
+				"ctrlscope: --web.snapshot-min-age: expected a duration from 0s to "
+				"1m, like 1s or 500ms, got \"%s\"\n",
+				o->snapshot_min_age);
+			return -EINVAL;
+		}
+		o->snapshot_min_age_s = (double)ms / 1000;
 	}
 	if (log_set_format(o->log_format)) {
 		fprintf(stderr, "ctrlscope: --log.format: expected logfmt or json, got \"%s\"\n",
@@ -509,6 +529,7 @@ static int run_loop(struct agent *a, const sigset_t *mask, const char *config_fi
 		}
 		log_other_signals();
 		agent_tick(a, !a->join || podjoin_synced(a->join));
+		server_tick(a->server);
 	}
 	log_info("received %s: shutting down", strsignal(stop_signal));
 	if (pfd[0].fd >= 0)
@@ -647,6 +668,7 @@ int main(int argc, char **argv)
 	a.strict = o.strict;
 	open_podjoin(&a);
 
+	a.started_at = clock_seconds(CLOCK_REALTIME);
 	ret = agent_start(&a);
 	if (!ret)
 		ret = add_collectors(&a);
@@ -656,6 +678,7 @@ int main(int argc, char **argv)
 	}
 	scfg = (struct server_config){ .listen = o.listen,
 				       .health_listen = o.health_listen,
+				       .snapshot_min_age = o.snapshot_min_age_s,
 				       .allow_unauthenticated = o.allow_unauthenticated,
 				       .web = a.web,
 				       .tls = a.tls,

@@ -165,7 +165,10 @@ class Agent:
         self.log_path = os.path.join(self.dir, "agent.log")
         self.log = open(self.log_path, "w")
         cmd = [os.path.join(BUILD, "ctrlscope"), "--config.file=" + self.config,
-               "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=debug"]
+               "--web.listen-address=127.0.0.1:%d" % self.port, "--log.level=debug",
+               # Tests read what they just did: every scrape collects (a test of the
+               # shared snapshot passes its own).
+               "--web.snapshot-min-age=0s"]
         def enter_cgroup():
             if cgroup_procs:
                 with open(cgroup_procs, "w") as f:
@@ -436,6 +439,25 @@ def promtool_check(text):
     """Run Debian's promtool on an exposition; returns (returncode, output)."""
     p = subprocess.run(["promtool", "check", "metrics"], input=text.encode(),
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    return p.returncode, p.stdout.decode()
+
+
+# OpenMetrics' reference parser (the Python client's, from Debian's
+# python3-prometheus-client): promtool reads the text format only.
+OM_CHECK = """
+import sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+n = sum(len(f.samples) for f in text_string_to_metric_families(sys.stdin.read()))
+print(n)
+"""
+
+
+def openmetrics_check(text):
+    """Parse an OpenMetrics exposition strictly; returns (returncode, output): the number
+    of samples, or the parser's error."""
+    # Debian's interpreter: the package is installed for it, whatever python3 runs tests.
+    p = subprocess.run(["/usr/bin/python3", "-c", OM_CHECK], input=text.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
     return p.returncode, p.stdout.decode()
 
 

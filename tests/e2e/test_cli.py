@@ -29,7 +29,8 @@ def test_help_and_version():
     rc, out, err = run(["--help"])
     assert rc == 0 and not err, (rc, err)
     flags = re.findall(r"^\s+--([a-z.-]+)", out, re.M)
-    assert {"config.file", "web.listen-address", "web.health-address", "web.config.file", "kubeconfig",
+    assert {"config.file", "web.listen-address", "web.health-address", "web.config.file",
+            "web.snapshot-min-age", "kubeconfig",
             "web.allow-unauthenticated", "btf.path", "bpf.tracepoints", "bpf.fallbacks",
             "bpf.pin-path", "bpf.unpin", "strict",
             "log.level", "log.format",
@@ -51,6 +52,12 @@ def test_bad_flags_exit_2_with_one_line():
     cases = [
         (["--no-such-flag"], "unknown flag --no-such-flag"),
         (["--log.level=loud"], '--log.level: expected debug, info, warn or error, got "loud"'),
+        (["--web.snapshot-min-age=2m"],
+         '--web.snapshot-min-age: expected a duration from 0s to 1m, like 1s or 500ms, '
+         'got "2m"'),
+        (["--web.snapshot-min-age=soon"],
+         '--web.snapshot-min-age: expected a duration from 0s to 1m, like 1s or 500ms, '
+         'got "soon"'),
         (["--log.format=xml"], '--log.format: expected logfmt or json, got "xml"'),
         (["--strict=maybe"], '--strict: expected true or false, got "maybe"'),
         (["--config.file"], "--config.file: expected a value (PATH)"),

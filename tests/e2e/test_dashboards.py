@@ -112,6 +112,10 @@ def test_every_dashboard_query_returns_data_and_every_rule_evaluates():
                     break
                 time.sleep(1)
             assert not empty, "dashboard queries without data: %s" % json.dumps(empty, indent=1)
+            # Prometheus negotiated OpenMetrics: only that format carries _created samples,
+            # which Prometheus 2.42 stores as series of their own.
+            created = prom.query('ctrlscope_http_requests_created{path="/metrics"}')
+            assert created and abs(float(created[0]["value"][1]) - time.time()) < 600, created
             rules = [r for g in prom.api("/api/v1/rules")["groups"] for r in g["rules"]]
             assert len(rules) == 17, [r["name"] for r in rules]
             bad = [(r["name"], r.get("lastError")) for r in rules

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from harness import BUILD, Agent, key, parse, promtool_check
+from harness import BUILD, Agent, key, openmetrics_check, parse, promtool_check
 
 CONFIG = "targets:\n  - name: nobody\n    process:\n      comm: [no-such-process]\n"
 
@@ -55,11 +55,97 @@ def test_gzip_when_asked():
     try:
         status, headers, body = agent.get("/metrics", headers={"Accept-Encoding": "gzip"})
         assert status == 200 and headers.get("Content-Encoding") == "gzip", headers
-        assert headers.get("Vary") == "Accept-Encoding"
+        assert headers.get("Vary") == "Accept, Accept-Encoding"
         text = gzip.decompress(body).decode()
         assert "ctrlscope_build_info" in text
         status, headers, body = agent.get("/metrics", headers={"Accept-Encoding": "gzip;q=0"})
         assert "Content-Encoding" not in headers and b"ctrlscope_build_info" in body
+    finally:
+        agent.stop()
+
+
+# What Prometheus 2.42 (Debian's) sends by default.
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+                     "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+OM_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def test_openmetrics_by_accept_and_text_by_default():
+    agent = Agent(CONFIG)
+    try:
+        start = parse(agent.scrape())[("process_start_time_seconds", ())]
+        status, headers, body = agent.get("/metrics", headers={"Accept": PROMETHEUS_ACCEPT})
+        assert status == 200 and headers["Content-Type"] == OM_TYPE, headers
+        om = body.decode()
+        assert om.endswith("\n# EOF\n") and om.count("# EOF") == 1
+        rc, out = openmetrics_check(om)
+        assert rc == 0, out
+        assert int(out) > 100, out
+        # A counter family is named without _total; its samples keep it.
+        assert "# TYPE ctrlscope_http_requests counter\n" in om
+        assert "# TYPE ctrlscope_http_requests_total" not in om
+        assert 'ctrlscope_http_requests_total{path="/metrics",code="200"} ' in om
+        # _created where the agent knows when counting began: its own counters.
+        created = [line for line in om.splitlines()
+                   if line.startswith(("process_cpu_seconds_created ",
+                                       'ctrlscope_http_requests_created{path="/metrics"'))]
+        assert len(created) == 2, created
+        for line in created:
+            assert abs(float(line.split()[-1]) - start) < 5, (line, start)
+        # Never for gauges, nor for counters of the kernel's maps (they may predate the agent).
+        assert "ctrlscope_module_up_created" not in om
+        assert "ctrlscope_bpf_map_full_created" not in om
+        status, headers, body = agent.get("/metrics", headers={"Accept": PROMETHEUS_ACCEPT,
+                                                               "Accept-Encoding": "gzip"})
+        assert headers["Content-Type"] == OM_TYPE and headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(body).decode().endswith("# EOF\n")
+        # Old scrapers and clients that ask for nothing in particular get the text format.
+        for accept in (None, "*/*", "text/plain;version=0.0.4",
+                       "application/openmetrics-text;version=0.0.1",
+                       "application/openmetrics-text;q=0.2,text/plain;q=0.5"):
+            status, headers, body = agent.get(
+                "/metrics", headers={"Accept": accept} if accept else None)
+            assert headers["Content-Type"] == TEXT_TYPE, (accept, headers)
+            text = body.decode()
+            assert "# EOF" not in text and "_created" not in text, accept
+            assert "# TYPE ctrlscope_http_requests_total counter\n" in text
+            rc, out = promtool_check(text)
+            assert rc == 0, out
+        # promtool refuses the OpenMetrics page (its parser reads the text format only):
+        # a check that the two really differ.
+        assert promtool_check(om)[0] != 0
+    finally:
+        agent.stop()
+
+
+def test_scrapers_within_the_minimum_age_share_one_page():
+    agent = Agent(CONFIG, args=["--web.snapshot-min-age=2s"])
+    try:
+        time.sleep(2.1)  # past the page of the readiness wait
+        first = agent.scrape()
+        again = [agent.scrape() for _ in range(3)]
+        om_first = agent.get("/metrics", headers={"Accept": PROMETHEUS_ACCEPT})[2].decode()
+        om_again = agent.get("/metrics", headers={"Accept": PROMETHEUS_ACCEPT})[2].decode()
+        zipped = gzip.decompress(agent.get("/metrics", headers={"Accept-Encoding": "gzip"})[2])
+        # The same page, byte for byte (a fresh one would count the requests since), in
+        # either format and compressed or not.
+        assert all(a == first for a in again)
+        assert om_again == om_first and zipped.decode() == first
+        m0 = parse(first)
+        time.sleep(2.1)
+        m1 = parse(agent.scrape())
+        # Two collections (text, OpenMetrics) and five answers from them.
+        count = "ctrlscope_snapshot_duration_seconds_count"
+        assert m1[(count, ())] - m0[(count, ())] == 2, (m0[(count, ())], m1[(count, ())])
+        assert m1[("ctrlscope_snapshot_reuses_total", ())] - \
+            m0[("ctrlscope_snapshot_reuses_total", ())] == 5
+        assert m1[("ctrlscope_snapshot_phase_seconds_total", (("phase", "compress"),))] > 0
+        for phase in ("collect", "render"):
+            assert m1[("ctrlscope_snapshot_phase_seconds_total", (("phase", phase),))] > \
+                m0[("ctrlscope_snapshot_phase_seconds_total", (("phase", phase),))]
+        ok = ("ctrlscope_http_requests_total", (("code", "200"), ("path", "/metrics")))
+        assert m1[ok] - m0.get(ok, 0) == 7, (m0.get(ok), m1[ok])
     finally:
         agent.stop()
 

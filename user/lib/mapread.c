@@ -1,6 +1,7 @@
 /* Whole-map reads: see mapread.h. BPF_MAP_LOOKUP_BATCH (Linux 5.6) with a fallback to
  * get_next_key + lookup where batch operations are refused. */
 #include "mapread.h"
+#include "clock.h"
 #include "vec.h"
 
 #include <dirent.h>
@@ -13,6 +14,19 @@
 #include <bpf/libbpf.h>
 
 #define BATCH 256
+
+/* This thread's seconds in the reads below, ever. */
+static __thread double read_seconds;
+
+void mapread_clock_add(double seconds)
+{
+	read_seconds += seconds;
+}
+
+double mapread_seconds(void)
+{
+	return read_seconds;
+}
 
 int map_delete_slot_keys(int fd, size_t key_size, uint32_t slot)
 {
@@ -167,6 +181,15 @@ out:
 	return ret;
 }
 
+static int read_map_timed(int fd, struct reader *r)
+{
+	double t0 = clock_seconds(CLOCK_MONOTONIC);
+	int ret = read_map(fd, r);
+
+	mapread_clock_add(clock_seconds(CLOCK_MONOTONIC) - t0);
+	return ret;
+}
+
 int mapread_u64s(int fd, size_t key_size, size_t n_u64, int percpu, mapread_fn fn, void *ctx)
 {
 	struct reader r = { .key_size = key_size,
@@ -181,7 +204,7 @@ int mapread_u64s(int fd, size_t key_size, size_t n_u64, int percpu, mapread_fn f
 		if (r.n_cpus <= 0)
 			return r.n_cpus ? r.n_cpus : -EINVAL;
 	}
-	return read_map(fd, &r);
+	return read_map_timed(fd, &r);
 }
 
 int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, void *ctx)
@@ -192,7 +215,7 @@ int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, v
 			    .raw_fn = fn,
 			    .ctx = ctx };
 
-	return read_map(fd, &r);
+	return read_map_timed(fd, &r);
 }
 
 /* Add one element's value (per CPU: each CPU's, summed) into dst. */
@@ -224,7 +247,8 @@ static int read_array_each(int fd, uint32_t first, uint32_t count, size_t value_
 	return 0;
 }
 
-int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu, void *out)
+static int read_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu,
+		      void *out)
 {
 	int n_cpus = percpu ? libbpf_num_possible_cpus() : 1;
 	size_t stride = value_size * (size_t)(n_cpus > 0 ? n_cpus : 1);
@@ -273,6 +297,15 @@ out:
 	free(keys);
 	free(values);
 	return err;
+}
+
+int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu, void *out)
+{
+	double t0 = clock_seconds(CLOCK_MONOTONIC);
+	int ret = read_array(fd, first, count, value_size, percpu, out);
+
+	mapread_clock_add(clock_seconds(CLOCK_MONOTONIC) - t0);
+	return ret;
 }
 
 int maps_memory(uint64_t *bytes, size_t *n_maps)

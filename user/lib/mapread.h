@@ -23,6 +23,12 @@ int mapread_raw(int fd, size_t key_size, size_t value_size, mapread_raw_fn fn, v
  * -errno. */
 int mapread_array(int fd, uint32_t first, uint32_t count, size_t value_size, int percpu, void *out);
 
+/* The seconds this thread has spent in the reads above (and in those added with
+ * mapread_clock_add: other map walks of a scrape): the difference around a scrape is its
+ * collection time, apart from the time it spends writing the page. */
+double mapread_seconds(void);
+void mapread_clock_add(double seconds);
+
 /* Forgetting a label set's entries (every key of these maps starts with its __u32 slot):
  * delete the hash map's keys whose first four bytes are slot; returns how many. */
 int map_delete_slot_keys(int fd, size_t key_size, uint32_t slot);

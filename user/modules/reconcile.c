@@ -1027,12 +1027,14 @@ static int queue_rows(struct state *st, struct scrape *c, const struct vec *recs
 		int fd = bpf_map__fd(st->skel->maps.wq_times);
 		struct cs_wq_item k, next, *prev = NULL;
 		uint64_t items = 0;
+		double t0 = clock_seconds(CLOCK_MONOTONIC);
 
 		while (!bpf_map_get_next_key(fd, prev, &next)) {
 			k = next;
 			prev = &k;
 			items++;
 		}
+		mapread_clock_add(clock_seconds(CLOCK_MONOTONIC) - t0);
 		scrape_report_map(c, "wq_times", items, st->max_items,
 				  __atomic_load_n(&st->skel->bss->times_full, __ATOMIC_RELAXED));
 	}
@@ -1090,6 +1092,7 @@ static int rec_collect(void *state, struct scrape *c)
 	int calls = 0;
 	struct cs_rec_goroutine k, next, *prev = NULL;
 	int fd = bpf_map__fd(st->skel->maps.rec_calls);
+	double t0;
 
 	if (n < 0 || rows.failed) {
 		vec_free(&rows);
@@ -1130,11 +1133,13 @@ static int rec_collect(void *state, struct scrape *c)
 		}
 	}
 	write_self(st, c);
+	t0 = clock_seconds(CLOCK_MONOTONIC);
 	while (!bpf_map_get_next_key(fd, prev, &next)) {
 		k = next;
 		prev = &k;
 		calls++;
 	}
+	mapread_clock_add(clock_seconds(CLOCK_MONOTONIC) - t0);
 	scrape_report_map(c, "rec_stats", (uint64_t)n, st->max_controllers,
 			  __atomic_load_n(&st->skel->bss->stats_full, __ATOMIC_RELAXED));
 	scrape_report_map(c, "rec_calls", (uint64_t)calls, st->max_in_flight,

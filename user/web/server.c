@@ -85,8 +85,46 @@ struct conn {
 	double deadline;
 };
 
+/* A page's bytes, shared by the responses that send it and the snapshot that holds it:
+ * freed by the last of them. */
+struct blob {
+	atomic_uint refs;
+	size_t len;
+	char *data;
+};
+
+/* The last page written in one format, and its gzip once a scraper asked for it: served
+ * again while younger than cfg.snapshot_min_age. */
+struct snapshot {
+	struct blob *plain, *gzip;
+	double at; /* CLOCK_MONOTONIC: when its collection began */
+};
+
+/* Upper bounds of ctrlscope_snapshot_duration_seconds' buckets. */
+static const double snapshot_bounds[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+					  0.1,	  0.25,	 0.5,	 1,	2.5,  5 };
+static const char *const snapshot_les[] = { "0.0005", "0.001", "0.0025", "0.005", "0.01",
+					    "0.025",  "0.05",  "0.1",	 "0.25",  "0.5",
+					    "1",      "2.5",   "5" };
+#define N_SNAPSHOT_BOUNDS (sizeof(snapshot_bounds) / sizeof(snapshot_bounds[0]))
+enum phase { PHASE_COLLECT, PHASE_RENDER, PHASE_COMPRESS, PHASE_COUNT };
+static const char *const phase_names[PHASE_COUNT] = { "collect", "render", "compress" };
+
 struct server {
 	struct server_config cfg;
+	double started; /* Unix seconds: when its counters began */
+
+	pthread_mutex_t snap_lock;
+	struct snapshot snaps[2]; /* by enum expo_format */
+	size_t last_len[2];	  /* of the last page freed */
+	pthread_mutex_t stats_lock;
+	struct {
+		uint64_t buckets[N_SNAPSHOT_BOUNDS + 1];
+		double sum;
+		double phase[PHASE_COUNT];
+		uint64_t reused;
+	} stats;
+
 	struct listener main, health;
 	struct tls *tls; /* NULL: plain HTTP */
 	atomic_ullong requests[R_COUNT][N_CODES];
@@ -142,20 +180,13 @@ static void count(struct server *s, enum route r, unsigned int code)
 	}
 }
 
-static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, enum route r,
-			     unsigned int code, const char *type, void *body, size_t len,
-			     bool free_body, const char *encoding)
+/* Queue resp (its headers added here) and count it. */
+static enum MHD_Result respond(struct server *s, struct MHD_Connection *conn, enum route r,
+			       unsigned int code, const char *type, struct MHD_Response *resp,
+			       const char *encoding)
 {
-	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(
-		len, body, free_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-	if (!resp) {
-		if (free_body)
-			free(body);
-		return MHD_NO;
-	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 	for (size_t i = 0; s->cfg.web && i < s->cfg.web->n_headers; i++)
@@ -178,7 +209,7 @@ static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, enum
 		break;
 	}
 	if (r == R_METRICS && code == MHD_HTTP_OK) {
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept, Accept-Encoding");
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	}
 	if (encoding)
@@ -189,6 +220,21 @@ static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, enum
 	return ret;
 }
 
+static enum MHD_Result reply(struct server *s, struct MHD_Connection *conn, enum route r,
+			     unsigned int code, const char *type, void *body, size_t len,
+			     bool free_body, const char *encoding)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+		len, body, free_body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+
+	if (!resp) {
+		if (free_body)
+			free(body);
+		return MHD_NO;
+	}
+	return respond(s, conn, r, code, type, resp, encoding);
+}
+
 static enum MHD_Result reply_text(struct server *s, struct MHD_Connection *conn, enum route r,
 				  unsigned int code, const char *text)
 {
@@ -196,7 +242,7 @@ static enum MHD_Result reply_text(struct server *s, struct MHD_Connection *conn,
 		     false, NULL);
 }
 
-static int gzip_buf(const struct buf *in, struct buf *out)
+static int gzip_buf(const char *in, size_t in_len, struct buf *out)
 {
 	z_stream z = { 0 };
 	int rc;
@@ -207,12 +253,12 @@ static int gzip_buf(const struct buf *in, struct buf *out)
 	if (deflateInit2(&z, GZIP_LEVEL, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
 	buf_init(out);
-	if (!buf_reserve(out, deflateBound(&z, (uLong)in->len))) {
+	if (!buf_reserve(out, deflateBound(&z, (uLong)in_len))) {
 		deflateEnd(&z);
 		return -ENOMEM;
 	}
-	z.next_in = (Bytef *)in->data;
-	z.avail_in = (uInt)in->len;
+	z.next_in = (Bytef *)in;
+	z.avail_in = (uInt)in_len;
 	z.next_out = (Bytef *)out->data;
 	z.avail_out = (uInt)(out->cap - 1);
 	rc = deflate(&z, Z_FINISH);
@@ -225,31 +271,142 @@ static int gzip_buf(const struct buf *in, struct buf *out)
 	return 0;
 }
 
+static struct blob *blob_of(struct buf *b)
+{
+	struct blob *blob = malloc(sizeof(*blob));
+
+	if (!blob)
+		return NULL;
+	atomic_init(&blob->refs, 1);
+	blob->data = buf_steal(b, &blob->len);
+	return blob;
+}
+
+static void blob_put(struct blob *b)
+{
+	if (b && atomic_fetch_sub(&b->refs, 1) == 1) {
+		free(b->data);
+		free(b);
+	}
+}
+
+/* libmicrohttpd's free callback: the response that sent b is done with it. */
+static void blob_sent(void *cls)
+{
+	blob_put(cls);
+}
+
+static void snapshot_clear(struct snapshot *snap)
+{
+	blob_put(snap->plain);
+	blob_put(snap->gzip);
+	*snap = (struct snapshot){ 0 };
+}
+
+static void record_snapshot(struct server *s, double collect, double render)
+{
+	size_t b = 0;
+
+	while (b < N_SNAPSHOT_BOUNDS && collect + render > snapshot_bounds[b])
+		b++;
+	pthread_mutex_lock(&s->stats_lock);
+	s->stats.buckets[b]++;
+	s->stats.sum += collect + render;
+	s->stats.phase[PHASE_COLLECT] += collect;
+	s->stats.phase[PHASE_RENDER] += render;
+	pthread_mutex_unlock(&s->stats_lock);
+}
+
+/* The snapshot of format to serve now: the cached one while younger than the minimum
+ * age, else a fresh collection; with its gzip when gzip. Returns a reference to the blob
+ * to send (the caller puts it), or NULL with *err set. Under snap_lock: concurrent
+ * scrapers wait for one collection and share it. */
+static struct blob *snapshot_get(struct server *s, enum expo_format format, bool gzip,
+				 bool *gzipped, int *err)
+{
+	struct snapshot *snap = &s->snaps[format];
+	double now = clock_seconds(CLOCK_MONOTONIC);
+	struct blob *out = NULL;
+	struct buf body;
+
+	*err = 0;
+	pthread_mutex_lock(&s->snap_lock);
+	if (snap->plain && now - snap->at < s->cfg.snapshot_min_age) {
+		pthread_mutex_lock(&s->stats_lock);
+		s->stats.reused++;
+		pthread_mutex_unlock(&s->stats_lock);
+	} else {
+		double collect = 0, t0 = now;
+
+		/* Sized once: as large as the last page and an eighth more. */
+		size_t last = snap->plain ? snap->plain->len : s->last_len[format];
+		size_t hint = last + last / 8;
+
+		snapshot_clear(snap);
+		buf_init(&body);
+		if (hint && !buf_reserve(&body, hint))
+			buf_init(&body);
+		*err = s->cfg.render(s->cfg.ctx, &body, format, &collect);
+		if (!*err && !buf_cstr(&body))
+			*err = -ENOMEM;
+		if (!*err) {
+			snap->plain = blob_of(&body);
+			*err = snap->plain ? 0 : -ENOMEM;
+		}
+		buf_free(&body);
+		if (*err) {
+			pthread_mutex_unlock(&s->snap_lock);
+			return NULL;
+		}
+		snap->at = t0;
+		now = clock_seconds(CLOCK_MONOTONIC);
+		record_snapshot(s, collect, now - t0 - collect > 0 ? now - t0 - collect : 0);
+	}
+	if (gzip && !snap->gzip) {
+		double t0 = clock_seconds(CLOCK_MONOTONIC);
+		struct buf zipped;
+
+		/* Without memory for it, the page goes out uncompressed. */
+		if (!gzip_buf(snap->plain->data, snap->plain->len, &zipped))
+			snap->gzip = blob_of(&zipped);
+		buf_free(&zipped);
+		pthread_mutex_lock(&s->stats_lock);
+		s->stats.phase[PHASE_COMPRESS] += clock_seconds(CLOCK_MONOTONIC) - t0;
+		pthread_mutex_unlock(&s->stats_lock);
+	}
+	*gzipped = gzip && snap->gzip;
+	out = *gzipped ? snap->gzip : snap->plain;
+	atomic_fetch_add(&out->refs, 1);
+	pthread_mutex_unlock(&s->snap_lock);
+	return out;
+}
+
 static enum MHD_Result serve_metrics(struct server *s, struct MHD_Connection *conn)
 {
 	const char *ae =
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	struct buf body, zipped;
-	void *data;
-	size_t len;
+	const char *accept =
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+	enum expo_format format = http_accepts_openmetrics(accept) ? EXPO_OPENMETRICS : EXPO_TEXT;
+	struct MHD_Response *resp;
+	struct blob *blob;
+	bool gzipped;
 	int err;
 
-	buf_init(&body);
-	err = s->cfg.render(s->cfg.ctx, &body);
-	if (err || !buf_cstr(&body)) {
-		buf_free(&body);
-		log_error("cannot render metrics: %s", strerror(err ? -err : ENOMEM));
+	blob = snapshot_get(s, format, ae && http_accepts_gzip(ae), &gzipped, &err);
+	if (!blob) {
+		log_error("cannot render metrics: %s", strerror(-err));
 		return reply_text(s, conn, R_METRICS, MHD_HTTP_INTERNAL_SERVER_ERROR,
 				  "cannot render metrics\n");
 	}
-	if (ae && http_accepts_gzip(ae) && !gzip_buf(&body, &zipped)) {
-		buf_free(&body);
-		data = buf_steal(&zipped, &len);
-		return reply(s, conn, R_METRICS, MHD_HTTP_OK, EXPO_CONTENT_TYPE, data, len, true,
-			     "gzip");
+	resp = MHD_create_response_from_buffer_with_free_callback_cls(blob->len, blob->data,
+								      blob_sent, blob);
+	if (!resp) {
+		blob_put(blob);
+		return MHD_NO;
 	}
-	data = buf_steal(&body, &len);
-	return reply(s, conn, R_METRICS, MHD_HTTP_OK, EXPO_CONTENT_TYPE, data, len, true, NULL);
+	return respond(s, conn, R_METRICS, MHD_HTTP_OK, expo_content_type(format), resp,
+		       gzipped ? "gzip" : NULL);
 }
 
 static enum MHD_Result serve(struct server *s, struct MHD_Connection *conn, enum route r)
@@ -794,6 +951,9 @@ int server_start(const struct server_config *cfg, struct server **out, char *err
 	s->health = (struct listener){
 		.s = s, .name = "health", .health = true, .limit = HEALTH_CONNECTION_LIMIT
 	};
+	s->started = clock_seconds(CLOCK_REALTIME);
+	pthread_mutex_init(&s->snap_lock, NULL);
+	pthread_mutex_init(&s->stats_lock, NULL);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	pthread_mutex_init(&s->conns_lock, NULL);
@@ -896,7 +1056,29 @@ void server_stop(struct server *s)
 	pthread_mutex_destroy(&s->conns_lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
+	for (size_t i = 0; i < sizeof(s->snaps) / sizeof(s->snaps[0]); i++)
+		snapshot_clear(&s->snaps[i]);
+	pthread_mutex_destroy(&s->snap_lock);
+	pthread_mutex_destroy(&s->stats_lock);
 	free(s);
+}
+
+void server_tick(struct server *s)
+{
+	double now = clock_seconds(CLOCK_MONOTONIC);
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->snap_lock);
+	for (size_t i = 0; i < sizeof(s->snaps) / sizeof(s->snaps[0]); i++) {
+		struct snapshot *snap = &s->snaps[i];
+
+		if (snap->plain && now - snap->at >= s->cfg.snapshot_min_age) {
+			s->last_len[i] = snap->plain->len;
+			snapshot_clear(snap);
+		}
+	}
+	pthread_mutex_unlock(&s->snap_lock);
 }
 
 static void collect_connections(struct server *s, struct expo *e)
@@ -922,6 +1104,7 @@ static void collect_connections(struct server *s, struct expo *e)
 		    "Connections refused at accept (address_limit: 16 open from one address; "
 		    "connection_limit: the listener is full) or closed by the agent "
 		    "(header_deadline: no whole request header in time).");
+	expo_created(e, s->started);
 	for (int i = 0; i < 2; i++) {
 		if (!ls[i]->daemon)
 			continue;
@@ -933,13 +1116,53 @@ static void collect_connections(struct server *s, struct expo *e)
 	}
 }
 
+/* The cost of the pages: not under snap_lock, which the page being written holds. */
+static void collect_snapshots(struct server *s, struct expo *e)
+{
+	uint64_t counts[N_SNAPSHOT_BOUNDS + 1];
+	struct expo_hist h = { .le = snapshot_les,
+			       .counts = counts,
+			       .n_buckets = N_SNAPSHOT_BOUNDS + 1 };
+	double phase[PHASE_COUNT];
+	struct label l = { "phase", NULL };
+	uint64_t reused;
+
+	pthread_mutex_lock(&s->stats_lock);
+	memcpy(counts, s->stats.buckets, sizeof(counts));
+	memcpy(phase, s->stats.phase, sizeof(phase));
+	h.sum = s->stats.sum;
+	reused = s->stats.reused;
+	pthread_mutex_unlock(&s->stats_lock);
+	expo_family(e, "ctrlscope_snapshot_duration_seconds", "histogram",
+		    "Time to collect and write a fresh /metrics page (reading the maps and "
+		    "writing the series; not compressing).");
+	expo_created(e, s->started);
+	expo_histogram(e, NULL, 0, &h);
+	expo_family(e, "ctrlscope_snapshot_phase_seconds_total", "counter",
+		    "Time spent building /metrics pages, by phase: collect (reading the BPF maps), "
+		    "render (writing the series) and compress (gzip, once per page that a "
+		    "scraper asked for compressed).");
+	expo_created(e, s->started);
+	for (int i = 0; i < PHASE_COUNT; i++) {
+		l.value = phase_names[i];
+		expo_f64(e, &l, 1, phase[i]);
+	}
+	expo_family(e, "ctrlscope_snapshot_reuses_total", "counter",
+		    "/metrics answers served from the page of an earlier scrape, younger than "
+		    "--web.snapshot-min-age.");
+	expo_created(e, s->started);
+	expo_u64(e, NULL, 0, reused);
+}
+
 void server_collect(struct server *s, struct expo *e)
 {
 	struct label labels[2] = { { "path", NULL }, { "code", NULL } };
 	char code[8];
 
+	collect_snapshots(s, e);
 	expo_family(e, "ctrlscope_http_requests_total", "counter",
 		    "HTTP requests answered, by path and status code.");
+	expo_created(e, s->started);
 	for (int r = 0; r < R_COUNT; r++) {
 		for (size_t i = 0; i < N_CODES; i++) {
 			uint64_t n = atomic_load(&s->requests[r][i]);

@@ -25,9 +25,13 @@ struct server_config {
 	const struct web_config *web; /* NULL: plain HTTP, no authentication */
 	struct tls *tls;	      /* with web: HTTPS */
 	struct auth *auth;	      /* with web */
-	/* Render the /metrics body; returns 0 or -errno. Called on the server thread. */
-	int (*render)(void *ctx, struct buf *out);
+	/* Render the /metrics body in format; returns 0 or -errno, and the seconds it spent
+	 * collecting (reading maps) in *collect_seconds. Called on the server thread. */
+	int (*render)(void *ctx, struct buf *out, enum expo_format format, double *collect_seconds);
 	void *ctx;
+	/* --web.snapshot-min-age: a page younger than this (seconds) answers the next
+	 * scrapes in its format; 0: every scrape collects. */
+	double snapshot_min_age;
 	const atomic_bool *ready;
 };
 
@@ -39,7 +43,11 @@ const char *server_scheme(const struct server *s);
 /* The health listener's bound address, or NULL without one. */
 const char *server_health_address(const struct server *s);
 void server_stop(struct server *s);
-/* ctrlscope_http_requests_total{path,code}, and the connections' gauges and drops. */
+/* Once a second: free the pages older than the minimum age, which no scrape will send
+ * again (a page of 10k series is a megabyte). */
+void server_tick(struct server *s);
+/* ctrlscope_http_requests_total{path,code}, the connections' gauges and drops, and the
+ * cost of the pages (ctrlscope_snapshot_*). */
 void server_collect(struct server *s, struct expo *e);
 
 #endif
