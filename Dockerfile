@@ -15,7 +15,8 @@ RUN make -j"$(nproc)" build/ctrlscope && ./build/ctrlscope --version
 
 FROM debian:bookworm-slim
 # One package per library build/ctrlscope needs (readelf -d): tests/run-chart.sh checks
-# this list against the binary.
+# this list against the binary. And libcapstone4, which it loads (dlopen) only while it
+# decodes a Go binary's functions.
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends \
 		libelf1 zlib1g libmicrohttpd12 libgnutls30 libyaml-0-2 libcurl4 libjansson4 \

@@ -26,7 +26,7 @@ LAYERS    := lib gobin core kube web targets modules
 USER_INC  := -Iuser $(patsubst %,-Iuser/%,$(LAYERS))
 CFLAGS    := -g -O2 -std=gnu11 $(WARNINGS) -Wshadow -Wformat=2 -Wno-format-nonliteral \
 	     -D_GNU_SOURCE -Iinclude $(USER_INC) -I$(BUILD)
-LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lcapstone -lmicrohttpd -lgnutls -lyaml -lcurl -ljansson \
+LDLIBS    := -Wl,-Bstatic -lbpf -Wl,-Bdynamic -lelf -lz -lmicrohttpd -lgnutls -lyaml -lcurl -ljansson \
 	     -lssl -lcrypto -lcrypt -lpthread
 BPF_CFLAGS := -g -O2 -mcpu=v3 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARNINGS) \
 	      -Wno-unused-parameter -Iinclude -Ibpf -Ivmlinux/$(ARCH)

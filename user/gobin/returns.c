@@ -7,6 +7,7 @@
 #include "goerr.h"
 
 #include <capstone/capstone.h>
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -82,9 +83,54 @@ void go_code_free(struct go_code *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* Capstone, opened while code is being scanned and closed after: linked into the agent, the
+ * relocations of its tables alone would keep 3 MB resident for the agent's whole life, for
+ * a disassembler that runs when a new Go binary appears. */
+#define CAPSTONE_SONAME "libcapstone.so.4"
+struct capstone {
+	void *lib;
+	cs_err (*open)(cs_arch arch, cs_mode mode, csh *handle);
+	cs_err (*close)(csh *handle);
+	cs_insn *(*malloc)(csh handle);
+	bool (*disasm_iter)(csh handle, const uint8_t **code, size_t *size, uint64_t *address,
+			    cs_insn *insn);
+	void (*free)(cs_insn *insn, size_t count);
+};
+
+static int capstone_open(struct capstone *c, char *err, size_t err_size)
+{
+	memset(c, 0, sizeof(*c));
+	c->lib = dlopen(CAPSTONE_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!c->lib)
+		return gobin_fail(err, err_size, "cannot load the disassembler: %s", dlerror());
+	*(void **)&c->open = dlsym(c->lib, "cs_open");
+	*(void **)&c->close = dlsym(c->lib, "cs_close");
+	*(void **)&c->malloc = dlsym(c->lib, "cs_malloc");
+	*(void **)&c->disasm_iter = dlsym(c->lib, "cs_disasm_iter");
+	*(void **)&c->free = dlsym(c->lib, "cs_free");
+	if (!c->open || !c->close || !c->malloc || !c->disasm_iter || !c->free) {
+		dlclose(c->lib);
+		return gobin_fail(err, err_size, "%s lacks the functions of Capstone 4",
+				  CAPSTONE_SONAME);
+	}
+	return 0;
+}
+
+void *go_disasm_hold(void)
+{
+	return dlopen(CAPSTONE_SONAME, RTLD_NOW | RTLD_LOCAL);
+}
+
+void go_disasm_release(void *hold)
+{
+	if (hold)
+		dlclose(hold);
+}
+
 int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t addr,
 		 struct go_code *out, char *err, size_t err_size)
 {
+	struct capstone cs;
 	cs_arch arch = machine == EM_X86_64 ? CS_ARCH_X86 : CS_ARCH_ARM64;
 	cs_mode mode = machine == EM_X86_64 ? CS_MODE_64 : CS_MODE_ARM;
 	unsigned ret_id = machine == EM_X86_64 ? X86_INS_RET : ARM64_INS_RET;
@@ -100,18 +146,23 @@ int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t ad
 	out->body = addr;
 	if (machine != EM_X86_64 && machine != EM_AARCH64)
 		return gobin_fail(err, err_size, "no disassembler for machine %u", machine);
-	if (cs_open(arch, mode, &h) != CS_ERR_OK)
+	if ((ret = capstone_open(&cs, err, err_size)))
+		return ret;
+	if (cs.open(arch, mode, &h) != CS_ERR_OK) {
+		dlclose(cs.lib);
 		return gobin_fail(err, err_size, "the disassembler would not start");
-	insn = cs_malloc(h);
+	}
+	insn = cs.malloc(h);
 	if (!insn) {
-		cs_close(&h);
+		cs.close(&h);
+		dlclose(cs.lib);
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
 	while (left && !ret) {
 		uint64_t at = pc, target;
 
-		if (!cs_disasm_iter(h, &p, &left, &pc, insn)) {
+		if (!cs.disasm_iter(h, &p, &left, &pc, insn)) {
 			if (!padding(machine, p, left))
 				ret = gobin_fail(
 					err, err_size,
@@ -151,8 +202,9 @@ int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t ad
 		if (ends_path(machine, insn))
 			last_call = 0;
 	}
-	cs_free(insn, 1);
-	cs_close(&h);
+	cs.free(insn, 1);
+	cs.close(&h);
+	dlclose(cs.lib);
 	if (ret == -ENOMEM)
 		snprintf(err, err_size, "out of memory");
 	if (ret)

@@ -42,4 +42,10 @@ int go_scan_code(uint16_t machine, const uint8_t *code, size_t size, uint64_t ad
 		 struct go_code *out, char *err, size_t err_size);
 void go_code_free(struct go_code *c);
 
+/* The disassembler (Capstone) is loaded only while code is scanned: go_scan_code opens and
+ * closes it. Around many scans (a binary's functions), hold it open once: NULL when it
+ * cannot be loaded (go_scan_code then says why). */
+void *go_disasm_hold(void);
+void go_disasm_release(void *hold);
+
 #endif

@@ -383,6 +383,7 @@ int rec_plan_binary(int fd, struct rec_plan *p, char *why, size_t why_size)
 	struct gobin *b = NULL;
 	const char *from = "";
 	uint64_t deferreturn = 0, errors_is = 0;
+	void *disasm = NULL;
 	size_t n = 0;
 	char err[160];
 	int ret;
@@ -408,6 +409,7 @@ int rec_plan_binary(int fd, struct rec_plan *p, char *why, size_t why_size)
 		goto out;
 	}
 	p->pclntab = !strcmp(from, "pclntab");
+	disasm = go_disasm_hold();
 	for (size_t i = 0; i < n; i++) {
 		int r = role_of(funcs[i].name);
 
@@ -449,6 +451,7 @@ int rec_plan_binary(int fd, struct rec_plan *p, char *why, size_t why_size)
 				   (unsigned long long)p->probes[i].addr);
 	}
 out:
+	go_disasm_release(disasm);
 	gobin_funcs_free(funcs, n);
 	go_buildinfo_free(&bi);
 	gobin_close(b);
