@@ -295,6 +295,76 @@ def test_handshake_takes_the_key_share_clients_send():
             assert "Verify return code: 0 (ok)" in out.stdout, out.stdout[-500:]
 
 
+def s_client_scrape(agent, ca, args, authorization=None):
+    """One scrape through `openssl s_client` (args: version, -sess_in/-sess_out, -cert...);
+    returns its output. -ign_eof waits for the answer, and with it for the TLS 1.3 tickets
+    the server sends after the handshake."""
+    import subprocess
+    request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if authorization:
+        request += "Authorization: %s\r\n" % authorization
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % agent.port, "-CAfile", ca,
+         "-ign_eof"] + list(args),
+        input=request + "\r\n", capture_output=True, text=True, timeout=20)
+    return out.stdout
+
+
+def handshakes(agent, **kw):
+    m = agent.metrics(**kw)
+    return (m[("ctrlscope_tls_handshakes_total", (("resumed", "false"),))],
+            m[("ctrlscope_tls_handshakes_total", (("resumed", "true"),))])
+
+
+def test_returning_clients_resume_their_tls_session():
+    """A scraper back after a reconnect resumes its TLS session from the ticket it was
+    given (TLS 1.3 PSK, TLS 1.2 RFC 5077 ticket) and pays no full handshake; the
+    handshakes are counted by kind, exactly."""
+    pki, ca, server = serving_pki()
+    web = token_web(pki, server)
+    auth = {"Authorization": "Bearer prom-secret"}
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        full, resumed = handshakes(agent, headers=auth)
+        for version in ("-tls1_3", "-tls1_2"):
+            session = pki.path("session" + version)
+            first = s_client_scrape(agent, ca[0], [version, "-sess_out", session],
+                                    "Bearer prom-secret")
+            assert "\nNew, TLSv1." in first and "HTTP/1.1 200 OK" in first, (version, first[-800:])
+            again = s_client_scrape(agent, ca[0], [version, "-sess_in", session],
+                                    "Bearer prom-secret")
+            assert "\nReused, TLSv1." in again, (version, again[-800:])
+            assert "HTTP/1.1 200 OK" in again, (version, again[-800:])
+        # Two full and two resumed handshakes, and this scrape's own full one.
+        assert handshakes(agent, headers=auth) == (full + 3, resumed + 2)
+
+
+def test_resumed_sessions_keep_the_client_certificate_identity():
+    """A resumed session carries the client certificate of the handshake it resumes: the
+    identity (and the verification against the client CA) holds without the certificate
+    being sent again; a session that had none does not gain one."""
+    pki, ca, server = serving_pki()
+    good = pki.cert("prom", ca, "prometheus", orgs=("system:monitoring",), sans=(), usage="clientAuth")
+    web = tls_section(server, "  client_ca_file: %s\n  client_auth_type: VerifyClientCertIfGiven\n" % ca[0]) + (
+        "authentication:\n  client_certificates: true\n"
+        "authorization:\n  static:\n    - {group: \"system:monitoring\", paths: [/metrics]}\n")
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        for version in ("-tls1_3", "-tls1_2"):
+            with_cert, without = pki.path("cert" + version), pki.path("none" + version)
+            first = s_client_scrape(agent, ca[0], [version, "-cert", good[0], "-key", good[1],
+                                                   "-sess_out", with_cert])
+            assert "HTTP/1.1 200 OK" in first, (version, first[-800:])
+            again = s_client_scrape(agent, ca[0], [version, "-sess_in", with_cert])
+            assert "\nReused, TLSv1." in again and "HTTP/1.1 200 OK" in again, (version, again[-800:])
+            first = s_client_scrape(agent, ca[0], [version, "-sess_out", without])
+            assert "HTTP/1.1 401 Unauthorized" in first, (version, first[-800:])
+            again = s_client_scrape(agent, ca[0], [version, "-sess_in", without, "-cert", good[0],
+                                                   "-key", good[1]])
+            assert "\nReused, TLSv1." in again, (version, again[-800:])
+            assert "HTTP/1.1 401 Unauthorized" in again, (version, again[-800:])
+
+
 def test_rate_limit_answers_429():
     pki, ca, server = serving_pki()
     tokens = pki.path("tokens.csv")

@@ -559,6 +559,19 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
 	return MHD_NO;
 }
 
+/* libmicrohttpd has no option for session tickets, but the session it made for the
+ * connection is there at NOTIFY_STARTED, before the handshake (daemon.c:
+ * new_connection_prepare_ sets it up, new_connection_process_ notifies, and the polling
+ * thread shakes hands later). */
+static void start_tls_session(struct server *s, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+	if (info && info->tls_session)
+		tls_session_start(s->tls, info->tls_session);
+}
+
 /* Track connections from accept to close. libmicrohttpd reports the close before it
  * closes the socket, so the reaper never shuts down a descriptor already reused. */
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -574,6 +587,8 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 		const union MHD_ConnectionInfo *addr =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
+		if (s->tls && !l->health)
+			start_tls_session(s, conn);
 		c = calloc(1, sizeof(*c));
 		if (!c || !fd)
 			goto untracked;
