@@ -276,6 +276,43 @@ def test_scrapes_reuse_one_tls_connection():
         assert len(connects) == 1, len(connects)
 
 
+def voluntary_switches(pid):
+    """Voluntary context switches (sleeps) of each thread of pid but its main thread."""
+    counts = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        if int(tid) == pid:
+            continue  # the main loop: its 1 s tick and the process events it reads
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        counts[tid] = int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return counts
+
+
+def test_idle_endpoint_threads_sleep():
+    """With no scrape in flight, and a kept-alive connection idle, the endpoint's threads
+    (libmicrohttpd's, the header deadline reaper, the authentication worker) block until
+    something happens: no polling. The reaper used to wake every 250 ms."""
+    import http.client
+    pki, ca, server = serving_pki()
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=token_web(pki, server), ca=ca[0])
+        conn = http.client.HTTPSConnection("127.0.0.1", agent.port, timeout=5,
+                                           context=ssl.create_default_context(cafile=ca[0]))
+        conn.request("GET", "/metrics", headers={"Authorization": "Bearer prom-secret"})
+        assert conn.getresponse().read()
+        time.sleep(0.5)
+        before = voluntary_switches(agent.proc.pid)
+        time.sleep(5)
+        after = voluntary_switches(agent.proc.pid)
+        woke = {t: after[t] - before[t] for t in before if t in after}
+        assert sum(woke.values()) <= 2, woke
+        conn.close()
+
+
 def test_handshake_takes_the_key_share_clients_send():
     """Clients (Go, curl, Python: OpenSSL) send one key share, X25519's, and list P-256 as
     supported: the server must take that share rather than ask for another

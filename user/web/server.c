@@ -98,6 +98,7 @@ struct server {
 	pthread_cond_t conns_cond;
 	struct conn *conns;
 	pthread_t reaper;
+	double reaper_wake; /* when the reaper wakes next; 0: when signalled */
 	bool reaper_started;
 	bool reaper_stopping;
 
@@ -421,6 +422,18 @@ static struct conn *conn_of(struct MHD_Connection *conn)
 	return i ? i->socket_context : NULL;
 }
 
+/* With s->conns_lock held. The reaper sleeps until the earliest deadline it knows: wake
+ * it only for an earlier one, which is rare (a new connection among kept-alive ones), not
+ * for every answered request. */
+static void set_deadline_locked(struct server *s, struct conn *c, double deadline)
+{
+	c->deadline = deadline;
+	if (deadline && (!s->reaper_wake || deadline < s->reaper_wake)) {
+		s->reaper_wake = deadline;
+		pthread_cond_signal(&s->conns_cond);
+	}
+}
+
 static void set_deadline(struct server *s, struct MHD_Connection *conn, double deadline)
 {
 	struct conn *c = conn_of(conn);
@@ -428,7 +441,7 @@ static void set_deadline(struct server *s, struct MHD_Connection *conn, double d
 	if (!c)
 		return;
 	pthread_mutex_lock(&s->conns_lock);
-	c->deadline = deadline;
+	set_deadline_locked(s, c, deadline);
 	pthread_mutex_unlock(&s->conns_lock);
 }
 
@@ -599,8 +612,8 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 			       addr->client_addr->sa_family == AF_INET6
 				       ? sizeof(struct sockaddr_in6)
 				       : sizeof(struct sockaddr_in));
-		c->deadline = clock_seconds(CLOCK_MONOTONIC) + HEADER_DEADLINE;
 		pthread_mutex_lock(&s->conns_lock);
+		set_deadline_locked(s, c, clock_seconds(CLOCK_MONOTONIC) + HEADER_DEADLINE);
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -629,7 +642,9 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 }
 
 /* Close every connection past its header deadline: shutting the socket down makes
- * libmicrohttpd read the end of it and close the connection on its own thread. */
+ * libmicrohttpd read the end of it and close the connection on its own thread. It sleeps
+ * until the earliest deadline, with none until a connection comes: an idle agent does not
+ * wake for it. */
 static void *reaper_main(void *arg)
 {
 	struct server *s = arg;
@@ -637,21 +652,27 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&s->conns_lock);
 	while (!s->reaper_stopping) {
-		double now = clock_seconds(CLOCK_MONOTONIC);
+		double now = clock_seconds(CLOCK_MONOTONIC), next = 0;
 
 		for (struct conn *c = s->conns; c; c = c->next) {
-			if (!c->deadline || now < c->deadline)
+			if (!c->deadline)
 				continue;
+			if (now < c->deadline) {
+				if (!next || c->deadline < next)
+					next = c->deadline;
+				continue;
+			}
 			shutdown(c->fd, SHUT_RDWR);
 			c->deadline = 0;
 			atomic_fetch_add(&s->dropped[c->l->health][DROP_HEADER_DEADLINE], 1);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += 250 * 1000 * 1000;
-		if (until.tv_nsec >= 1000 * 1000 * 1000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000 * 1000 * 1000;
+		s->reaper_wake = next;
+		if (!next) {
+			pthread_cond_wait(&s->conns_cond, &s->conns_lock);
+			continue;
 		}
+		until.tv_sec = (time_t)next;
+		until.tv_nsec = (long)((next - (double)until.tv_sec) * 1e9);
 		pthread_cond_timedwait(&s->conns_cond, &s->conns_lock, &until);
 	}
 	pthread_mutex_unlock(&s->conns_lock);
