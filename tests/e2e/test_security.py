@@ -276,6 +276,43 @@ def test_scrapes_reuse_one_tls_connection():
         assert len(connects) == 1, len(connects)
 
 
+def voluntary_switches(pid):
+    """Voluntary context switches (sleeps) of each thread of pid but its main thread."""
+    counts = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        if int(tid) == pid:
+            continue  # the main loop: its 1 s tick and the process events it reads
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        counts[tid] = int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return counts
+
+
+def test_idle_endpoint_threads_sleep():
+    """With no scrape in flight, and a kept-alive connection idle, the endpoint's threads
+    (libmicrohttpd's, the header deadline reaper, the authentication worker) block until
+    something happens: no polling. The reaper used to wake every 250 ms."""
+    import http.client
+    pki, ca, server = serving_pki()
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=token_web(pki, server), ca=ca[0])
+        conn = http.client.HTTPSConnection("127.0.0.1", agent.port, timeout=5,
+                                           context=ssl.create_default_context(cafile=ca[0]))
+        conn.request("GET", "/metrics", headers={"Authorization": "Bearer prom-secret"})
+        assert conn.getresponse().read()
+        time.sleep(0.5)
+        before = voluntary_switches(agent.proc.pid)
+        time.sleep(5)
+        after = voluntary_switches(agent.proc.pid)
+        woke = {t: after[t] - before[t] for t in before if t in after}
+        assert sum(woke.values()) <= 2, woke
+        conn.close()
+
+
 def test_handshake_takes_the_key_share_clients_send():
     """Clients (Go, curl, Python: OpenSSL) send one key share, X25519's, and list P-256 as
     supported: the server must take that share rather than ask for another
@@ -293,6 +330,76 @@ def test_handshake_takes_the_key_share_clients_send():
             temp = [l for l in out.stdout.splitlines() if "Temp Key:" in l]
             assert temp and "X25519" in temp[0], (version, temp, out.stderr[-500:])
             assert "Verify return code: 0 (ok)" in out.stdout, out.stdout[-500:]
+
+
+def s_client_scrape(agent, ca, args, authorization=None):
+    """One scrape through `openssl s_client` (args: version, -sess_in/-sess_out, -cert...);
+    returns its output. -ign_eof waits for the answer, and with it for the TLS 1.3 tickets
+    the server sends after the handshake."""
+    import subprocess
+    request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if authorization:
+        request += "Authorization: %s\r\n" % authorization
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", "127.0.0.1:%d" % agent.port, "-CAfile", ca,
+         "-ign_eof"] + list(args),
+        input=request + "\r\n", capture_output=True, text=True, timeout=20)
+    return out.stdout
+
+
+def handshakes(agent, **kw):
+    m = agent.metrics(**kw)
+    return (m[("ctrlscope_tls_handshakes_total", (("resumed", "false"),))],
+            m[("ctrlscope_tls_handshakes_total", (("resumed", "true"),))])
+
+
+def test_returning_clients_resume_their_tls_session():
+    """A scraper back after a reconnect resumes its TLS session from the ticket it was
+    given (TLS 1.3 PSK, TLS 1.2 RFC 5077 ticket) and pays no full handshake; the
+    handshakes are counted by kind, exactly."""
+    pki, ca, server = serving_pki()
+    web = token_web(pki, server)
+    auth = {"Authorization": "Bearer prom-secret"}
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        full, resumed = handshakes(agent, headers=auth)
+        for version in ("-tls1_3", "-tls1_2"):
+            session = pki.path("session" + version)
+            first = s_client_scrape(agent, ca[0], [version, "-sess_out", session],
+                                    "Bearer prom-secret")
+            assert "\nNew, TLSv1." in first and "HTTP/1.1 200 OK" in first, (version, first[-800:])
+            again = s_client_scrape(agent, ca[0], [version, "-sess_in", session],
+                                    "Bearer prom-secret")
+            assert "\nReused, TLSv1." in again, (version, again[-800:])
+            assert "HTTP/1.1 200 OK" in again, (version, again[-800:])
+        # Two full and two resumed handshakes, and this scrape's own full one.
+        assert handshakes(agent, headers=auth) == (full + 3, resumed + 2)
+
+
+def test_resumed_sessions_keep_the_client_certificate_identity():
+    """A resumed session carries the client certificate of the handshake it resumes: the
+    identity (and the verification against the client CA) holds without the certificate
+    being sent again; a session that had none does not gain one."""
+    pki, ca, server = serving_pki()
+    good = pki.cert("prom", ca, "prometheus", orgs=("system:monitoring",), sans=(), usage="clientAuth")
+    web = tls_section(server, "  client_ca_file: %s\n  client_auth_type: VerifyClientCertIfGiven\n" % ca[0]) + (
+        "authentication:\n  client_certificates: true\n"
+        "authorization:\n  static:\n    - {group: \"system:monitoring\", paths: [/metrics]}\n")
+    with Scene() as s:
+        agent = s.agent(TARGETS, web_config=web, ca=ca[0])
+        for version in ("-tls1_3", "-tls1_2"):
+            with_cert, without = pki.path("cert" + version), pki.path("none" + version)
+            first = s_client_scrape(agent, ca[0], [version, "-cert", good[0], "-key", good[1],
+                                                   "-sess_out", with_cert])
+            assert "HTTP/1.1 200 OK" in first, (version, first[-800:])
+            again = s_client_scrape(agent, ca[0], [version, "-sess_in", with_cert])
+            assert "\nReused, TLSv1." in again and "HTTP/1.1 200 OK" in again, (version, again[-800:])
+            first = s_client_scrape(agent, ca[0], [version, "-sess_out", without])
+            assert "HTTP/1.1 401 Unauthorized" in first, (version, first[-800:])
+            again = s_client_scrape(agent, ca[0], [version, "-sess_in", without, "-cert", good[0],
+                                                   "-key", good[1]])
+            assert "\nReused, TLSv1." in again, (version, again[-800:])
+            assert "HTTP/1.1 401 Unauthorized" in again, (version, again[-800:])
 
 
 def test_rate_limit_answers_429():

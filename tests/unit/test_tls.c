@@ -1,7 +1,9 @@
 /* Unit tests for the GnuTLS priority string built from tls_server_config
  * (tls_build_priorities in user/web/tls.h): exact strings for the defaults, versions, Go cipher
  * suite and curve names, each accepted by GnuTLS itself, and one line naming an unknown
- * name. Certificates, reloads and client verification are tested end to end by tests/e2e. */
+ * name; and session resumption, with real handshakes over a socket pair and the handshake
+ * counts they leave. Certificates, reloads and client verification are tested end to end by
+ * tests/e2e. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,9 +11,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 
+#include "env.h"
 #include "tls.h"
 
 /* A tls_server_config as webconfig.c leaves it: 1.2 to 1.3, the server's cipher order. */
@@ -169,12 +176,145 @@ static void test_validity(void **state)
 	assert_int_equal(tls_validity(nb, nb + day, nb + 17 * 3600), TLS_NEAR_EXPIRY);
 }
 
+/* The server's side of one connection, as libmicrohttpd sets it up (daemon.c:
+ * new_connection_prepare_), with tls_session_start where server.c calls it. */
+struct server_side {
+	struct tls *t;
+	gnutls_certificate_credentials_t cred;
+	int fd;
+	int rc;
+};
+
+static void *serve_one(void *arg)
+{
+	struct server_side *sv = arg;
+	gnutls_session_t s;
+
+	assert_int_equal(gnutls_init(&s, GNUTLS_SERVER | GNUTLS_NO_SIGNAL), 0);
+	assert_int_equal(gnutls_priority_set_direct(s, tls_priorities(sv->t), NULL), 0);
+	assert_int_equal(gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, sv->cred), 0);
+	assert_int_equal(tls_session_start(sv->t, s), 0);
+	gnutls_transport_set_int(s, sv->fd);
+	do {
+		sv->rc = gnutls_handshake(s);
+	} while (sv->rc < 0 && !gnutls_error_is_fatal(sv->rc));
+	/* A byte of data: a TLS 1.3 client reads the tickets sent after the handshake on
+	 * its way to it. */
+	if (!sv->rc)
+		gnutls_record_send(s, "x", 1);
+	gnutls_bye(s, GNUTLS_SHUT_WR);
+	gnutls_deinit(s);
+	close(sv->fd);
+	return NULL;
+}
+
+/* One connection from a GnuTLS client speaking version (a priority string), offering the
+ * session in *data (if any) and leaving there the session to resume next. Returns whether
+ * the server resumed. */
+static bool connect_once(struct server_side *sv, const char *version, gnutls_datum_t *data)
+{
+	gnutls_certificate_credentials_t cred;
+	gnutls_session_t c;
+	pthread_t thread;
+	int fds[2], rc;
+	char byte;
+	bool resumed;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	sv->fd = fds[1];
+	assert_int_equal(pthread_create(&thread, NULL, serve_one, sv), 0);
+	assert_int_equal(gnutls_certificate_allocate_credentials(&cred), 0);
+	assert_int_equal(gnutls_init(&c, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL), 0);
+	assert_int_equal(gnutls_priority_set_direct(c, version, NULL), 0);
+	assert_int_equal(gnutls_credentials_set(c, GNUTLS_CRD_CERTIFICATE, cred), 0);
+	if (data->data)
+		assert_int_equal(gnutls_session_set_data(c, data->data, data->size), 0);
+	gnutls_transport_set_int(c, fds[0]);
+	do {
+		rc = gnutls_handshake(c);
+	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	assert_int_equal(rc, 0);
+	do { /* AGAIN after each post-handshake message (a ticket) */
+		rc = (int)gnutls_record_recv(c, &byte, 1);
+	} while (rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED);
+	assert_int_equal(rc, 1);
+	resumed = gnutls_session_is_resumed(c);
+	gnutls_free(data->data);
+	if (gnutls_session_get_data2(c, data) < 0) /* TLS 1.3 with no ticket: none to offer */
+		*data = (gnutls_datum_t){ 0 };
+	gnutls_bye(c, GNUTLS_SHUT_WR);
+	gnutls_deinit(c);
+	close(fds[0]);
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(sv->rc, 0);
+	gnutls_certificate_free_credentials(cred);
+	return resumed;
+}
+
+static void assert_handshakes(struct tls *t, int full, int resumed)
+{
+	struct buf b;
+	struct expo e;
+	char want[128];
+
+	buf_init(&b);
+	expo_init(&e, &b);
+	tls_collect(t, &e);
+	snprintf(want, sizeof(want), "ctrlscope_tls_handshakes_total{resumed=\"false\"} %d\n",
+		 full);
+	if (!strstr(buf_cstr(&b), want))
+		fail_msg("no \"%s\" in:\n%s", want, buf_cstr(&b));
+	snprintf(want, sizeof(want), "ctrlscope_tls_handshakes_total{resumed=\"true\"} %d\n",
+		 resumed);
+	if (!strstr(buf_cstr(&b), want))
+		fail_msg("no \"%s\" in:\n%s", want, buf_cstr(&b));
+	buf_free(&b);
+}
+
+/* A client back with the session of its last connection resumes it, in TLS 1.3 (a PSK from
+ * a NewSessionTicket) and in TLS 1.2 (an RFC 5077 ticket); one with no session or with a
+ * ticket of another agent (another key: a restart) gets a full handshake. */
+static void test_resumption(void **state)
+{
+	static const char *const versions[] = { "NORMAL:-VERS-ALL:+VERS-TLS1.3",
+						"NORMAL:-VERS-ALL:+VERS-TLS1.2" };
+	struct web_tls cfg = defaults();
+	struct agent_env env = { 0 };
+	struct server_side sv = { 0 }, other = { 0 };
+	char err[256];
+
+	(void)state;
+	assert_int_equal(tls_open(&cfg, &env, &other.t, err, sizeof(err)), 0);
+	assert_int_equal(tls_open(&cfg, &env, &sv.t, err, sizeof(err)), 0);
+	assert_int_equal(gnutls_certificate_allocate_credentials(&sv.cred), 0);
+	gnutls_certificate_set_retrieve_function2(sv.cred, tls_cert_callback(sv.t));
+	other.cred = sv.cred;
+	for (int v = 0; v < 2; v++) {
+		gnutls_datum_t data = { 0 };
+
+		assert_false(connect_once(&sv, versions[v], &data));
+		assert_true(connect_once(&sv, versions[v], &data));
+		assert_true(
+			connect_once(&sv, versions[v], &data)); /* a ticket from a resumed one */
+		assert_handshakes(sv.t, v + 1, 2 * (v + 1));
+		/* Another agent (another ticket key, as after a restart) cannot resume it. */
+		assert_false(connect_once(&other, versions[v], &data));
+		gnutls_free(data.data);
+	}
+	assert_handshakes(sv.t, 2, 4);
+	assert_handshakes(other.t, 2, 0);
+	gnutls_certificate_free_credentials(sv.cred);
+	tls_close(sv.t);
+	tls_close(other.t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),	  cmocka_unit_test(test_versions),
 		cmocka_unit_test(test_suites_and_curves), cmocka_unit_test(test_unknown_names),
 		cmocka_unit_test(test_too_long),	  cmocka_unit_test(test_validity),
+		cmocka_unit_test(test_resumption),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

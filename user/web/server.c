@@ -136,6 +136,7 @@ struct server {
 	pthread_cond_t conns_cond;
 	struct conn *conns;
 	pthread_t reaper;
+	double reaper_wake; /* when the reaper wakes next; 0: when signalled */
 	bool reaper_started;
 	bool reaper_stopping;
 
@@ -578,6 +579,18 @@ static struct conn *conn_of(struct MHD_Connection *conn)
 	return i ? i->socket_context : NULL;
 }
 
+/* With s->conns_lock held. The reaper sleeps until the earliest deadline it knows: wake
+ * it only for an earlier one, which is rare (a new connection among kept-alive ones), not
+ * for every answered request. */
+static void set_deadline_locked(struct server *s, struct conn *c, double deadline)
+{
+	c->deadline = deadline;
+	if (deadline && (!s->reaper_wake || deadline < s->reaper_wake)) {
+		s->reaper_wake = deadline;
+		pthread_cond_signal(&s->conns_cond);
+	}
+}
+
 static void set_deadline(struct server *s, struct MHD_Connection *conn, double deadline)
 {
 	struct conn *c = conn_of(conn);
@@ -585,7 +598,7 @@ static void set_deadline(struct server *s, struct MHD_Connection *conn, double d
 	if (!c)
 		return;
 	pthread_mutex_lock(&s->conns_lock);
-	c->deadline = deadline;
+	set_deadline_locked(s, c, deadline);
 	pthread_mutex_unlock(&s->conns_lock);
 }
 
@@ -716,6 +729,19 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
 	return MHD_NO;
 }
 
+/* libmicrohttpd has no option for session tickets, but the session it made for the
+ * connection is there at NOTIFY_STARTED, before the handshake (daemon.c:
+ * new_connection_prepare_ sets it up, new_connection_process_ notifies, and the polling
+ * thread shakes hands later). */
+static void start_tls_session(struct server *s, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+	if (info && info->tls_session)
+		tls_session_start(s->tls, info->tls_session);
+}
+
 /* Track connections from accept to close. libmicrohttpd reports the close before it
  * closes the socket, so the reaper never shuts down a descriptor already reused. */
 static void notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -731,6 +757,8 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 		const union MHD_ConnectionInfo *addr =
 			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 
+		if (s->tls && !l->health)
+			start_tls_session(s, conn);
 		c = calloc(1, sizeof(*c));
 		if (!c || !fd)
 			goto untracked;
@@ -741,8 +769,8 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 			       addr->client_addr->sa_family == AF_INET6
 				       ? sizeof(struct sockaddr_in6)
 				       : sizeof(struct sockaddr_in));
-		c->deadline = clock_seconds(CLOCK_MONOTONIC) + HEADER_DEADLINE;
 		pthread_mutex_lock(&s->conns_lock);
+		set_deadline_locked(s, c, clock_seconds(CLOCK_MONOTONIC) + HEADER_DEADLINE);
 		c->next = s->conns;
 		if (s->conns)
 			s->conns->prev = c;
@@ -771,7 +799,9 @@ static void notify_connection(void *cls, struct MHD_Connection *conn, void **soc
 }
 
 /* Close every connection past its header deadline: shutting the socket down makes
- * libmicrohttpd read the end of it and close the connection on its own thread. */
+ * libmicrohttpd read the end of it and close the connection on its own thread. It sleeps
+ * until the earliest deadline, with none until a connection comes: an idle agent does not
+ * wake for it. */
 static void *reaper_main(void *arg)
 {
 	struct server *s = arg;
@@ -779,21 +809,27 @@ static void *reaper_main(void *arg)
 
 	pthread_mutex_lock(&s->conns_lock);
 	while (!s->reaper_stopping) {
-		double now = clock_seconds(CLOCK_MONOTONIC);
+		double now = clock_seconds(CLOCK_MONOTONIC), next = 0;
 
 		for (struct conn *c = s->conns; c; c = c->next) {
-			if (!c->deadline || now < c->deadline)
+			if (!c->deadline)
 				continue;
+			if (now < c->deadline) {
+				if (!next || c->deadline < next)
+					next = c->deadline;
+				continue;
+			}
 			shutdown(c->fd, SHUT_RDWR);
 			c->deadline = 0;
 			atomic_fetch_add(&s->dropped[c->l->health][DROP_HEADER_DEADLINE], 1);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += 250 * 1000 * 1000;
-		if (until.tv_nsec >= 1000 * 1000 * 1000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000 * 1000 * 1000;
+		s->reaper_wake = next;
+		if (!next) {
+			pthread_cond_wait(&s->conns_cond, &s->conns_lock);
+			continue;
 		}
+		until.tv_sec = (time_t)next;
+		until.tv_nsec = (long)((next - (double)until.tv_sec) * 1e9);
 		pthread_cond_timedwait(&s->conns_cond, &s->conns_lock, &until);
 	}
 	pthread_mutex_unlock(&s->conns_lock);

@@ -1,7 +1,8 @@
 /* TLS: see tls.h. The serving certificate is handed to GnuTLS per handshake by
  * tls_cert_callback, which is where a changed certificate file is noticed: a new
  * connection sees a new certificate with no restart, and a file that cannot be read keeps
- * the old one (logged and counted). Not for HTTP or authentication decisions. */
+ * the old one (logged and counted). Each connection's session gets the ticket key that
+ * lets a returning client resume. Not for HTTP or authentication decisions. */
 #include "tls.h"
 #include "env.h"
 #include "log.h"
@@ -26,6 +27,12 @@
 #include <openssl/x509v3.h>
 
 #define MAX_CHAIN 8
+/* How long a session ticket may resume a session. GnuTLS derives the key that encrypts
+ * tickets from the master key and the time, a new one every 3 lifetimes (stek.c,
+ * STEK_ROTATION_PERIOD_PRODUCT), and still takes the previous one's: an hour rather than
+ * its default 6 so that a leaked derived key opens 3 hours of TLS 1.2 tickets, not 18. A
+ * scraper reconnects within minutes; one away longer pays one full handshake. */
+#define TICKET_LIFETIME 3600
 
 struct cert {
 	gnutls_pcert_st pcert[MAX_CHAIN];
@@ -58,6 +65,10 @@ struct tls {
 	int ca_warned;
 	bool self_signed;
 	atomic_ullong reloads_ok, reloads_failed;
+	/* The master key of session tickets: random at start, in memory only, wiped at
+	 * tls_close. A restart invalidates every ticket (one full handshake each). */
+	gnutls_datum_t ticket_key;
+	atomic_ullong handshakes[2]; /* completed, by resumed (1) or not (0) */
 };
 
 static void warn_validity(const char *what, time_t not_before, time_t not_after, int *warned);
@@ -549,6 +560,12 @@ static int tls_init(struct tls *t, const struct web_tls *cfg, const struct agent
 			return -ENOMEM;
 		t->allowed_sans.n++;
 	}
+	ret = gnutls_session_ticket_key_generate(&t->ticket_key);
+	if (ret < 0) {
+		snprintf(err, err_size, "cannot generate a session ticket key: %s",
+			 gnutls_strerror(ret));
+		return -ENOMEM;
+	}
 	ret = load_initial(t, cfg, env, err, err_size);
 	if (ret)
 		return ret;
@@ -600,6 +617,10 @@ void tls_close(struct tls *t)
 	free(t->key_file);
 	free(t->client_ca_pem);
 	string_list_free(&t->allowed_sans);
+	if (t->ticket_key.data) {
+		gnutls_memset(t->ticket_key.data, 0, t->ticket_key.size);
+		gnutls_free(t->ticket_key.data);
+	}
 	pthread_mutex_destroy(&t->lock);
 	free(t);
 }
@@ -618,6 +639,44 @@ void *tls_cert_callback(struct tls *t)
 {
 	serving = t;
 	return (void *)cert_callback;
+}
+
+/* Count a handshake when its last Finished message goes by. The server sends its Finished
+ * last only in a full TLS 1.2 handshake; in a resumed one (RFC 5077 3.1) and in any TLS 1.3
+ * one (RFC 8446 2) the client's ends it. GnuTLS knows by then whether it resumed. */
+static int finished_hook(gnutls_session_t session, unsigned int htype, unsigned int when,
+			 unsigned int incoming, const gnutls_datum_t *msg)
+{
+	bool resumed = gnutls_session_is_resumed(session);
+	bool tls13 = gnutls_protocol_get_version(session) == GNUTLS_TLS1_3;
+	struct tls *t = gnutls_db_get_ptr(session);
+
+	(void)htype;
+	(void)when;
+	(void)msg;
+	if (t && (incoming ? tls13 || resumed : !tls13 && !resumed))
+		atomic_fetch_add(&t->handshakes[resumed], 1);
+	return 0;
+}
+
+int tls_session_start(struct tls *t, void *session_ptr)
+{
+	gnutls_session_t session = session_ptr;
+	int rc;
+
+	/* Hooks get no closure: the session's database pointer carries t. It is free, as
+	 * tickets need no session database and libmicrohttpd sets none. */
+	gnutls_db_set_ptr(session, t);
+	gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST,
+					   finished_hook);
+	/* The lifetime first: GnuTLS starts the ticket key's rotation clock from it. */
+	gnutls_db_set_cache_expiration(session, TICKET_LIFETIME);
+	rc = gnutls_session_ticket_enable_server(session, &t->ticket_key);
+	if (rc < 0) {
+		log_debug("no session tickets for this connection: %s", gnutls_strerror(rc));
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Whether a subject alternative name of the certificate (DNS, email, URI or IP) equals an
@@ -747,7 +806,7 @@ static void warn_validity(const char *what, time_t not_before, time_t not_after,
 
 void tls_collect(struct tls *t, struct expo *e)
 {
-	struct label result = { "result", NULL };
+	struct label result = { "result", NULL }, resumed = { "resumed", NULL };
 	time_t expiry, not_before;
 
 	tls_check_reload(t);
@@ -782,4 +841,11 @@ void tls_collect(struct tls *t, struct expo *e)
 	expo_u64(e, &result, 1, atomic_load(&t->reloads_ok));
 	result.value = "failure";
 	expo_u64(e, &result, 1, atomic_load(&t->reloads_failed));
+	expo_family(e, "ctrlscope_tls_handshakes_total", "counter",
+		    "TLS handshakes completed, by whether they resumed an earlier session (a "
+		    "session ticket) or were full.");
+	resumed.value = "false";
+	expo_u64(e, &resumed, 1, atomic_load(&t->handshakes[0]));
+	resumed.value = "true";
+	expo_u64(e, &resumed, 1, atomic_load(&t->handshakes[1]));
 }

@@ -38,11 +38,16 @@ void tls_close(struct tls *t);
 const char *tls_priorities(const struct tls *t);
 const char *tls_client_ca_pem(const struct tls *t);
 void *tls_cert_callback(struct tls *t);
+/* Prepare a connection's GnuTLS session, before its handshake: session tickets under t's
+ * key, so that a returning client resumes (TLS 1.3 PSK, TLS 1.2 RFC 5077) rather than
+ * paying a full handshake, and the count of handshakes. Returns 0, or -EINVAL (logged): the connection then works without resumption. */
+int tls_session_start(struct tls *t, void *gnutls_session);
 /* Verify the client certificate of a connection's GnuTLS session. */
 void tls_peer_identity(const struct tls *t, void *gnutls_session, struct tls_peer *peer);
 /* Check the certificate files now (also done at most once a second per handshake). */
 void tls_check_reload(struct tls *t);
-/* ctrlscope_tls_certificate_expiry_timestamp_seconds, ctrlscope_tls_certificate_reloads_total. */
+/* ctrlscope_tls_certificate_expiry_timestamp_seconds, ctrlscope_tls_certificate_reloads_total,
+ * ctrlscope_tls_handshakes_total. */
 void tls_collect(struct tls *t, struct expo *e);
 
 /* Exposed for tests: whether a certificate valid from not_before to not_after is, at now,
