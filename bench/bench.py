@@ -15,6 +15,7 @@ time."""
 
 import argparse
 import os
+import shutil
 import signal
 import ssl
 import subprocess
@@ -104,6 +105,7 @@ class Agent:
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
         self.p.wait(15)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Syscount:
