@@ -304,7 +304,8 @@ demo: deps
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/getppid $(BUILD)/bench/pingpong \
-		$(BUILD)/fixtures/netload $(RECONCILER)
+		$(BUILD)/fixtures/netload $(BUILD)/fixtures/sysload $(BUILD)/bench/scrapeclient \
+		$(RECONCILER)
 	@bench/run.sh $(BUILD)
 
 $(BUILD)/bench/getppid: bench/getppid.c bench/floor.bpf.c | $(BUILD)/bench
@@ -317,6 +318,11 @@ $(BUILD)/bench/pingpong: bench/pingpong.c bench/schedfloor.bpf.c | $(BUILD)/benc
 	$(BPFTOOL) gen skeleton $(BUILD)/bench/schedfloor.bpf.o name schedfloor_bpf \
 		> $(BUILD)/bench/schedfloor.skel.h
 	$(CC) $(CFLAGS) -I$(BUILD)/bench -o $@ bench/pingpong.c $(LDLIBS)
+
+# The scrape benchmark's client: Go's HTTP client, keep-alive, as Prometheus scrapes.
+$(BUILD)/bench/scrapeclient: bench/scrapeclient/main.go bench/scrapeclient/go.mod | $(BUILD)/bench
+	cd bench/scrapeclient && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly \
+		$(GO) build -o $(abspath $@) .
 
 $(BUILD)/bench:
 	@mkdir -p $@

@@ -15,12 +15,16 @@ time."""
 
 import argparse
 import os
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+
+from scrape import scrape_bench
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -56,9 +60,12 @@ MODULES = ("syscalls", "net", "sched", "proc", "reconcile")
 
 class Agent:
     def __init__(self, build, port, net_only=False, only=None, args=(),
-                 selector="comm: [bench-target]", options=""):
+                 selector="comm: [bench-target]", options="", extra="", web_config=None,
+                 token=None):
         """only: the one module to enable (net_only: the same for net); args: more flags;
-        selector: the bench target's process selector; options: the module's."""
+        selector: the bench target's process selector; options: the module's; extra: more
+        configuration; web_config: the --web.config.file given in args (HTTPS, reached
+        unverified with token)."""
         self.dir = tempfile.mkdtemp(prefix="ctrlscope-bench-")
         cfg = os.path.join(self.dir, "config.yaml")
         only = "net" if net_only else only
@@ -68,14 +75,20 @@ class Agent:
                 f.write("modules:\n" + "".join("  %s:\n    enabled: false\n" % m
                                                  for m in MODULES if m != only))
                 f.write("  %s:\n    enabled: true\n%s" % (only, options) if options else "")
-        self.url = "http://127.0.0.1:%d" % port
+            f.write(extra)
+        self.url = "%s://127.0.0.1:%d" % ("https" if web_config else "http", port)
+        self.token = token if web_config else None
         self.p = subprocess.Popen([os.path.join(build, "ctrlscope"), "--config.file=" + cfg,
                                    "--web.listen-address=127.0.0.1:%d" % port,
                                    "--log.level=warn"] + list(args))
         self.wait(lambda t: True)
 
     def metrics(self):
-        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as r:
+        req = urllib.request.Request(self.url + "/metrics")
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        ctx = ssl._create_unverified_context() if self.token else None
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
             return r.read().decode()
 
     def wait(self, cond, timeout=20):
@@ -92,6 +105,7 @@ class Agent:
     def stop(self):
         self.p.send_signal(signal.SIGTERM)
         self.p.wait(15)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Syscount:
@@ -442,8 +456,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--only", choices=("syscalls", "tcp", "sched", "reconcile"),
+    ap.add_argument("--only", choices=("syscalls", "tcp", "sched", "reconcile", "scrape"),
                     help="run one benchmark")
+    ap.add_argument("--idle-seconds", type=float, default=120,
+                    help="how long the scrape benchmark watches the agent idle")
     args = ap.parse_args()
     if args.only in (None, "reconcile"):
         reconcile_bench(args.build, args.rounds)
@@ -451,7 +467,9 @@ def main():
         tcp_bench(args.build, args.rounds + 2)
     if args.only in (None, "sched"):
         sched_bench(args.build, args.rounds + 2)
-    if args.only in ("tcp", "sched", "reconcile"):
+    if args.only in (None, "scrape"):
+        scrape_bench(args.build, max(2, args.rounds - 1), args.idle_seconds, Agent)
+    if args.only in ("tcp", "sched", "reconcile", "scrape"):
         return
     cpu = os.cpu_count() - 1
     best = {}

@@ -1,0 +1,3 @@
+module ctrlscope/bench/scrapeclient
+
+go 1.26
