@@ -309,11 +309,11 @@ class ScrapeBench:
         if not server_side:
             self.run_one("agent", label, cond, exp, n)
             return
-        before = histogram(exp.agent.metrics(), "ctrlscope_scrape_duration_seconds")
+        before = histogram(exp.agent.metrics(), "ctrlscope_snapshot_duration_seconds")
         r = self.run_one("agent", label, cond, exp, n,
                          None if before else "ctrlscope_collect_duration_seconds")
         if before:
-            after = histogram(exp.agent.metrics(), "ctrlscope_scrape_duration_seconds")
+            after = histogram(exp.agent.metrics(), "ctrlscope_snapshot_duration_seconds")
             ss = self.server_side or {"source": "histogram", "before": before}
             ss["after"] = after
             self.server_side = ss
@@ -529,7 +529,7 @@ class ScrapeBench:
         if ss["source"] == "histogram":
             le, total = histogram_p99(ss["before"], ss["after"])
             goal("fresh ~10k-series collect+render p99 <= 10 ms server-side "
-                 "(ctrlscope_scrape_duration_seconds, %d scrapes)" % total,
+                 "(ctrlscope_snapshot_duration_seconds, %d scrapes)" % total,
                  "<= %.2f ms" % (le * 1e3), le <= 0.010)
         else:
             v = statistics.median(ss["p99"]) * 1e3
