@@ -411,6 +411,9 @@ static __always_inline int on_exec(struct task_struct *task)
 	if (state && (state->flags & CS_TASK_ROOT) &&
 	    !(was_slot == state->slot && (was_flags & CS_TASK_STARTED)))
 		count_start(state);
+	/* A target now runs another program: modules that read its executable look again. */
+	if (state && was_slot == state->slot)
+		bump_target_gen();
 	if (exec_events)
 		emit(CS_EV_EXEC, task, task_cgroup_id(task), NULL);
 	return 0;
@@ -425,6 +428,9 @@ static __always_inline int on_exit(struct task_struct *task)
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	bpf_map_delete_elem(&tgid_targets, &tgid);
+	/* A target process is gone: modules that keep state per process let it go. */
+	if (cs_task_state(task))
+		bump_target_gen();
 	return 0;
 }
 

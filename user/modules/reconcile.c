@@ -43,6 +43,8 @@
 /* A binary no target ran for this long loses its probes (and is inspected again if one
  * runs it later). */
 #define BINARY_IDLE_SECONDS 60.0
+/* The longest the process walk waits without a change of the targets (rec_tick). */
+#define WALK_BACKSTOP_SECONDS 10.0
 /* Binaries remembered at most, probed or skipped: the oldest idle one goes first. */
 #define MAX_BINARIES 256
 
@@ -116,8 +118,10 @@ struct state {
 	pthread_t watcher;
 	bool watching;
 	pthread_mutex_t lock;
-	struct vec bins;  /* of struct binary * */
-	struct vec procs; /* of struct proc, by tgid */
+	struct vec bins;     /* of struct binary * */
+	struct vec procs;    /* of struct proc, by tgid */
+	uint64_t walked_gen; /* target_gen at the last walk */
+	double walked_at;
 	uint64_t inspected;
 	uint64_t skipped[REC_SKIPS];
 	char le_text[CS_REC_BOUNDS][16];
@@ -721,17 +725,43 @@ out:
 	vec_free(&names);
 }
 
+static uint64_t target_gen(struct state *st)
+{
+	uint32_t zero = 0;
+	uint64_t gen = 0;
+
+	bpf_map_lookup_elem(bpf_map__fd(st->skel->maps.target_gen), &zero, &gen);
+	return gen;
+}
+
 static void rec_tick(void *state)
 {
 	struct state *st = state;
 	struct vec live = VEC_INIT(struct proc);
 	double now = clock_seconds(CLOCK_MONOTONIC);
+	uint64_t gen = target_gen(st);
 
+	/* The walk visits every task of the node: only when the targets changed (a target
+	 * started, executed, exited, or one became or stopped being a target), and every
+	 * WALK_BACKSTOP_SECONDS in case the kernel skipped reporting one of those. */
+	if (gen == st->walked_gen && now - st->walked_at < WALK_BACKSTOP_SECONDS) {
+		pthread_mutex_lock(&st->lock);
+		for (size_t i = 0; i < st->procs.n; i++) {
+			struct proc *p = vec_at(&st->procs, i);
+
+			if (p->bin)
+				p->bin->last_used = now;
+		}
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
 	if (attach_read_iter(st->walk, sizeof(struct cs_rec_proc), add_proc, &live) ||
 	    live.failed) {
 		vec_free(&live);
 		return;
 	}
+	st->walked_gen = gen;
+	st->walked_at = now;
 	qsort(live.items, live.n, sizeof(struct proc), cmp_proc);
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < live.n; i++) {
