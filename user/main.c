@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -578,6 +579,12 @@ int main(int argc, char **argv)
 	size_t n_descs = 0;
 	int ret;
 
+	/* Pages of /metrics are megabytes, made and freed at every scrape, on threads with
+	 * malloc arenas of their own: a fixed threshold keeps them in mappings returned at
+	 * free. glibc's default raises the threshold past the largest block freed, after
+	 * which every page stays in the arena, resident (4-5 MB more with 4 scrapers of 10k
+	 * series). */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	if (parse_flags(argc, argv, &o))
 		return 2;
 	if (o.help) {
