@@ -274,6 +274,23 @@ def test_scrapes_reuse_one_tls_connection():
             assert resp.getheader("Connection", "").lower() != "close"
         conn.close()
         assert len(connects) == 1, len(connects)
+        # The agent's own count: the readiness wait's connections and this one.
+        auth = {"Authorization": "Bearer prom-secret"}
+        before = agent.metrics(headers=auth)  # a new connection: one more full handshake
+        hs = [k for k in before if k[0] == "ctrlscope_tls_handshakes_total"]
+        assert sorted(hs) == [("ctrlscope_tls_handshakes_total", (("resumed", "false"),)),
+                              ("ctrlscope_tls_handshakes_total", (("resumed", "true"),))], hs
+        full = before[("ctrlscope_tls_handshakes_total", (("resumed", "false"),))]
+        conn = Counted("127.0.0.1", agent.port, timeout=5,
+                       context=ssl.create_default_context(cafile=ca[0]))
+        for _ in range(100):
+            conn.request("GET", "/metrics", headers={"Authorization": "Bearer prom-secret"})
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.read()
+        conn.close()
+        after = agent.metrics(headers=auth)
+        # 100 scrapes: one handshake (this client's), and the metrics() scrape's own
+        assert after[("ctrlscope_tls_handshakes_total", (("resumed", "false"),))] - full == 2
 
 
 def voluntary_switches(pid):
