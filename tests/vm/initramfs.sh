@@ -131,7 +131,23 @@ binary() { # binary SRC DEST
 	done <<<"$libs"
 }
 
+# A library the agent opens at run time (dlopen), not in its NEEDED entries: at the path
+# the guest's loader searches, with the libraries it needs in turn.
+dlopened() { # dlopened SONAME
+	local d found='' arch=x86_64
+	[[ -z $sysroot ]] || arch=aarch64
+	for d in lib/$arch-linux-gnu usr/lib/$arch-linux-gnu lib usr/lib; do
+		if [[ -e ${sysroot:-}/$d/$1 ]]; then
+			found=${sysroot:-}/$d/$1
+			break
+		fi
+	done
+	[[ -n $found ]] || die "$1, which the agent loads to decode Go code, is not installed"
+	binary "$found" "${found#"${sysroot:-}"}"
+}
+
 binary "$build/ctrlscope" /ctrlscope/build/ctrlscope
+dlopened libcapstone.so.4
 binary "$build/demo-workload" /ctrlscope/build/demo-workload
 # test_kernel finds its fixtures at ../../fixtures from its own path, as in build/.
 for t in "${tests[@]}"; do

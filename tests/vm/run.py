@@ -112,9 +112,11 @@ EXACT = {
         # 5 sleeps; the exit's last switch and a blocking write of "done" may add some.
         ("ctrlscope_context_switches_total", {"comm": "sysload", "kind": "voluntary"}, 5, 8),
         ("ctrlscope_cpu_seconds_total", {"comm": "sysload"}, 1e-6, 30),
-        # Every sleep's wakeup waits for a CPU, if briefly (and preemptions add some): these
-        # kernels report every wakeup, which the test machine's own kernel does not.
-        ("ctrlscope_runqueue_wait_seconds_count", {"comm": "sysload"}, 5, 20),
+        # Every sleep's wakeup waits for a CPU, if briefly: these kernels report every
+        # wakeup, which the test machine's own kernel does not. Each preemption adds a
+        # wait, and an emulated guest sharing two cores with another is preempted often
+        # (21 seen on 6.1-arm64): the upper bound only catches a runaway count.
+        ("ctrlscope_runqueue_wait_seconds_count", {"comm": "sysload"}, 5, 60),
     ],
     "net": [
         ("ctrlscope_tcp_connects_total",
