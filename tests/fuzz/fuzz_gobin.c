@@ -31,6 +31,9 @@ static bool all(const char *name, void *ctx)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	/* The disassembler stays loaded, as the reconcile module holds it during a scan:
+	 * loading it for every function would be most of the fuzzer's time. */
+	static void *disasm;
 	struct go_buildinfo bi;
 	struct gobin_func *f;
 	struct gobin *b;
@@ -39,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 	int ret;
 
+	if (!disasm)
+		disasm = go_disasm_hold();
 	ret = gobin_open_mem(data, size, &b, err, sizeof(err));
 	if (ret) {
 		check_error(ret, err);

@@ -735,8 +735,50 @@ static void test_scan_errors_calls_and_arm64(void **state)
 			 -EINVAL);
 }
 
+static bool capstone_mapped(void)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		found |= strstr(line, "libcapstone") != NULL;
+	fclose(f);
+	return found;
+}
+
+/* The disassembler is in memory only while code is scanned, or while it is held. */
+static void test_disassembler_loaded_only_while_used(void **state)
+{
+	static const uint8_t ret[] = { 0xc3 };
+	struct go_code c;
+	char err[256];
+	void *hold;
+
+	(void)state;
+	assert_false(capstone_mapped());
+	assert_int_equal(go_scan_code(EM_X86_64, ret, sizeof(ret), 0x1000, &c, err, sizeof(err)),
+			 0);
+	go_code_free(&c);
+	assert_false(capstone_mapped());
+	hold = go_disasm_hold();
+	assert_non_null(hold);
+	assert_true(capstone_mapped());
+	assert_int_equal(go_scan_code(EM_X86_64, ret, sizeof(ret), 0x1000, &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.n_rets, 1);
+	go_code_free(&c);
+	assert_true(capstone_mapped());
+	go_disasm_release(hold);
+	assert_false(capstone_mapped());
+}
+
 int main(void)
 {
+	const struct CMUnitTest loading[] = {
+		cmocka_unit_test(test_disassembler_loaded_only_while_used),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buildinfo_is_what_go_version_m_prints),
 		cmocka_unit_test(test_a_c_program_is_not_a_go_binary),
@@ -751,5 +793,13 @@ int main(void)
 		cmocka_unit_test(test_scan_errors_calls_and_arm64),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	void *hold;
+	int failed = cmocka_run_group_tests(loading, NULL, NULL);
+
+	/* Held for the rest, as the reconcile module holds it for a binary's functions:
+	 * opened for each of thousands of functions, loading it would take minutes. */
+	hold = go_disasm_hold();
+	failed += cmocka_run_group_tests(tests, NULL, NULL);
+	go_disasm_release(hold);
+	return failed;
 }
