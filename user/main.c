@@ -579,12 +579,10 @@ int main(int argc, char **argv)
 	size_t n_descs = 0;
 	int ret;
 
-	/* Pages of /metrics are megabytes, made and freed at every scrape, on threads with
-	 * malloc arenas of their own: a fixed threshold keeps them in mappings returned at
-	 * free. glibc's default raises the threshold past the largest block freed, after
-	 * which every page stays in the arena, resident (4-5 MB more with 4 scrapers of 10k
-	 * series). */
-	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	/* One malloc arena for every thread: the server thread's pages of /metrics are then
+	 * in the heap that malloc_trim gives back between scrapes (server_tick); a thread's
+	 * own arena keeps the top of its heap resident. */
+	mallopt(M_ARENA_MAX, 1);
 	if (parse_flags(argc, argv, &o))
 		return 2;
 	if (o.help) {
