@@ -12,6 +12,7 @@
 #include "targets.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,6 +434,21 @@ static int collect_module(void *state, struct scrape *s)
 	return err;
 }
 
+/* A gauge of each module that is up: the double at offset in its struct agent_module. */
+static void module_seconds(const struct agent *a, struct expo *e, const char *name,
+			   const char *help, size_t offset)
+{
+	struct label l = { "module", NULL };
+
+	expo_family(e, name, "gauge", help);
+	for (size_t i = 0; i < a->n_mods; i++) {
+		if (!a->mods[i].up)
+			continue;
+		l.value = a->mods[i].m->name;
+		expo_f64(e, &l, 1, *(const double *)((const char *)&a->mods[i] + offset));
+	}
+}
+
 static int write_modules(void *state, struct scrape *s)
 {
 	struct agent *a = state;
@@ -447,23 +463,13 @@ static int write_modules(void *state, struct scrape *s)
 		l.value = a->mods[i].m->name;
 		expo_u64(e, &l, 1, a->mods[i].up);
 	}
-	expo_family(e, "ctrlscope_collect_duration_seconds", "gauge",
-		    "Time the last collection spent reading a module's maps.");
-	for (size_t i = 0; i < a->n_mods; i++) {
-		if (!a->mods[i].up)
-			continue;
-		l.value = a->mods[i].m->name;
-		expo_f64(e, &l, 1, a->mods[i].collect_seconds);
-	}
-	expo_family(e, "ctrlscope_render_duration_seconds", "gauge",
-		    "Time the last collection spent writing a module's series (the rest of its "
-		    "time after reading its maps).");
-	for (size_t i = 0; i < a->n_mods; i++) {
-		if (!a->mods[i].up)
-			continue;
-		l.value = a->mods[i].m->name;
-		expo_f64(e, &l, 1, a->mods[i].render_seconds);
-	}
+	module_seconds(a, e, "ctrlscope_collect_duration_seconds",
+		       "Time the last collection spent reading a module's maps.",
+		       offsetof(struct agent_module, collect_seconds));
+	module_seconds(a, e, "ctrlscope_render_duration_seconds",
+		       "Time the last collection spent writing a module's series (the rest of "
+		       "its time after reading its maps).",
+		       offsetof(struct agent_module, render_seconds));
 	return 0;
 }
 

@@ -19,8 +19,8 @@
 
 /* --- Accept-Encoding ------------------------------------------------------------------ */
 
-/* Call it on an exact-size copy, so that a read past the terminator is an ASan report. */
-static bool accepts(const char *text, size_t len)
+/* Call fn on an exact-size copy, so that a read past the terminator is an ASan report. */
+static bool on_copy(bool (*fn)(const char *), const char *text, size_t len)
 {
 	char *copy = malloc(len + 1);
 	bool r;
@@ -28,9 +28,14 @@ static bool accepts(const char *text, size_t len)
 	CHECK(copy);
 	memcpy(copy, text, len);
 	copy[len] = 0;
-	r = http_accepts_gzip(copy);
+	r = fn(copy);
 	free(copy);
 	return r;
+}
+
+static bool accepts(const char *text, size_t len)
+{
+	return on_copy(http_accepts_gzip, text, len);
 }
 
 static bool is_ows(char c)
@@ -270,15 +275,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
  * names its media type. */
 static void check_accept(const char *text, size_t len)
 {
-	char *copy = malloc(len + 1);
-	bool om;
-
-	CHECK(copy);
-	memcpy(copy, text, len);
-	copy[len] = 0;
-	om = http_accepts_openmetrics(copy);
-	free(copy);
-	if (om)
+	if (on_copy(http_accepts_openmetrics, text, len))
 		CHECK(strcasestr(text, "application/openmetrics-text"));
 }
 

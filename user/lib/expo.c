@@ -217,6 +217,17 @@ static void put_labels(struct buf *b, const struct label *labels, size_t n_label
 	}
 }
 
+/* {labels} followed by a space; only the space without labels. */
+static void put_braced_labels(struct buf *b, const struct label *labels, size_t n_labels)
+{
+	if (n_labels) {
+		buf_putc(b, '{');
+		put_labels(b, labels, n_labels);
+		buf_putc(b, '}');
+	}
+	buf_putc(b, ' ');
+}
+
 /* family+suffix{labels} followed by a space. */
 static void put_series(struct expo *e, const char *suffix, const struct label *labels,
 		       size_t n_labels)
@@ -226,12 +237,7 @@ static void put_series(struct expo *e, const char *suffix, const struct label *l
 	/* OpenMetrics: a counter's samples end in _total, whatever the family's name. */
 	if (e->counter && e->base_len == strlen(e->family) && e->format == EXPO_OPENMETRICS)
 		buf_puts(e->out, "_total");
-	if (n_labels) {
-		buf_putc(e->out, '{');
-		put_labels(e->out, labels, n_labels);
-		buf_putc(e->out, '}');
-	}
-	buf_putc(e->out, ' ');
+	put_braced_labels(e->out, labels, n_labels);
 }
 
 /* OpenMetrics' family_created{labels} <expo_created's time>, after a counter's or a
@@ -242,12 +248,7 @@ static void put_created(struct expo *e, const struct label *labels, size_t n_lab
 		return;
 	buf_append(e->out, e->family, e->base_len);
 	buf_puts(e->out, "_created");
-	if (n_labels) {
-		buf_putc(e->out, '{');
-		put_labels(e->out, labels, n_labels);
-		buf_putc(e->out, '}');
-	}
-	buf_putc(e->out, ' ');
+	put_braced_labels(e->out, labels, n_labels);
 	expo_format_f64(e->out, e->created);
 	buf_putc(e->out, '\n');
 }
